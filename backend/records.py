@@ -1,0 +1,32 @@
+"""The one record shape every data set is mapped into."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+KINDS = ("instruction", "qa_extractive", "qa_abstractive", "summarization")
+GROUNDED_KINDS = ("qa_extractive", "qa_abstractive", "summarization")
+
+
+@dataclass
+class Record:
+    id: str                      # stable within its data set: used as the key in the run log
+    kind: str                    # one of KINDS
+    prompt: str                  # the question / instruction (for summarization: the task line)
+    context: str | None = None   # passage or article the answer must stay faithful to
+    reference: str | None = None  # gold answer / summary / response, when known
+    instruction_id_list: list[str] = field(default_factory=list)  # IFEval-style verifiable checks
+    kwargs: list[dict[str, Any]] = field(default_factory=list)      # one dict per instruction id
+    source: str = ""             # data set name in the mixture
+
+    @property
+    def grounded(self) -> bool:
+        return self.kind in GROUNDED_KINDS
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Record":
+        names = cls.__dataclass_fields__.keys()
+        return cls(**{k: v for k, v in d.items() if k in names})
