@@ -1,0 +1,349 @@
+"""Run configuration: typed, validated, stored as TOML.
+
+A config is a base checkpoint, a data mixture, judges and weights, and a stage plan. Every
+default here is ours (the paper does not publish them) and is labelled as a default in the GUI.
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .paths import PRESETS, REPO_ROOT
+from .records import KINDS
+
+Kind = Literal["instruction", "qa_extractive", "qa_abstractive", "summarization"]
+CATEGORIES = ("task", "faithfulness", "instruction_following")
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the field and the bad value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSpec(_Strict):
+    base: str = "embedded"  # "embedded" | local folder | hub id | "run:<run_id>[:<tag>]"
+    revision: str | None = None
+    allow_unsafe_weights: bool = False  # pickle (.bin) weights; off: safetensors only
+    trust_remote_code: bool = False
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+    @field_validator("base")
+    @classmethod
+    def _base_nonempty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("base checkpoint must not be empty")
+        return v.strip()
+
+
+class DatasetSpec(_Strict):
+    name: str
+    source: str  # file (json/jsonl/csv/parquet) or hub id
+    format: Literal["auto", "records", "alpaca", "sharegpt", "squad", "cnn_dailymail", "xsum",
+                    "ifeval", "custom"] = "auto"
+    kind: Kind | None = None  # required when the format does not imply it
+    columns: dict[str, str] = Field(default_factory=dict)  # record field -> source column
+    subset: str | None = None  # hub config name
+    split: str = "train"
+    weight: float | None = 1.0  # share of the mixture (normalised over data sets)
+    budget: int | None = None  # or an exact example count; overrides weight
+    eval_source: str | None = None  # held-out file; else a deterministic slice of the source
+    eval_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    eval_size: int | None = Field(None, ge=1)
+
+    @field_validator("weight")
+    @classmethod
+    def _weight_nonneg(cls, v: float | None) -> float | None:
+        if v is not None and v < 0:
+            raise ValueError(f"weight must be >= 0, got {v}")
+        return v
+
+    @field_validator("budget")
+    @classmethod
+    def _budget_pos(cls, v: int | None) -> int | None:
+        if v is not None and v < 1:
+            raise ValueError(f"budget must be >= 1 example, got {v}")
+        return v
+
+
+class DecodingSpec(_Strict):
+    name: str
+    temperature: float = Field(0.0, ge=0.0, le=5.0)  # 0 = greedy
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    n: int = Field(1, ge=1, le=64)  # candidates drawn with this setting
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+class EndpointSpec(_Strict):
+    base_url: str = ""  # OpenAI-compatible, e.g. a local `vllm serve`
+    model: str = ""
+    api_key_env: str = "OPENAI_API_KEY"  # the key itself is never stored
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class JudgeSpec(_Strict):
+    task: list[str] = Field(default_factory=lambda: ["rouge_l", "token_f1"])
+    faithfulness: str = "auto"  # auto | faith_summac | faith_minilm | faith_lexical
+    instruction_following: list[str] = Field(default_factory=lambda: ["ifeval"])
+    nli_model: str | None = None  # local NLI model folder for SummaC-ZS
+    llm_endpoint: EndpointSpec | None = None  # enables llm_judge
+    weights: dict[str, float] = Field(default_factory=lambda: {
+        "task": 0.3, "faithfulness": 0.4, "instruction_following": 0.3})
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_ok(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = set(v) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(f"unknown weight categories {sorted(unknown)}; use {list(CATEGORIES)}")
+        bad = {k: w for k, w in v.items() if w < 0}
+        if bad:
+            raise ValueError(f"weights must be >= 0, got {bad}")
+        if sum(v.values()) <= 0:
+            raise ValueError(f"weights sum to zero: {v}")
+        return v
+
+
+class _Stage(_Strict):
+    name: str = ""
+
+
+class TrainStage(_Stage):
+    type: Literal["train"] = "train"
+    init: str = "base"  # "base" | "previous" | name of an earlier train stage
+    data: list[str] = Field(default_factory=list)  # mixture names; empty = whole mixture
+    selection: str | None = None  # train on a select stage's output instead of `data`
+    method: Literal["lora", "full"] = "lora"
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: [
+        "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    learning_rate: float = Field(2e-4, gt=0.0, lt=1.0)
+    epochs: float = Field(1.0, gt=0.0)
+    max_steps: int | None = Field(None, ge=1)
+    max_examples: int | None = Field(None, ge=1)
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(256, ge=16)
+    warmup_ratio: float = Field(0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    logging_steps: int = Field(1, ge=1)
+    save_steps: int = Field(10, ge=1)
+    eval_steps: int = Field(10, ge=1)  # generation-length probe every N steps
+    probe_size: int = Field(4, ge=0)
+    probe_max_new_tokens: int = Field(48, ge=1)
+    group_by_length: bool = True
+
+
+class SampleStage(_Stage):
+    type: Literal["sample"] = "sample"
+    source: str = "previous"  # checkpoint to sample from: "previous" | a train stage name
+    data: list[str] = Field(default_factory=list)  # prompts the checkpoint was trained on
+    budget_per_kind: dict[str, int] = Field(default_factory=dict)  # kind -> prompts; empty = all
+    decoding: list[DecodingSpec] = Field(default_factory=lambda: [
+        DecodingSpec(name="greedy", temperature=0.0),
+        DecodingSpec(name="t0.7_p0.9", temperature=0.7, top_p=0.9),
+        DecodingSpec(name="t1.0", temperature=1.0),
+    ])
+    max_new_tokens: int = Field(96, ge=1)
+    batch_size: int = Field(8, ge=1)
+    backend: Literal["hf", "vllm", "openai"] = "hf"
+    endpoint: EndpointSpec | None = None
+
+    @field_validator("budget_per_kind")
+    @classmethod
+    def _kinds(cls, v: dict[str, int]) -> dict[str, int]:
+        for k, n in v.items():
+            if k not in KINDS:
+                raise ValueError(f"unknown kind {k!r}; use one of {list(KINDS)}")
+            if n < 0:
+                raise ValueError(f"budget for {k} must be >= 0, got {n}")
+        return v
+
+
+class JudgeStage(_Stage):
+    type: Literal["judge"] = "judge"
+    samples: str = "previous"  # sample stage name
+    batch_size: int = Field(32, ge=1)
+
+
+class SelectStage(_Stage):
+    type: Literal["select"] = "select"
+    samples: str = "previous"
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    per_kind_quota: dict[str, int] = Field(default_factory=dict)
+    budget: int | None = Field(None, ge=1)
+    weights: dict[str, float] | None = None  # overrides judges.weights for this selection
+
+
+class EvaluateStage(_Stage):
+    type: Literal["evaluate"] = "evaluate"
+    checkpoints: list[str] = Field(default_factory=list)  # train stage names; empty = all + base
+    include_base: bool = False
+    eval_size: int = Field(20, ge=1)  # per data set
+    max_new_tokens: int = Field(96, ge=1)
+    batch_size: int = Field(8, ge=1)
+
+
+Stage = Annotated[Union[TrainStage, SampleStage, JudgeStage, SelectStage, EvaluateStage],
+                  Field(discriminator="type")]
+STAGE_TYPES = ("train", "sample", "judge", "select", "evaluate")
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    preset: str = "custom"
+    description: str = ""
+    seed: int = 42
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    data: list[DatasetSpec] = Field(default_factory=list)
+    judges: JudgeSpec = Field(default_factory=JudgeSpec)
+    stages: list[Stage] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "RunConfig":
+        names = [d.name for d in self.data]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"data: duplicate data set names {dupes}")
+        if self.data and all(d.budget is None for d in self.data) \
+                and sum((d.weight or 0.0) for d in self.data) <= 0:
+            raise ValueError("data: mixture weights sum to zero; give at least one data set a "
+                             "positive weight or a budget")
+        if not self.stages:
+            raise ValueError("stages: the stage plan is empty")
+        seen: dict[str, str] = {}
+        for i, st in enumerate(self.stages):
+            if not st.name:
+                st.name = f"{st.type}{i}"
+            if st.name in seen:
+                raise ValueError(f"stages.{i}.name: duplicate stage name {st.name!r}")
+            for ref_field in ("data",):
+                for dname in getattr(st, ref_field, []) or []:
+                    if dname not in names:
+                        raise ValueError(f"stages.{i}.data: unknown data set {dname!r}; the "
+                                         f"mixture has {names}")
+            for ref_field in ("init", "source", "samples", "selection"):
+                ref = getattr(st, ref_field, None)
+                if ref and ref not in ("base", "previous") and ref not in seen:
+                    raise ValueError(f"stages.{i}.{ref_field}: {ref!r} is not an earlier stage")
+            seen[st.name] = st.type
+        return self
+
+    # ---- helpers --------------------------------------------------------------------------------
+    def stage_index(self, name: str) -> int:
+        for i, st in enumerate(self.stages):
+            if st.name == name:
+                return i
+        raise KeyError(name)
+
+    def resolve_ref(self, idx: int, ref: str, want: str) -> int | None:
+        """Index of the stage that `ref` ("previous" or a name) points to from stage idx."""
+        if ref == "base":
+            return None
+        if ref == "previous":
+            for j in range(idx - 1, -1, -1):
+                if self.stages[j].type == want:
+                    return j
+            return None
+        return self.stage_index(ref)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(self.to_toml(), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+def _format_errors(exc: ValidationError, where: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        # drop the discriminator tag pydantic puts in union locations ("stages.2.train.lr")
+        parts = [p for p in loc.split(".") if p not in STAGE_TYPES] if loc.startswith("stages") else [loc]
+        loc = ".".join(parts)
+        msg = err["msg"].removeprefix("Value error, ")
+        value = err.get("input")
+        shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
+        lines.append(f"{loc or 'config'}: {msg}{shown}")
+    return f"invalid config {where}:\n  " + "\n  ".join(lines)
+
+
+def config_from_dict(data: dict[str, Any], where: str = "") -> RunConfig:
+    if isinstance(data.get("stages"), list):
+        for i, st in enumerate(data["stages"]):
+            if isinstance(st, dict) and st.get("type") not in STAGE_TYPES:
+                raise ConfigError(f"invalid config {where}:\n  stages.{i}.type: unknown stage type "
+                                  f"{st.get('type')!r}; use one of {list(STAGE_TYPES)}")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, where)) from None
+
+
+def loads(text: str, where: str = "<string>") -> RunConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+    return config_from_dict(data, where)
+
+
+def load(path: str | Path) -> RunConfig:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"config file not found: {path}")
+    cfg = loads(path.read_text(encoding="utf-8"), str(path))
+    return absolutize(cfg, path.parent)
+
+
+def absolutize(cfg: RunConfig, base: Path) -> RunConfig:
+    """Data paths in a config are relative to the config file, or to the repo for assets/."""
+    for d in cfg.data:
+        for attr in ("source", "eval_source"):
+            value = getattr(d, attr)
+            if not value or Path(value).is_absolute():
+                continue
+            for root in (base, REPO_ROOT):
+                candidate = (root / value).resolve()
+                if candidate.exists():
+                    setattr(d, attr, str(candidate))
+                    break
+    if cfg.model.base not in ("embedded",) and not cfg.model.base.startswith("run:"):
+        candidate = (base / cfg.model.base)
+        if candidate.exists():
+            cfg.model.base = str(candidate.resolve())
+    return cfg
+
+
+def list_presets() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(PRESETS.glob("*.toml"))}
+
+
+def load_preset(name: str) -> RunConfig:
+    presets = list_presets()
+    if name not in presets:
+        path = Path(name)
+        if path.exists():
+            return load(path)
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(presets) or 'none'}")
+    return load(presets[name])

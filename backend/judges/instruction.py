@@ -1,0 +1,305 @@
+"""Instruction-following judges: verifiable IFEval checks and an LLM rater."""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import threading
+import types
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from backend.records import Record
+
+from .base import Judge, JudgeResult
+from .text import punkt_tokenizer, word_tokenize
+
+# --------------------------------------------------------------------------------------------------
+# IFEval
+
+_IFEVAL_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _ifeval():
+    """Import if_verifiable's IFEval registry, made to work offline.
+
+    if_verifiable.ifeval.instructions_util needs NLTK *data* in two places:
+      * count_sentences() loads "tokenizers/punkt/english.pickle" (length_constraints:number_sentences);
+      * instructions.CapitalWordFrequencyChecker calls nltk.word_tokenize, which loads "punkt_tab"
+        (change_case:capital_word_frequency).
+    Neither file is on disk and nothing may be downloaded, so both would raise LookupError. We give
+    that module (only that module, not the global nltk) offline replacements built on the same
+    Punkt algorithm, untrained, with a hand-written abbreviation list (backend/judges/text.py):
+      * instructions_util._get_sentence_tokenizer -> our untrained PunktSentenceTokenizer;
+      * instructions_util.nltk -> a proxy of nltk whose word_tokenize splits sentences with it and
+        then runs NLTK's Treebank word tokenizer (exactly what nltk.word_tokenize does otherwise).
+    Counts can differ from trained Punkt on rare abbreviations; everything else is the package's code.
+    We never import if_verifiable.ifbench (it calls nltk.download at import time).
+    """
+    from if_verifiable.common import evaluate_instructions
+    from if_verifiable.ifeval import instructions_util
+    from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT
+
+    real_nltk = instructions_util.nltk
+    if not isinstance(real_nltk, types.SimpleNamespace):
+        proxy = types.SimpleNamespace(**{k: getattr(real_nltk, k) for k in dir(real_nltk)
+                                         if not k.startswith("__")})
+        proxy.word_tokenize = lambda text, language="english", preserve_line=False: word_tokenize(text)
+        instructions_util.nltk = proxy
+    instructions_util._get_sentence_tokenizer = punkt_tokenizer
+    try:  # langdetect is random unless seeded (used by language / case checks)
+        import langdetect
+
+        langdetect.DetectorFactory.seed = 0
+    except ImportError:  # pragma: no cover
+        pass
+    return evaluate_instructions, INSTRUCTION_DICT
+
+
+def ifeval_instruction_ids() -> list[str]:
+    return sorted(_ifeval()[1])
+
+
+class IFEvalJudge(Judge):
+    """Fraction of the record's IFEval instructions the response follows (strict), using the
+    if-verifiable package's checkers. Unknown instruction ids are listed in details and not counted."""
+
+    name = "ifeval"
+    category = "instruction_following"
+
+    def available(self) -> tuple[bool, str]:
+        import importlib.util
+
+        # cheap check (importing if_verifiable takes seconds and pulls in `datasets`)
+        for mod in ("if_verifiable", "nltk", "langdetect", "immutabledict"):
+            if importlib.util.find_spec(mod) is None:
+                return False, f"{mod} not installed (pip install if-verifiable)"
+        return True, "if-verifiable IFEval checkers (offline sentence splitting)"
+
+    def applies(self, record: Record) -> bool:
+        return bool(record.instruction_id_list)
+
+    def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
+        self._check_lengths(records, responses)
+        evaluate, registry = _ifeval()
+        out = []
+        for rec, resp in zip(records, responses):
+            if not self.applies(rec):
+                out.append(JudgeResult(None, {"reason": "no instruction_id_list"}))
+                continue
+            ids = list(rec.instruction_id_list)
+            kw = list(rec.kwargs or [])
+            if kw and len(kw) != len(ids):
+                out.append(JudgeResult(None, {"error": f"{len(ids)} instruction ids but {len(kw)} kwargs"}))
+                continue
+            unknown = [i for i in ids if i not in registry]
+            # A checker built with missing kwargs silently draws RANDOM ones (e.g. a random word
+            # limit), so such instructions are reported and skipped instead of checked.
+            incomplete: dict[str, list[str]] = {}
+            run_ids, run_kw = [], []
+            for n, i in enumerate(ids):
+                if i in unknown:
+                    continue
+                given = {k for k, v in (kw[n] if kw else {}).items() if v is not None}
+                need = [k for k in (registry[i](i).get_instruction_args_keys() or [])
+                        if k != "prompt_to_repeat" or i == "combination:repeat_prompt"]
+                lacking = [k for k in need if k not in given]
+                if lacking:
+                    incomplete[i] = lacking
+                    continue
+                run_ids.append(i)
+                run_kw.append(kw[n] if kw else {})
+            try:
+                with _IFEVAL_LOCK:
+                    results, scores = evaluate(response=resp or "", instruction_id_list=run_ids,
+                                               kwargs_list=run_kw, prompt=rec.prompt,
+                                               instruction_registry=registry)
+            except Exception as e:  # bad kwargs for a checker, etc.
+                out.append(JudgeResult(None, {"error": f"{type(e).__name__}: {e}"}))
+                continue
+            by_id = {r.instruction_id: r for r in results}
+            checks = []
+            for i in ids:
+                if i in unknown:
+                    checks.append({"id": i, "strict": None, "loose": None, "note": "unknown id"})
+                elif i in incomplete:
+                    checks.append({"id": i, "strict": None, "loose": None,
+                                   "note": f"missing kwargs: {', '.join(incomplete[i])}"})
+                elif i in by_id:
+                    checks.append({"id": i, "strict": by_id[i].strict_pass, "loose": by_id[i].loose_pass})
+                else:  # empty response: the package returns no per-instruction results
+                    checks.append({"id": i, "strict": False, "loose": False})
+            known = [c for c in checks if c["strict"] is not None]
+            if not known:
+                out.append(JudgeResult(None, {"checks": checks,
+                                              "reason": "no checkable instruction (unknown ids or missing kwargs)"}))
+                continue
+            strict = sum(c["strict"] for c in known) / len(known)
+            loose = sum(c["loose"] for c in known) / len(known)
+            out.append(JudgeResult(strict, {"checks": checks, "strict": strict, "loose": loose,
+                                            "all_followed": strict == 1.0}))
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# LLM judge
+
+DEFAULT_JUDGE_SYSTEM = (
+    "You are a strict, impartial grader. Rate how well the RESPONSE follows the user's "
+    "INSTRUCTION (and, when a CONTEXT is given, how well it stays grounded in it). Reply with a "
+    "single integer rating from 1 (useless) to 10 (perfect), then optionally one short sentence."
+)
+
+_RATING_PATTERNS = [
+    re.compile(r"\[\[\s*(\d+)\s*\]\]"),                       # [[7]]
+    re.compile(r"(?i)\brating\s*[:=]?\s*(\d+)"),             # Rating: 7
+    re.compile(r"(?<![\d.])(\d+)\s*(?:/|out of)\s*10\b"),     # 7/10, 7 out of 10
+    re.compile(r"(?<![\d.])(\d+)(?![\d.]\d)"),                # first integer
+]
+
+
+def parse_rating(reply: str) -> int | None:
+    """The rating 1..10 in a judge reply, or None. Explicit forms ("[[7]]", "Rating: 7", "7/10")
+    win over the first bare integer; a value outside 1..10 is rejected."""
+    if not reply:
+        return None
+    for pat in _RATING_PATTERNS:
+        m = pat.search(reply)
+        if m:
+            v = int(m.group(1))
+            return v if 1 <= v <= 10 else None
+    return None
+
+
+def build_judge_prompt(record: Record, response: str, max_context_chars: int = 6000) -> str:
+    parts = [f"INSTRUCTION:\n{record.prompt}"]
+    if record.context:
+        ctx = record.context
+        if len(ctx) > max_context_chars:
+            ctx = ctx[:max_context_chars] + " [...]"
+        parts.append(f"CONTEXT:\n{ctx}")
+    parts.append(f"RESPONSE:\n{response}")
+    parts.append("Rating (1-10):")
+    return "\n\n".join(parts)
+
+
+class LLMJudge(Judge):
+    """Rating 1-10 from an LLM, value = (rating - 1) / 9.
+
+    settings["llm_judge"]:
+      base_url     OpenAI-compatible endpoint, e.g. "http://127.0.0.1:8000/v1" (vLLM) or a hosted API
+      model        model name sent to the endpoint (default "default")
+      api_key_env  name of the env var holding the key (default OPENAI_API_KEY); the key itself is
+                   never stored in settings or details; "EMPTY" is sent when the variable is unset
+      timeout      seconds per request (default 60); max_retries (default 0); concurrency (default 4)
+      temperature  default 0.0; max_tokens default 16; system: the system prompt
+      local        instead of an endpoint: a callable prompt -> reply text, or a (model, tokenizer)
+                   pair of a local causal LM (greedy generation with the chat template)
+    """
+
+    name = "llm_judge"
+    category = "instruction_following"
+
+    def available(self) -> tuple[bool, str]:
+        o = self.options
+        if o.get("local") is not None:
+            return True, "local model"
+        if o.get("base_url"):
+            env = o.get("api_key_env", "OPENAI_API_KEY")
+            key_note = "" if os.environ.get(env) else f" (no ${env}: sending a placeholder key)"
+            try:
+                import importlib.util
+
+                if importlib.util.find_spec("openai") is None:
+                    return False, "openai package not installed"
+            except Exception as e:  # pragma: no cover
+                return False, str(e)
+            return True, f"endpoint {o['base_url']}{key_note}"
+        return False, "no endpoint (llm_judge.base_url) or local model (llm_judge.local) configured"
+
+    def applies(self, record: Record) -> bool:
+        return bool(record.prompt and record.prompt.strip())
+
+    # -- backends --
+    def _endpoint_fn(self) -> Callable[[str], str]:
+        from openai import OpenAI
+
+        o = self.options
+        env = o.get("api_key_env", "OPENAI_API_KEY")
+        client = OpenAI(base_url=o["base_url"], api_key=os.environ.get(env) or "EMPTY",
+                        timeout=float(o.get("timeout", 60.0)),
+                        max_retries=int(o.get("max_retries", 0)))
+        model = o.get("model", "default")
+        system = o.get("system", DEFAULT_JUDGE_SYSTEM)
+
+        def ask(prompt: str) -> str:
+            r = client.chat.completions.create(
+                model=model,
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+                temperature=float(o.get("temperature", 0.0)),
+                max_tokens=int(o.get("max_tokens", 16)),
+            )
+            if not r.choices:
+                raise ValueError("reply has no choices")
+            return r.choices[0].message.content or ""
+
+        return ask
+
+    def _local_fn(self) -> Callable[[str], str]:
+        local = self.options["local"]
+        if callable(local):
+            return local
+        model, tok = local
+        system = self.options.get("system", DEFAULT_JUDGE_SYSTEM)
+        max_new = int(self.options.get("max_tokens", 16))
+
+        def ask(prompt: str) -> str:
+            import torch
+
+            msgs = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+            if getattr(tok, "chat_template", None):
+                text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+            else:
+                text = system + "\n\n" + prompt + "\n"
+            enc = tok(text, return_tensors="pt")
+            with torch.inference_mode():
+                gen = model.generate(**enc, max_new_tokens=max_new, do_sample=False,
+                                     pad_token_id=tok.pad_token_id or tok.eos_token_id)
+            return tok.decode(gen[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+        return ask
+
+    def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
+        self._check_lengths(records, responses)
+        ok, why = self.available()
+        if not ok:
+            raise RuntimeError(f"llm_judge unavailable: {why}")
+        o = self.options
+        local = o.get("local") is not None
+        ask = self._local_fn() if local else self._endpoint_fn()
+        where = "local" if local else str(o.get("base_url"))
+        model_name = None if local else o.get("model", "default")
+
+        def one(rec: Record, resp: str) -> JudgeResult:
+            if not self.applies(rec):
+                return JudgeResult(None, {"reason": "no prompt"})
+            det: dict[str, Any] = {"backend": where, "model": model_name}
+            try:
+                reply = ask(build_judge_prompt(rec, resp or ""))
+            except Exception as e:
+                det["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+                return JudgeResult(None, det)
+            det["reply"] = reply[:500]
+            r = parse_rating(reply)
+            if r is None:
+                det["error"] = "unparsable judge reply: no rating 1-10 found"
+                return JudgeResult(None, det)
+            det["rating"] = r
+            return JudgeResult((r - 1) / 9, det)
+
+        workers = 1 if local else max(1, int(o.get("concurrency", 4)))
+        if workers == 1 or len(records) <= 1:
+            return [one(r, s) for r, s in zip(records, responses)]
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            return list(ex.map(one, records, responses))

@@ -1,0 +1,146 @@
+"""Registry, construction, combined score and batch scoring."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from backend.records import Record
+
+from .base import CATEGORIES, Judge, JudgeResult
+from .faithfulness import (
+    LexicalFaithfulness,
+    MiniLMFaithfulness,
+    SummaCZS,
+    pick_faithfulness_judge,
+)
+from .instruction import IFEvalJudge, LLMJudge
+from .task import RougeL, TokenF1
+
+JUDGES: dict[str, type[Judge]] = {
+    cls.name: cls
+    for cls in (RougeL, TokenF1, LexicalFaithfulness, MiniLMFaithfulness, SummaCZS,
+                IFEvalJudge, LLMJudge)
+}
+
+# Our default, not the paper's (it does not publish its weights): equal weight per category.
+DEFAULT_WEIGHTS: dict[str, float] = {c: 1.0 for c in CATEGORIES}
+
+
+def list_judges(settings: dict[str, Any] | None = None) -> list[tuple[str, str, bool, str]]:
+    """(name, category, available, reason) for every registered judge."""
+    out = []
+    for name, cls in JUDGES.items():
+        ok, why = cls(settings or {}).available()
+        out.append((name, cls.category, ok, why))
+    return out
+
+
+def build_judges(names: list[str] | str = "auto", settings: dict[str, Any] | None = None) -> list[Judge]:
+    """Instantiate judges by name. "auto": rouge_l, token_f1, the best available faithfulness judge
+    (pick_faithfulness_judge), ifeval, and llm_judge when it is configured. Explicit names must be
+    registered and available; the pseudo-name "faithfulness" means the auto-picked one."""
+    settings = dict(settings or {})
+    if names == "auto":
+        judges: list[Judge] = [RougeL(settings), TokenF1(settings), pick_faithfulness_judge(settings)]
+        for cls in (IFEvalJudge, LLMJudge):
+            j = cls(settings)
+            if j.available()[0]:
+                judges.append(j)
+        return judges
+    if isinstance(names, str):
+        raise ValueError(f'names must be a list of judge names or "auto", got {names!r}')
+    judges = []
+    seen = set()
+    for n in names:
+        if n == "faithfulness":
+            j = pick_faithfulness_judge(settings)
+        elif n in JUDGES:
+            j = JUDGES[n](settings)
+        else:
+            raise ValueError(f"unknown judge {n!r}; known: {', '.join(JUDGES)} (or 'faithfulness')")
+        if j.name in seen:
+            continue
+        ok, why = j.available()
+        if not ok:
+            raise ValueError(f"judge {n!r} is not available here: {why}")
+        seen.add(j.name)
+        judges.append(j)
+    return judges
+
+
+def _check_weights(weights: dict[str, float]) -> dict[str, float]:
+    unknown = set(weights) - set(CATEGORIES)
+    if unknown:
+        raise ValueError(f"unknown judge categories in weights: {sorted(unknown)}; "
+                         f"expected some of {list(CATEGORIES)}")
+    w = {}
+    for k, v in weights.items():
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"weight for {k!r} is not a number: {v!r}") from None
+        if math.isnan(v) or math.isinf(v):
+            raise ValueError(f"weight for {k!r} must be finite, got {v}")
+        if v < 0:
+            raise ValueError(f"weight for {k!r} is negative ({v}); weights must be >= 0")
+        w[k] = v
+    if not any(v > 0 for v in w.values()):
+        raise ValueError(f"judge weights are all zero (or missing): {weights}; "
+                         "give at least one category a positive weight")
+    return w
+
+
+def combine(category_scores: dict[str, float | None], weights: dict[str, float] | None = None
+            ) -> float | None:
+    """Weighted mean over the categories that apply (score not None), weights renormalised over
+    them. A category absent from ``weights`` has weight 0. ValueError for negative weights, unknown
+    categories, or weights that are all zero. None when no category with positive weight applies."""
+    w = _check_weights(DEFAULT_WEIGHTS if weights is None else weights)
+    num = den = 0.0
+    for cat, val in category_scores.items():
+        if cat not in CATEGORIES or val is None:
+            continue
+        wi = w.get(cat, 0.0)
+        if wi <= 0:
+            continue
+        num += wi * float(val)
+        den += wi
+    if den == 0:
+        return None
+    return num / den
+
+
+def score_records(judges: list[Judge], records: list[Record], responses: list[str],
+                  weights: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """Run every judge over the items it applies to (one batch per judge).
+
+    Returns per item {"scores": {judge: value}, "details": {judge: details},
+    "category_scores": {category: mean of its judges' non-None values, ..., "combined": float|None}}.
+    A judge appears in scores/details only when it applies to the item; a category only when at
+    least one of its judges produced a value; "combined" is always there (None when nothing applies).
+    """
+    if len(records) != len(responses):
+        raise ValueError(f"{len(records)} records but {len(responses)} responses")
+    w = _check_weights(DEFAULT_WEIGHTS if weights is None else weights)
+    out: list[dict[str, Any]] = [{"scores": {}, "details": {}, "category_scores": {}} for _ in records]
+    per_cat: list[dict[str, list[float]]] = [{} for _ in records]
+    for judge in judges:
+        idx = [i for i, r in enumerate(records) if judge.applies(r)]
+        if not idx:
+            continue
+        try:
+            results = judge.score_batch([records[i] for i in idx], [responses[i] for i in idx])
+        except Exception as e:  # one broken judge must not sink the others
+            results = [JudgeResult(None, {"error": f"{type(e).__name__}: {e}"}) for _ in idx]
+        if len(results) != len(idx):
+            raise RuntimeError(f"judge {judge.name} returned {len(results)} results for {len(idx)} items")
+        for i, res in zip(idx, results):
+            out[i]["scores"][judge.name] = res.value
+            out[i]["details"][judge.name] = res.details
+            if res.value is not None:
+                per_cat[i].setdefault(judge.category, []).append(float(res.value))
+    for item, cats in zip(out, per_cat):
+        cs = {c: sum(v) / len(v) for c, v in cats.items()}
+        cs["combined"] = combine(cs, w)
+        item["category_scores"] = cs
+    return out

@@ -1,0 +1,85 @@
+"""Task-performance judges: ROUGE-L and SQuAD token F1 against the reference."""
+from __future__ import annotations
+
+import functools
+from collections import Counter
+
+from backend.records import Record
+
+from .base import Judge, JudgeResult, clamp01
+from .text import squad_normalize
+
+
+class _ReferenceJudge(Judge):
+    category = "task"
+
+    def applies(self, record: Record) -> bool:
+        return bool(record.reference and record.reference.strip())
+
+
+@functools.lru_cache(maxsize=2)
+def _rouge_scorer(use_stemmer: bool):
+    from rouge_score import rouge_scorer  # stemmer is NLTK code only, no data
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=use_stemmer)
+
+
+class RougeL(_ReferenceJudge):
+    """ROUGE-L F-measure (rouge-score, Porter stemming) of the response against the reference."""
+
+    name = "rouge_l"
+
+    def available(self) -> tuple[bool, str]:
+        import importlib.util
+
+        if importlib.util.find_spec("rouge_score") is None:
+            return False, "rouge-score not installed"
+        return True, "rouge-score"
+
+    def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
+        self._check_lengths(records, responses)
+        scorer = _rouge_scorer(bool(self.options.get("use_stemmer", True)))
+        out = []
+        for rec, resp in zip(records, responses):
+            if not self.applies(rec):
+                out.append(JudgeResult(None, {"reason": "no reference"}))
+                continue
+            s = scorer.score(rec.reference, resp or "")["rougeL"]
+            out.append(JudgeResult(clamp01(s.fmeasure), {
+                "precision": round(s.precision, 4),
+                "recall": round(s.recall, 4),
+                "fmeasure": round(s.fmeasure, 4),
+            }))
+        return out
+
+
+def token_f1(prediction: str, reference: str) -> tuple[float, dict]:
+    pred = squad_normalize(prediction or "").split()
+    ref = squad_normalize(reference or "").split()
+    if not pred or not ref:
+        f1 = float(pred == ref)
+        return f1, {"precision": f1, "recall": f1, "common": 0}
+    common = Counter(pred) & Counter(ref)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0, {"precision": 0.0, "recall": 0.0, "common": 0}
+    p, r = same / len(pred), same / len(ref)
+    return 2 * p * r / (p + r), {"precision": round(p, 4), "recall": round(r, 4), "common": same}
+
+
+class TokenF1(_ReferenceJudge):
+    """SQuAD-style token F1 (lowercase, strip punctuation and articles, bag of tokens)."""
+
+    name = "token_f1"
+
+    def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
+        self._check_lengths(records, responses)
+        out = []
+        for rec, resp in zip(records, responses):
+            if not self.applies(rec):
+                out.append(JudgeResult(None, {"reason": "no reference"}))
+                continue
+            f1, det = token_f1(resp, rec.reference)
+            det["f1"] = round(f1, 4)
+            out.append(JudgeResult(clamp01(f1), det))
+        return out

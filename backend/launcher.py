@@ -1,0 +1,271 @@
+"""Start, watch, cancel and resume runs as background processes.
+
+Each run is a *supervisor* process in its own session (it outlives the GUI and the shell) that
+starts the *worker* as its child. The worker reports its own outcome in the run log; the
+supervisor only steps in when the worker vanished without reporting (SIGKILL, OOM killer,
+segfault): it records ``died`` with the exit code or signal and the stderr tail, then starts the
+next queued run. ``reconcile`` repairs the log when even the supervisor is gone.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .config import ConfigError, RunConfig
+from .runlog import FINAL_STATUSES, RunLog
+
+ENV_MAX_CONCURRENT = "RESET_STUDIO_MAX_CONCURRENT"
+HEARTBEAT_S = 5.0
+CANCEL_GRACE_S = 90.0  # graceful stop (final checkpoint) before the process tree is killed
+
+
+class LaunchError(RuntimeError):
+    """A run that was refused before any process started."""
+
+
+def max_concurrent() -> int:
+    try:
+        return max(1, int(os.environ.get(ENV_MAX_CONCURRENT, "1")))
+    except ValueError:
+        return 1
+
+
+def new_run_id(name: str) -> str:
+    slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower())[:24].strip("-")
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug or 'run'}-{secrets.token_hex(2)}"
+
+
+def open_log(home: str | os.PathLike | None = None) -> RunLog:
+    return RunLog(paths.runlog_path(home))
+
+
+def preflight(cfg: RunConfig, home: str | os.PathLike | None = None) -> list[str]:
+    """Problems that would make the run fail at once; checked before any process starts."""
+    from .models import ModelError, resolve_model
+
+    problems: list[str] = []
+    with open_log(home) as log:
+        lookup = log.find_checkpoint
+        try:
+            resolve_model(cfg.model.base, allow_unsafe_weights=cfg.model.allow_unsafe_weights,
+                          trust_remote_code=cfg.model.trust_remote_code,
+                          revision=cfg.model.revision, checkpoint_lookup=lookup)
+        except ModelError as exc:
+            problems.append(f"model.base: {exc}")
+    for i, d in enumerate(cfg.data):
+        for attr in ("source", "eval_source"):
+            value = getattr(d, attr)
+            if value and (Path(value).suffix or value.startswith((".", "/"))) and not Path(value).exists():
+                problems.append(f"data.{i}.{attr}: file not found: {value}")
+    if cfg.model.device == "cuda":
+        import importlib.util
+        if importlib.util.find_spec("torch") is None:
+            problems.append("model.device: cuda requested but torch is not installed")
+    for i, st in enumerate(cfg.stages):
+        if getattr(st, "backend", None) == "vllm":
+            import importlib.util
+            if importlib.util.find_spec("vllm") is None:
+                problems.append(f"stages.{i}.backend: vllm is not installed (pip install "
+                                "'reset-studio[vllm]' on a CUDA machine) — use backend = \"hf\"")
+        if getattr(st, "backend", None) == "openai" and not (st.endpoint and st.endpoint.base_url):
+            problems.append(f"stages.{i}.endpoint.base_url: the openai backend needs an endpoint")
+    return problems
+
+
+def create_run(cfg: RunConfig, home: str | os.PathLike | None = None, *,
+               parent_run_id: str | None = None, check: bool = True) -> str:
+    """Validate, write the run's folder and config, and add it to the log as ``queued``."""
+    if check:
+        problems = preflight(cfg, home)
+        if problems:
+            raise LaunchError("run refused:\n  " + "\n  ".join(problems))
+    run_id = new_run_id(cfg.name)
+    rdir = paths.run_dir(run_id, home)
+    rdir.mkdir(parents=True, exist_ok=False)
+    cfg.save(rdir / "config.toml")
+    with open_log(home) as log:
+        log.create_run(run_id, name=cfg.name, preset=cfg.preset, config_toml=cfg.to_toml(),
+                       run_dir=str(rdir), parent_run_id=parent_run_id)
+        log.event(run_id, f"run created from preset {cfg.preset!r}")
+    return run_id
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().split(b")")[-1].split()[0] != b"Z"
+    except OSError:
+        return True
+
+
+def spawn(run_id: str, home: str | os.PathLike | None = None) -> int:
+    """Start the supervisor for a run in a new session; returns its pid."""
+    home_path = paths.home_dir(home)
+    rdir = paths.run_dir(run_id, home_path)
+    rdir.mkdir(parents=True, exist_ok=True)
+    out = open(rdir / "supervisor.log", "ab")
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    cmd = [sys.executable, "-m", "backend.supervisor", "--home", str(home_path), run_id]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                            cwd=str(paths.REPO_ROOT), env=env, start_new_session=True,
+                            close_fds=True)
+    out.close()
+    with open_log(home_path) as log:
+        log.update_run(run_id, status="running", pid=proc.pid, started_at=time.time(),
+                       heartbeat_at=time.time(), exit_code=None, signal=None, error=None,
+                       cancel_requested=0)
+        log.event(run_id, f"started (supervisor pid {proc.pid})")
+    return proc.pid
+
+
+def running_count(log: RunLog) -> int:
+    return sum(1 for r in log.list_runs() if r["status"] == "running")
+
+
+def start_queued(home: str | os.PathLike | None = None) -> list[str]:
+    """Start queued runs (oldest first) while slots are free."""
+    started = []
+    with open_log(home) as log:
+        reconcile_log(log)
+        free = max_concurrent() - running_count(log)
+        queued = [r for r in log.list_runs() if r["status"] == "queued"]
+    for run in queued[:max(0, free)]:
+        spawn(run["id"], home)
+        started.append(run["id"])
+    return started
+
+
+def launch(cfg: RunConfig, home: str | os.PathLike | None = None, *,
+           parent_run_id: str | None = None) -> str:
+    """Create a run and start it now, or leave it queued when all slots are busy."""
+    run_id = create_run(cfg, home, parent_run_id=parent_run_id)
+    start_queued(home)
+    return run_id
+
+
+def resume(run_id: str, home: str | os.PathLike | None = None) -> str:
+    """Re-run a stopped run: finished stages are skipped, training continues from its checkpoint."""
+    with open_log(home) as log:
+        reconcile_log(log)
+        run = log.find_run(run_id)
+        if run is None:
+            raise LaunchError(f"no run {run_id!r}")
+        if run["status"] in ("running", "queued"):
+            raise LaunchError(f"run {run['id']} is {run['status']}; nothing to resume")
+        if run["status"] == "succeeded":
+            raise LaunchError(f"run {run['id']} already succeeded")
+        log.update_run(run["id"], status="queued", ended_at=None, cancel_requested=0)
+        log.event(run["id"], f"resume requested (was {run['status']})")
+    start_queued(home)
+    return run["id"]
+
+
+def cancel(run_id: str, home: str | os.PathLike | None = None) -> str:
+    """Ask for a graceful stop; the supervisor kills the tree if it has not stopped in time."""
+    with open_log(home) as log:
+        run = log.find_run(run_id)
+        if run is None:
+            raise LaunchError(f"no run {run_id!r}")
+        if run["status"] == "queued":
+            log.update_run(run["id"], status="cancelled", ended_at=time.time())
+            log.event(run["id"], "cancelled while queued")
+            return run["id"]
+        if run["status"] != "running":
+            raise LaunchError(f"run {run['id']} is {run['status']}, not running")
+        log.update_run(run["id"], cancel_requested=1)
+        log.event(run["id"], "cancel requested")
+        worker_pid = _read_pid(paths.run_dir(run["id"], home) / "worker.pid")
+    if worker_pid and _pid_alive(worker_pid):
+        try:
+            os.kill(worker_pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    return run["id"]
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def stderr_tail(run_dir: str | os.PathLike, lines: int = 30) -> str:
+    path = Path(run_dir) / "worker.stderr.log"
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 16_000))
+            text = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def reconcile_log(log: RunLog) -> list[str]:
+    """Mark runs whose processes are gone (without having reported) as died."""
+    fixed = []
+    now = time.time()
+    for run in log.list_runs():
+        if run["status"] != "running":
+            continue
+        worker_pid = _read_pid(Path(run["run_dir"]) / "worker.pid") if run["run_dir"] else None
+        if _pid_alive(run["pid"]) or _pid_alive(worker_pid):
+            continue  # alive, even if slow (a long model load): keep waiting
+        fresh = log.get_run(run["id"])  # the worker may have reported in the meantime
+        if fresh and fresh["status"] != "running":
+            continue
+        log.update_run(run["id"], status="died", ended_at=now,
+                       error="process gone without reporting (killed, or the machine restarted)",
+                       stderr_tail=stderr_tail(run["run_dir"]) if run["run_dir"] else None)
+        log.event(run["id"], "worker process gone without reporting: marked died", level="error")
+        fixed.append(run["id"])
+    return fixed
+
+
+def reconcile(home: str | os.PathLike | None = None) -> list[str]:
+    with open_log(home) as log:
+        return reconcile_log(log)
+
+
+def wait(run_id: str, home: str | os.PathLike | None = None, timeout: float | None = None,
+         poll: float = 1.0) -> dict[str, Any]:
+    """Block until the run reaches a final status (or timeout); returns the run row."""
+    deadline = None if timeout is None else time.time() + timeout
+    with open_log(home) as log:
+        while True:
+            run = log.get_run(run_id)
+            if run is None:
+                raise LaunchError(f"no run {run_id!r}")
+            if run["status"] in FINAL_STATUSES:
+                return run
+            if run["status"] == "running":
+                reconcile_log(log)
+            if deadline is not None and time.time() > deadline:
+                return run
+            time.sleep(poll)
+
+
+def worker_pid(run_id: str, home: str | os.PathLike | None = None) -> int | None:
+    return _read_pid(paths.run_dir(run_id, home) / "worker.pid")
+
+
+__all__ = ["LaunchError", "ConfigError", "launch", "create_run", "spawn", "start_queued", "resume",
+           "cancel", "reconcile", "wait", "preflight", "stderr_tail", "worker_pid", "open_log"]

@@ -1,0 +1,268 @@
+"""Training stage: SFT on a data mixture or on a selection, with the transformers Trainer + peft.
+
+Loss is computed on response tokens only; batches are grouped by length so little compute goes
+to padding. A Trainer callback streams metrics and checkpoints into the run log, probes
+generation length (the paper's Fig. 4) every ``eval_steps``, and turns a cancel request into a
+save-and-stop at the next step boundary. Re-running the stage resumes from its last checkpoint
+(optimizer, scheduler and RNG state included); metric rows are keyed by step, so none repeat.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from ..config import TrainStage
+from ..data import build_mixture, chat_messages, eval_sets
+from ..records import Record
+from .context import StageContext, StopRequested
+
+IGNORE = -100
+
+
+# ---- data -------------------------------------------------------------------------------------
+def encode(tokenizer, record: Record, response: str, max_length: int) -> dict[str, list[int]] | None:
+    """Chat-template an example; labels are -100 on the prompt so only the response is learned."""
+    prompt_ids = tokenizer.apply_chat_template(chat_messages(record), add_generation_prompt=True,
+                                               tokenize=True, return_dict=False)
+    full_ids = tokenizer.apply_chat_template(chat_messages(record, response), tokenize=True,
+                                             return_dict=False)
+    if hasattr(prompt_ids, "keys"):  # some tokenizers return a BatchEncoding regardless
+        prompt_ids, full_ids = prompt_ids["input_ids"], full_ids["input_ids"]
+    prompt_ids, full_ids = list(prompt_ids), list(full_ids)
+    if full_ids[: len(prompt_ids)] != prompt_ids or len(prompt_ids) >= max_length - 4:
+        return None  # template mismatch or the prompt alone fills the window
+    full_ids = full_ids[:max_length]
+    labels = [IGNORE] * len(prompt_ids) + full_ids[len(prompt_ids):]
+    return {"input_ids": full_ids, "attention_mask": [1] * len(full_ids), "labels": labels}
+
+
+def selected_examples(ctx: StageContext, ref: str, idx: int) -> list[tuple[Record, str]]:
+    """(prompt record, accepted response) pairs of a selection: a select stage of this run, or
+    ``sel:<run_id>:<name>`` for a selection saved from the GUI."""
+    if ref.startswith("sel:"):
+        _, run_id, name = ref.split(":", 2)
+    else:
+        j = ctx.cfg.resolve_ref(idx, ref, "select")
+        if j is None:
+            raise ValueError(f"stage {idx}: no select stage {ref!r} before this one")
+        run_id, name = ctx.run_id, ctx.cfg.stages[j].name
+    rows = ctx.log.query(
+        "SELECT p.key, p.kind, p.source, p.prompt, p.context, p.reference, p.constraints, s.text "
+        "FROM selections sel JOIN selection_items it ON it.selection_id = sel.id "
+        "JOIN samples s ON s.id = it.sample_id JOIN prompts p ON p.id = s.prompt_id "
+        "WHERE sel.run_id = ? AND sel.name = ? ORDER BY it.id", (run_id, name))
+    if not rows:
+        raise ValueError(f"selection {name!r} of run {run_id} is empty or does not exist")
+    out = []
+    for r in rows:
+        cons = json.loads(r["constraints"]) if r["constraints"] else {}
+        rec = Record(id=r["key"], kind=r["kind"], prompt=r["prompt"], context=r["context"],
+                     reference=r["reference"], source=r["source"] or "",
+                     instruction_id_list=cons.get("instruction_id_list", []),
+                     kwargs=cons.get("kwargs", []))
+        out.append((rec, r["text"]))
+    return out
+
+
+def training_examples(ctx: StageContext, idx: int, stage: TrainStage) -> list[tuple[Record, str]]:
+    if stage.selection:
+        pairs = selected_examples(ctx, stage.selection, idx)
+    else:
+        recs = build_mixture(ctx.cfg.data, ctx.seed_for(idx), names=stage.data or None)
+        pairs = [(r, r.reference) for r in recs if r.reference]
+    if stage.max_examples:
+        pairs = pairs[: stage.max_examples]
+    if not pairs:
+        raise ValueError(f"stage {stage.name}: no training examples with a response")
+    return pairs
+
+
+def probe_records(ctx: StageContext, stage: TrainStage) -> list[Record]:
+    """A small fixed probe set, one data set after another, for the generation-length curve."""
+    if stage.probe_size <= 0:
+        return []
+    sets = list(eval_sets(ctx.cfg.data, stage.data or None).values())
+    out: list[Record] = []
+    i = 0
+    while len(out) < stage.probe_size and any(i < len(s) for s in sets):
+        out.extend(s[i] for s in sets if i < len(s))
+        i += 1
+    return out[: stage.probe_size]
+
+
+# ---- callback ---------------------------------------------------------------------------------
+class PaddingCounter:
+    """Wraps the collator to count real and padded tokens (tokens/s and padding fraction)."""
+
+    def __init__(self, collator):
+        self.collator = collator
+        self.real = 0
+        self.total = 0
+
+    def __call__(self, features):
+        batch = self.collator(features)
+        mask = batch["attention_mask"]
+        self.real += int(mask.sum())
+        self.total += int(mask.numel())
+        return batch
+
+
+def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, probes: list[Record],
+                  counter: PaddingCounter, base_ref: str, kind: str):
+    from transformers import TrainerCallback
+
+    class RunLogCallback(TrainerCallback):
+        def __init__(self):
+            self.t_last = time.time()
+            self.real_last = 0
+            self.total_last = 0
+
+        def _probe(self, model, step: int) -> None:
+            if not probes:
+                return
+            from ..generation import generate_batch
+
+            was_training = model.training
+            model.eval()
+            outs = generate_batch(model, tokenizer, [chat_messages(r) for r in probes],
+                                  max_new_tokens=stage.probe_max_new_tokens, temperature=0.0)
+            if was_training:
+                model.train()
+            mean_len = sum(o.n_tokens for o in outs) / len(outs)
+            ctx.log.log_metrics(ctx.run_id, idx, step, {"gen_length": mean_len})
+
+        def on_train_begin(self, args, state, control, model=None, **kw):
+            ctx.progress(idx, state.global_step, state.max_steps, "training", force=True)
+            if state.global_step == 0:
+                self._probe(model, 0)
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = logs or {}
+            now = time.time()
+            values: dict[str, Any] = {k: logs[k] for k in ("loss", "learning_rate", "grad_norm",
+                                                          "epoch") if k in logs}
+            if "loss" in logs:
+                dt = max(now - self.t_last, 1e-6)
+                real = counter.real - self.real_last
+                total = counter.total - self.total_last
+                values["tokens_per_s"] = real / dt
+                if total:
+                    values["padding_fraction"] = 1.0 - real / total
+                self.t_last, self.real_last, self.total_last = now, counter.real, counter.total
+                ctx.log.log_metrics(ctx.run_id, idx, state.global_step, values)
+            elif "train_loss" in logs:
+                ctx.event(idx, f"training done: mean loss {logs['train_loss']:.4f} in "
+                               f"{logs.get('train_runtime', 0):.1f} s")
+
+        def on_step_end(self, args, state, control, model=None, **kw):
+            ctx.progress(idx, state.global_step, state.max_steps,
+                         f"step {state.global_step}/{state.max_steps}")
+            if state.global_step % stage.eval_steps == 0 or state.global_step == state.max_steps:
+                self._probe(model, state.global_step)
+            if ctx.stopping:
+                control.should_save = True
+                control.should_training_stop = True
+
+        def on_save(self, args, state, control, **kw):
+            path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            ctx.log.add_checkpoint(ctx.run_id, idx, state.global_step,
+                                   f"{stage.name}@{state.global_step}", str(path), kind, base_ref)
+
+    return RunLogCallback()
+
+
+# ---- stage ------------------------------------------------------------------------------------
+def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
+    import torch
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    seed = ctx.seed_for(idx)
+    set_seed(seed)
+    out_dir = ctx.stage_dir(idx)
+    init_ref = ctx.model_ref_for(idx, stage.init)
+    ctx.progress(idx, 0, None, f"loading {init_ref}", force=True)
+    model, tokenizer = ctx.load_model(init_ref, for_training=True)
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if stage.method == "lora":
+        if isinstance(model, PeftModel):
+            base_ref = ctx.base_ref_of(init_ref)  # continue training the same adapter
+        else:
+            model = get_peft_model(model, LoraConfig(
+                r=stage.lora_r, lora_alpha=stage.lora_alpha, lora_dropout=stage.lora_dropout,
+                target_modules=stage.target_modules, task_type="CAUSAL_LM"))
+            base_ref = init_ref
+        kind = "adapter"
+    else:
+        if isinstance(model, PeftModel):
+            model = model.merge_and_unload()
+        base_ref, kind = None, "full"
+    if hasattr(model, "enable_input_require_grads") and stage.method == "lora":
+        model.enable_input_require_grads()
+
+    pairs = training_examples(ctx, idx, stage)
+    encoded = [e for e in (encode(tokenizer, r, resp, stage.max_length) for r, resp in pairs) if e]
+    dropped = len(pairs) - len(encoded)
+    if not encoded:
+        raise ValueError(f"stage {stage.name}: every example was longer than max_length="
+                         f"{stage.max_length}")
+    if dropped:
+        ctx.event(idx, f"{dropped} of {len(pairs)} examples dropped: prompt longer than "
+                       f"max_length={stage.max_length}", level="warning")
+    import datasets
+
+    train_ds = datasets.Dataset.from_list(encoded)
+    ctx.event(idx, f"training on {len(encoded)} examples ({stage.method}, init {init_ref})")
+    n_tokens = sum(len(e["input_ids"]) for e in encoded)
+    ctx.log.log_metrics(ctx.run_id, idx, 0, {"train_examples": len(encoded),
+                                             "train_tokens": n_tokens})
+
+    device = ctx.device()
+    bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    steps_per_epoch = math.ceil(len(encoded) / (stage.batch_size * stage.grad_accum))
+    args = TrainingArguments(
+        output_dir=str(out_dir),
+        per_device_train_batch_size=stage.batch_size,
+        gradient_accumulation_steps=stage.grad_accum,
+        learning_rate=stage.learning_rate,
+        num_train_epochs=stage.epochs,
+        max_steps=stage.max_steps or -1,
+        warmup_steps=int(stage.warmup_ratio * (stage.max_steps or steps_per_epoch * stage.epochs)),
+        weight_decay=stage.weight_decay,
+        lr_scheduler_type="linear",
+        logging_steps=stage.logging_steps,
+        save_strategy="steps",
+        save_steps=stage.save_steps,
+        train_sampling_strategy="group_by_length" if stage.group_by_length else "random",
+        seed=seed,
+        data_seed=seed,
+        use_cpu=device == "cpu",
+        bf16=bf16,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+    )
+    counter = PaddingCounter(DataCollatorForSeq2Seq(tokenizer, padding=True,
+                                                    label_pad_token_id=IGNORE))
+    callback = make_callback(ctx, idx, stage, tokenizer, probe_records(ctx, stage), counter,
+                             base_ref, kind)
+    trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=counter,
+                      processing_class=tokenizer, callbacks=[callback])
+    last = get_last_checkpoint(str(out_dir)) if out_dir.exists() else None
+    if last:
+        ctx.event(idx, f"resuming training from {Path(last).name}")
+    trainer.train(resume_from_checkpoint=last)
+
+    final = out_dir / "final"
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(str(final))
+    ctx.log.add_checkpoint(ctx.run_id, idx, trainer.state.global_step, stage.name, str(final),
+                           kind, base_ref)
+    ctx.progress(idx, trainer.state.global_step, trainer.state.max_steps, "saved", force=True)
+    if ctx.stopping:
+        raise StopRequested(f"cancelled at step {trainer.state.global_step}; checkpoint kept")

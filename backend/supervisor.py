@@ -1,0 +1,90 @@
+"""Supervisor: runs one worker as its child and records what the worker could not.
+
+Started by the launcher in its own session. It waits for the worker; if the worker ended
+without writing a final status (killed by a signal, crashed in native code), it records
+``died`` with the exit code or signal and the stderr tail. It also enforces the cancel grace
+period (kill the whole tree) and starts the next queued run when this one ends.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from . import launcher, paths
+from .runlog import FINAL_STATUSES, RunLog
+
+
+def _kill_tree(pid: int) -> None:
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        procs = proc.children(recursive=True) + [proc]
+    except psutil.NoSuchProcess:
+        return
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m backend.supervisor")
+    ap.add_argument("--home", required=True)
+    ap.add_argument("run_id")
+    args = ap.parse_args(argv)
+    rdir = paths.run_dir(args.run_id, args.home)
+    err = open(rdir / "worker.stderr.log", "ab")
+    out = open(rdir / "worker.stdout.log", "ab")
+    cmd = [sys.executable, "-m", "backend.worker", "--home", args.home, args.run_id]
+    child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                             cwd=str(paths.REPO_ROOT), close_fds=True)
+    (rdir / "worker.pid").write_text(str(child.pid))
+    cancel_seen: float | None = None
+    # SIGTERM to the supervisor (e.g. from a process manager) becomes a graceful cancel
+    signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
+    log = RunLog(paths.runlog_path(args.home))
+    while True:
+        try:
+            code = child.wait(timeout=1.0)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        run = log.get_run(args.run_id)
+        if run and run["cancel_requested"] and cancel_seen is None:
+            cancel_seen = time.time()
+        if cancel_seen and time.time() - cancel_seen > launcher.CANCEL_GRACE_S:
+            _kill_tree(child.pid)
+            code = child.wait()
+            log.update_run(args.run_id, status="cancelled", ended_at=time.time(), exit_code=code,
+                           error="did not stop within the grace period; killed")
+            break
+    run = log.get_run(args.run_id)
+    if run and run["status"] not in FINAL_STATUSES:
+        sig = -code if code < 0 else None
+        cancelled = bool(run["cancel_requested"])
+        status = "cancelled" if cancelled and sig == signal.SIGKILL else "died"
+        reason = (f"killed by signal {sig} ({signal.Signals(sig).name})" if sig
+                  else f"exited with code {code} without reporting")
+        log.update_run(args.run_id, status=status, ended_at=time.time(), exit_code=code,
+                       signal=sig, error=reason,
+                       stderr_tail=launcher.stderr_tail(rdir))
+        for st in log.get_stages(args.run_id):
+            if st["status"] == "running":
+                log.stage_end(args.run_id, st["idx"], "interrupted", reason)
+        log.event(args.run_id, f"worker {reason}", level="error")
+    elif run:
+        log.update_run(args.run_id, exit_code=code)
+    log.close()
+    launcher.start_queued(args.home)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

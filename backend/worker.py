@@ -1,0 +1,111 @@
+"""Worker: executes a run's stage plan, stage by stage, and writes everything to the run log.
+
+Started by the supervisor (``python -m backend.worker --home H RUN``). Finished stages are
+skipped, so starting it again on a stopped run resumes it. SIGTERM requests a graceful stop at
+the next step boundary.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+
+from . import config as config_mod
+from . import paths
+from .runlog import RunLog
+from .stages import stage_runner
+from .stages.context import StageContext, StopRequested
+
+HEARTBEAT_S = 5.0
+
+
+def _heartbeat(home, run_id: str, stop: threading.Event) -> None:
+    log = RunLog(paths.runlog_path(home))
+    try:
+        while not stop.wait(HEARTBEAT_S):
+            log.heartbeat(run_id)
+            run = log.get_run(run_id)
+            if run and run["cancel_requested"]:
+                _cancel_event.set()
+    finally:
+        log.close()
+
+
+_cancel_event = threading.Event()
+
+
+def run_stages(ctx: StageContext) -> str:
+    done = {st["idx"]: st["status"] for st in ctx.log.get_stages(ctx.run_id)}
+    for idx, stage in enumerate(ctx.cfg.stages):
+        if done.get(idx) == "succeeded":
+            ctx.event(idx, f"stage {stage.name} already done; skipped")
+            continue
+        ctx.check_stop()
+        ctx.log.stage_start(ctx.run_id, idx, stage.name, stage.type)
+        ctx.event(idx, f"stage {stage.name} ({stage.type}) started")
+        t0 = time.time()
+        try:
+            stage_runner(stage.type)(ctx, idx, stage)
+        except StopRequested:
+            ctx.log.stage_end(ctx.run_id, idx, "cancelled", "cancelled by the user")
+            raise
+        except BaseException as exc:
+            ctx.log.stage_end(ctx.run_id, idx, "failed", f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        ctx.log.stage_end(ctx.run_id, idx, "succeeded", f"{time.time() - t0:.1f} s")
+        ctx.event(idx, f"stage {stage.name} finished in {time.time() - t0:.1f} s")
+    return "succeeded"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m backend.worker")
+    ap.add_argument("--home", required=True)
+    ap.add_argument("run_id")
+    args = ap.parse_args(argv)
+    home = paths.home_dir(args.home)
+    log = RunLog(paths.runlog_path(home))
+    run = log.get_run(args.run_id)
+    if run is None:
+        print(f"no run {args.run_id!r} in {paths.runlog_path(home)}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: _cancel_event.set())
+    signal.signal(signal.SIGINT, lambda *_: _cancel_event.set())
+    log.update_run(args.run_id, status="running", error=None, error_tail=None)
+    log.event(args.run_id, f"worker started (pid {os.getpid()})")
+    hb_stop = threading.Event()
+    hb = threading.Thread(target=_heartbeat, args=(home, args.run_id, hb_stop), daemon=True)
+    hb.start()
+    ctx = None
+    try:
+        cfg = config_mod.loads(run["config_toml"], f"run {args.run_id}")
+        ctx = StageContext(run_id=args.run_id, home=home, run_dir=paths.run_dir(args.run_id, home),
+                           cfg=cfg, log=log, stop_event=_cancel_event)
+        run_stages(ctx)
+        log.update_run(args.run_id, status="succeeded", ended_at=time.time(), exit_code=0)
+        log.event(args.run_id, "run succeeded")
+        code = 0
+    except StopRequested:
+        log.update_run(args.run_id, status="cancelled", ended_at=time.time(), exit_code=0)
+        log.event(args.run_id, "run cancelled; a final checkpoint was kept where training ran",
+                  level="warning")
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - every failure is recorded, then re-raised below
+        tb = traceback.format_exc()
+        message = f"{type(exc).__name__}: {exc}"
+        log.update_run(args.run_id, status="failed", ended_at=time.time(), exit_code=1,
+                       error=message[:2000], error_tail="\n".join(tb.splitlines()[-25:]))
+        log.event(args.run_id, f"run failed: {message[:500]}", level="error")
+        print(tb, file=sys.stderr)
+        code = 1
+    finally:
+        hb_stop.set()
+    log.close()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
