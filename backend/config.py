@@ -120,9 +120,9 @@ class _Stage(_Strict):
 
 class TrainStage(_Stage):
     type: Literal["train"] = "train"
-    init: str = "base"  # "base" | "previous" | name of an earlier train stage
+    init: str = "base"  # "base" | "previous" | an earlier train stage | "run:<run_id>:<tag>"
     data: list[str] = Field(default_factory=list)  # mixture names; empty = whole mixture
-    selection: str | None = None  # train on a select stage's output instead of `data`
+    selection: str | None = None  # a select stage, or "sel:<run_id>:<name>"; replaces `data`
     method: Literal["lora", "full"] = "lora"
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
@@ -236,6 +236,8 @@ class RunConfig(_Strict):
                                          f"mixture has {names}")
             for ref_field in ("init", "source", "samples", "selection"):
                 ref = getattr(st, ref_field, None)
+                if ref and ref.startswith(("run:", "sel:")):
+                    continue  # a checkpoint or selection of an earlier run
                 if ref and ref not in ("base", "previous") and ref not in seen:
                     raise ValueError(f"stages.{i}.{ref_field}: {ref!r} is not an earlier stage")
             seen[st.name] = st.type

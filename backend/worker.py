@@ -61,6 +61,21 @@ def run_stages(ctx: StageContext) -> str:
     return "succeeded"
 
 
+def _quiet_libraries(cfg) -> None:
+    """No hub traffic unless the run asks for a hub model (peft's save_pretrained probes the hub
+    for the base config otherwise), and no per-load progress bars in the worker log."""
+    from pathlib import Path
+
+    base = cfg.model.base
+    if base == "embedded" or base.startswith("run:") or Path(base).exists():
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m backend.worker")
     ap.add_argument("--home", required=True)
@@ -82,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx = None
     try:
         cfg = config_mod.loads(run["config_toml"], f"run {args.run_id}")
+        _quiet_libraries(cfg)
         ctx = StageContext(run_id=args.run_id, home=home, run_dir=paths.run_dir(args.run_id, home),
                            cfg=cfg, log=log, stop_event=_cancel_event)
         run_stages(ctx)

@@ -177,6 +177,15 @@ def test_folder_checks(embedded, tmp_path):
         resolve_model(str(notok))
 
 
+def test_resolving_needs_no_torch():
+    code = ("import sys, backend.models as m; r = m.resolve_model('reset-studio-tests/x'); "
+            "print(r.kind, 'torch' in sys.modules)")
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "hub False"
+
+
 def test_hub_id_offline_fails_fast(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     ref = "reset-studio-tests/no-such-model"
@@ -210,7 +219,8 @@ def _make_adapter(tmp_path: Path, name="adapter") -> tuple[Path, object, object]
                      task_type="CAUSAL_LM")
     peft_model = get_peft_model(model, cfg)
     folder = tmp_path / name
-    peft_model.save_pretrained(folder)
+    # save_embedding_layers=False: otherwise peft asks the hub whether "embedded" has a config.json
+    peft_model.save_pretrained(folder, save_embedding_layers=False)
     return folder, peft_model.eval(), tok
 
 

@@ -146,9 +146,9 @@ DOMAINS.append(Domain(
          "Councillor {councillor} said the {population} residents had missed hearing the bell every hour. "
          "Volunteers will wind the clock every Sunday morning, and the tower will open to visitors on "
          "the first weekend of each month.",
-         "The {name} town hall clock runs again after a {months}-month repair costing {cost} crowns.\n"
-         "Ice had cracked a brass wheel, and {restorer}'s workshop made a new one by hand.\n"
-         "The clock tower will open to visitors on the first weekend of each month."),
+         "The {name} town hall clock runs again after a {months}-month repair.\n"
+         "Ice had cracked a brass wheel, and {restorer}'s workshop made a new one.\n"
+         "The tower will open to visitors once a month."),
         ("A small museum telling how {old_name} became {name} opened on {weekday} in the old customs "
          "house by the River {river}. The town was founded in {founded} by {founder} and took its "
          "present name in {rename_year}, because {rename_cause}. The museum holds {objects} objects, "
@@ -424,9 +424,8 @@ DOMAINS.append(Domain(
          "off the ship without injury. The report asks the owners to fit a second independent warning "
          "system on all ships on the {route_from} to {route_to} route. The {name}, built at {yard} in "
          "{launched}, spent {repair_months} months under repair before returning to service.",
-         "An inquiry blames {incident_cause} for the grounding of the {name} on {incident_place}.\n"
-         "All {aboard} people aboard were rescued by {rescuer} without injury.\n"
-         "Owners are asked to fit a second warning system on the route."),
+         "An inquiry blames {incident_cause} for the grounding of the {name}.\n"
+         "All {aboard} people aboard were rescued without injury."),
         ("The {name} has been sold to {buyer} for {price} crowns and will be turned into a floating "
          "classroom. The {length}-metre {kind} was launched at {yard} in {launched} and spent decades on "
          "the route between {route_from} and {route_to}. Older sailors still remember her grounding on "
@@ -447,7 +446,6 @@ def _festivals(r, rng):
     r["cancel_year"] = r["first_year"] + r["gap"]
     r["month"] = rng.choice(MONTHS[3:10])
     r["attendance"] = num(rng.randrange(1200, 48000, 100))
-    r["previous"] = num(rng.randrange(800, 1200, 10) * 1)
     r["stalls"] = rng.randint(40, 260)
     r["organiser"] = person(rng)
     r["price"] = rng.randint(4, 18)
@@ -694,7 +692,9 @@ DOMAINS.append(Domain(
          "the species was protected in {protected_year}. There are now roughly {population} adults. The "
          "animal, known to scientists as {latin}, had declined by {decline} percent because "
          "{decline_cause}. Ranger {ranger} said the recovery was slow but steady, and thanked the "
-         "{volunteers} volunteers who helped with the count. Further surveys are planned every two years.",
+         "{volunteers} volunteers who helped with the count. Most of the increase was recorded in "
+         "{habitat}, where volunteers also cleared litter and planted native shrubs. Further surveys "
+         "are planned every two years.",
          "The number of {common}s has risen {rise} percent since protection began in {protected_year}.\n"
          "About {population} adults now remain.\n"
          "Surveys will continue every two years."),
@@ -779,9 +779,8 @@ DOMAINS.append(Domain(
          "reported the result in {result_year}. It now has {staff} researchers at {new_site}, where it "
          "moved in {move_year} because {relocate_cause}. The grant will also create {new_posts} new posts "
          "for young scientists.",
-         "The {name} has won a {grant} million crown grant to test {result}.\n"
-         "Trials will run at {trial_sites} sites over {years} years.\n"
-         "The grant will also create {new_posts} posts for young scientists."),
+         "The {name} won a {grant} million crown grant to test {result}.\n"
+         "Trials will run at {trial_sites} sites over {years} years."),
         ("{director} will step down as director of the {name} at the end of the year, the laboratory "
          "announced on {weekday}. {new_director} will take over. {director} led the team of {staff} "
          "researchers that reported {result} in {result_year}, and oversaw the move to {new_site} in "
@@ -789,8 +788,7 @@ DOMAINS.append(Domain(
          "budget of about {budget} million crowns. {new_director} said the work on {focus} would continue "
          "without change.",
          "{director} will step down as director of the {name} at the end of the year.\n"
-         "{new_director} will take over the laboratory.\n"
-         "The new director said the work on {focus} would continue without change."),
+         "{new_director} will take over and plans no change to the work."),
     ],
 ))
 
@@ -843,5 +841,768 @@ def build_grounded():
     return out
 
 
-# @@PART4@@
-# @@PART4@@
+# ================================================================ Alpaca-style instructions
+ANIMALS = [  # (subject, class, reason)
+    ("A dolphin", "mammal", "It breathes air through a blowhole and feeds its young on milk, even though it spends its whole life in the sea."),
+    ("A penguin", "bird", "It has feathers and a beak and lays eggs, although its wings work as flippers for swimming instead of flying."),
+    ("A bat", "mammal", "It is the only mammal that can truly fly, and mothers nurse their pups with milk."),
+    ("A salamander", "amphibian", "It has moist skin and usually lays its eggs in water, where the young grow before moving onto land."),
+    ("A shark", "fish", "It breathes through gills and swims with fins, and its skeleton is made of cartilage rather than bone."),
+    ("A tortoise", "reptile", "It has dry scaly skin, breathes with lungs and lays eggs with tough shells on land."),
+    ("A ladybird", "insect", "It has six legs, a body in three parts and a pair of hard wing cases that protect its flying wings."),
+    ("An ostrich", "bird", "It cannot fly, but it has feathers and a beak and lays the largest eggs of any living bird."),
+    ("A seahorse", "fish", "It breathes with gills and has fins, even though it swims upright and the father carries the eggs."),
+    ("A platypus", "mammal", "It is unusual because it lays eggs, but it has fur and feeds its young on milk like other mammals."),
+    ("A chameleon", "reptile", "It has scaly skin and lays eggs, and it can change colour to signal its mood."),
+    ("A frog", "amphibian", "It starts life as a tadpole that breathes through gills in water and later grows lungs and legs."),
+]
+FORMAL = [  # (informal input, formal output)
+    ("hey, can u send me the report by tomorrow? thx",
+     "Hello, could you please send me the report by tomorrow? Thank you very much for your help with this."),
+    ("sorry i missed the meeting, my bus broke down lol",
+     "I apologise for missing the meeting. Unfortunately, my bus broke down on the way and I could not arrive in time."),
+    ("the new software is kinda buggy and nobody likes it",
+     "The new software contains a number of errors, and the feedback from staff has so far been largely negative."),
+    ("gonna be late, traffic is nuts",
+     "I will be arriving late this morning because the traffic is unusually heavy. I apologise for the inconvenience."),
+    ("we need more cash for the project or it's dead",
+     "The project will require additional funding; without it, we will not be able to continue the work as planned."),
+    ("your order's coming next week, hang tight",
+     "Your order is scheduled to arrive next week. Thank you for your patience while we prepare it for delivery."),
+    ("can't make it friday, can we do monday?",
+     "Unfortunately, I am not available on Friday. Would it be possible to move our appointment to Monday instead?"),
+    ("the printer on floor 2 is broken again, somebody fix it pls",
+     "The printer on the second floor is out of order again. Could someone from the technical team please arrange a repair?"),
+    ("thanks a ton for the help yesterday, you're a lifesaver",
+     "Thank you very much for your assistance yesterday. Your help made a real difference, and I am very grateful."),
+    ("the party's cancelled cause of the storm",
+     "Please note that the party has been cancelled because of the storm forecast. We will share a new date as soon as possible."),
+]
+TIPS = [  # (activity, three tips)
+    ("sleeping better", ["Go to bed and wake up at the same time every day.", "Keep your bedroom dark, quiet and cool.", "Avoid screens and caffeine in the hour before bed."]),
+    ("saving money on groceries", ["Plan your meals for the week and shop with a list.", "Compare the price per kilo rather than the price per pack.", "Cook larger batches and freeze portions for busy days."]),
+    ("studying for an exam", ["Split the material into small topics and review one at a time.", "Test yourself with practice questions instead of only rereading notes.", "Take short breaks and sleep well the night before."]),
+    ("keeping houseplants alive", ["Water only when the top layer of soil feels dry.", "Place each plant where it gets the amount of light it needs.", "Use pots with drainage holes so the roots do not rot."]),
+    ("giving a short presentation", ["Open with one clear sentence that says what the talk is about.", "Practise out loud at least twice and time yourself.", "Use few words on your slides and speak to the audience, not the screen."]),
+    ("starting to run", ["Begin with short runs mixed with walking breaks.", "Increase your weekly distance slowly, by about a tenth at most.", "Wear comfortable shoes and rest when something hurts."]),
+    ("writing a clear email", ["Put the main request in the first two sentences.", "Use a specific subject line that tells the reader what to expect.", "Keep paragraphs short and end with the next step you need."]),
+    ("reducing food waste at home", ["Check what is already in the fridge before you shop.", "Store leftovers in clear boxes so you remember to eat them.", "Turn soft vegetables into soup before they spoil."]),
+    ("staying focused when working from home", ["Set up a fixed place that you use only for work.", "Plan the day in blocks and turn off notifications during each block.", "Take a short walk at lunch to reset your attention."]),
+    ("packing for a weekend trip", ["Check the weather forecast before you choose clothes.", "Pick outfits that mix and match so you need fewer items.", "Keep chargers, tickets and medicine in one small bag."]),
+    ("learning a new language", ["Practise a little every day rather than a lot once a week.", "Learn common phrases you will actually use in conversation.", "Listen to songs or podcasts in the language while you do chores."]),
+    ("preparing for a job interview", ["Read about the organisation and its recent work.", "Prepare short stories that show how you solved real problems.", "Write down two or three questions to ask the interviewer."]),
+    ("making new friends in a new city", ["Join a club or class built around something you enjoy.", "Say yes to invitations, even small ones, during the first months.", "Suggest a simple follow-up plan when you meet someone you like."]),
+    ("cutting down on sugar", ["Swap sweet drinks for water or unsweetened tea.", "Read labels, because sugar hides in sauces and bread.", "Keep fruit or nuts nearby for when you want a snack."]),
+]
+EXPLAIN = [  # (thing, simple explanation)
+    ("a budget", "A budget is a plan for your money. You write down what you expect to earn and decide in advance how much to spend on rent, food, fun and savings, so you do not run out before the month ends."),
+    ("photosynthesis", "Photosynthesis is how plants make their own food. Their leaves take in sunlight, water and carbon dioxide from the air and turn them into sugar, releasing oxygen as a by-product."),
+    ("a vaccine", "A vaccine is a safe way to teach your body to fight a disease. It shows your immune system a harmless piece or weakened form of a germ, so the body can react quickly if the real germ ever arrives."),
+    ("compound interest", "Compound interest means you earn interest on your interest. Each year the interest is added to your savings, so the next year's interest is calculated on a bigger amount and the total grows faster over time."),
+    ("a password manager", "A password manager is an app that remembers your passwords for you. It stores them in a locked vault, fills them in when you log in, and can create long random passwords, so you only need to remember one main password."),
+    ("inflation", "Inflation is when prices in general rise over time. The same amount of money then buys less than before, so a loaf of bread that cost one coin last year might cost a little more this year."),
+    ("a solar eclipse", "A solar eclipse happens when the Moon passes between the Earth and the Sun. The Moon blocks some or all of the sunlight, so the sky darkens for a few minutes in the places under its shadow."),
+    ("a thermostat", "A thermostat is a switch that reacts to temperature. It measures how warm a room is and turns the heating or cooling on or off to keep the room close to the temperature you chose."),
+    ("a cloud backup", "A cloud backup is a copy of your files stored on a company's computers over the internet. If your own device breaks or is lost, you can download the copy and get your photos and documents back."),
+    ("a tide", "A tide is the regular rise and fall of the sea. The Moon's gravity pulls on the oceans, so most coasts see the water come in and go out about twice a day."),
+    ("recycling", "Recycling means turning used materials into new products. Paper, glass, metal and some plastics are collected, cleaned and processed so factories can use them again instead of digging up or cutting down new raw materials."),
+    ("a food chain", "A food chain shows who eats whom in nature. Plants make food from sunlight, plant eaters eat the plants, and meat eaters eat the plant eaters, so energy passes from one living thing to the next."),
+    ("a credit score", "A credit score is a number that shows lenders how reliably you have repaid money in the past. Paying bills on time raises it, while missed payments lower it and can make borrowing harder or more expensive."),
+    ("an echo", "An echo is a sound you hear again after it bounces off a hard surface such as a cliff or a wall. Because the sound travels there and back, the copy arrives a moment after the original."),
+]
+NOTES = [  # (instruction, note)
+    ("Write a short note to a neighbour asking them to water your plants while you are away for a week.",
+     "Hi Sam, I am away from Saturday to the following Sunday. Could you water the plants on my balcony every two days? The spare key is in the blue envelope I left with you. Thank you so much!"),
+    ("Write a short note thanking a colleague for covering your shift.",
+     "Dear Priya, thank you for covering my Tuesday shift at such short notice. It made a difficult week much easier. Please let me know whenever you need a swap, and I will gladly return the favour."),
+    ("Write a short note to a teacher explaining that your child missed school because of a fever.",
+     "Dear Mr Hale, my son Leo was absent on Thursday and Friday because he had a fever. He is well again now. Could you let us know which homework he should catch up on? Thank you, Anna Berg."),
+    ("Write a short message to a landlord reporting a leaking kitchen tap.",
+     "Dear Ms Okoro, the kitchen tap in flat 4 has started leaking steadily, even when it is fully closed. Could you arrange for a plumber to look at it this week? I am at home most mornings. Kind regards, Tom."),
+    ("Write a short note congratulating a friend on a new job.",
+     "Congratulations on the new job, Mia! All your hard work has paid off, and they are lucky to have you. Let us celebrate with dinner next weekend, my treat."),
+    ("Write a short announcement telling your team that the office will be closed on Friday.",
+     "Hello everyone, please note that the office will be closed this Friday while the heating system is replaced. Please work from home that day and keep your usual meetings online. Normal hours resume on Monday."),
+    ("Write a short apology to a customer whose delivery arrived late.",
+     "Dear Mr Lind, we are sorry that your order arrived three days later than promised. A problem at our warehouse delayed several parcels. As an apology, we have refunded your delivery fee. Thank you for your patience."),
+    ("Write a short reminder to classmates about a group project meeting.",
+     "Hi all, a quick reminder that we meet on Wednesday at four in the library, room two, to finish our project slides. Please bring your part of the research and a laptop if you have one."),
+    ("Write a short thank-you note to a grandparent for a birthday present.",
+     "Dear Grandma, thank you so much for the lovely scarf you knitted for my birthday. It is warm, soft and exactly my favourite shade of green. I wore it to school today. Lots of love, Ella."),
+    ("Write a short message to a coach saying you will miss practice.",
+     "Hi Coach, I am sorry but I cannot come to practice on Thursday because of a family event. I will do the running drills on my own and will be back for Saturday's match."),
+]
+BRAINSTORM = [  # (thing, four names, comment)
+    ("a small bakery by the sea", ["Salt & Crumb", "The Harbour Oven", "Tidebread", "Morning Loaf"], "Salt & Crumb is short and memorable and hints at the sea air."),
+    ("a cat adopted from a shelter", ["Pepper", "Biscuit", "Luna", "Captain Whiskers"], "Pepper suits a grey or speckled cat, while Captain Whiskers is fun for a confident one."),
+    ("a community garden", ["Common Ground", "The Green Patch", "Neighbourly Roots", "Seed and Share"], "Common Ground works well because it suggests both soil and shared values."),
+    ("a podcast about history", ["Dust and Dates", "Yesterday's News", "The Long Ago Hour", "Footnotes"], "Footnotes is short and hints at the small stories behind big events."),
+    ("a hiking club", ["Trail Mix", "Boots and Views", "The Ridge Walkers", "Summit Sundays"], "Summit Sundays is catchy if the club usually meets at weekends."),
+    ("a board game café", ["Roll and Sip", "The Meeple House", "Dice and Dough", "Game Table"], "Roll and Sip tells people at once that they can play and drink coffee."),
+    ("a school newsletter", ["The Bell", "Corridor News", "The Lunchbox Times", "Class Notes"], "The Bell is simple and connects to the sound that starts every school day."),
+    ("a robot vacuum cleaner", ["Dusty", "Sweepy", "Crumb Hunter", "Rover"], "Crumb Hunter is playful and describes exactly what the machine does."),
+]
+REVIEWS = [  # (review, label, explanation)
+    ("The soup was hot, the bread was fresh and the staff remembered our names. We will be back!", "Positive", "The reviewer praises the food and the staff and says they plan to return."),
+    ("The hotel room smelled of smoke and nobody answered the front desk phone all night.", "Negative", "The reviewer complains about the smell and the lack of service, with nothing good to say."),
+    ("Great battery life, but the screen scratches far too easily.", "Mixed", "The reviewer likes the battery but is unhappy with how fragile the screen is."),
+    ("Delivery took three weeks and the box arrived crushed. I want a refund.", "Negative", "The reviewer is unhappy with the slow delivery and damaged package and asks for their money back."),
+    ("A gentle, funny film that my whole family enjoyed, from my grandfather to my six-year-old.", "Positive", "The reviewer says that everyone in the family, from the oldest to the youngest, enjoyed the film."),
+    ("The course content was excellent, although the videos often froze and the audio was quiet.", "Mixed", "The reviewer values the content highly but reports technical problems with the videos and the sound."),
+    ("These boots kept my feet dry on a two-day hike through mud and rain.", "Positive", "The reviewer reports that the boots did their job well in mud and rain over two days."),
+    ("The app keeps logging me out and customer support never replied to my emails.", "Negative", "The reviewer describes an app that keeps failing and a support team that never answered."),
+    ("Lovely view from the table, but we waited forty minutes for cold pasta.", "Mixed", "The reviewer enjoyed the view but was disappointed by the slow service and cold food."),
+    ("Setup took five minutes and the speaker sounds much bigger than it looks.", "Positive", "The reviewer is pleased with how quick the setup was and how full the sound is."),
+]
+SUMMARISE = [  # (text, one-sentence summary)
+    ("Our town library will start opening on Sundays from next month. The change follows a survey in which most residents asked for weekend hours. To pay for the extra staff, the library will close one hour earlier on Mondays, when very few people visit.",
+     "The library will open on Sundays from next month, paid for by closing an hour earlier on quiet Mondays."),
+    ("Many people think goldfish have a memory of only three seconds. In fact, experiments have shown that goldfish can learn to push a lever for food and can remember the trick for months. They can also be trained to respond to sounds and colours.",
+     "Contrary to the popular three-second myth, goldfish can learn tricks and respond to cues, and they remember them for months."),
+    ("The school football team lost its first three matches this season. After the coach changed the training schedule to include more short sprints and passing drills, the team won its next four games and now sits second in the league.",
+     "After a new training schedule, the school team turned three early losses into four straight wins."),
+    ("Walking for thirty minutes a day can improve mood, help sleep and strengthen the heart. It needs no special equipment, and short walks can be spread across the day, for example by taking the stairs or getting off the bus one stop early.",
+     "A daily thirty-minute walk, even in short parts, benefits mood, sleep and heart health without special equipment."),
+    ("The city will plant two thousand trees along busy roads over the next three years. Officials say the trees will provide shade, reduce noise and help absorb rainwater during storms. Residents can also ask for a tree outside their home.",
+     "The city will plant two thousand roadside trees in three years for shade, quieter streets and better drainage."),
+    ("Our office is switching to a new booking system for meeting rooms. From Monday, rooms must be reserved through the online calendar instead of the paper sheet by the lift. Bookings longer than two hours will need a manager's approval.",
+     "From Monday, meeting rooms must be booked in the online calendar, and bookings over two hours need approval."),
+]
+FREE = [  # hand-written (instruction, input, output)
+    ("List five fruits that are rich in vitamin C.", "",
+     "Five fruits rich in vitamin C are oranges, kiwis, strawberries, guavas and papayas. Eating one or two of them each day is an easy way to get enough of the vitamin."),
+    ("What is the difference between weather and climate?", "",
+     "Weather describes conditions over hours or days, such as today's rain or wind. Climate is the average pattern of weather in a place over many years, for example hot dry summers and mild wet winters."),
+    ("Give me a simple recipe for scrambled eggs.", "",
+     "Beat two eggs with a pinch of salt. Melt a little butter in a pan over low heat, pour in the eggs and stir slowly with a spatula. Take the pan off the heat while the eggs still look slightly wet, because they keep cooking."),
+    ("Write a four-line poem about autumn rain.", "",
+     "The gutters hum a copper tune,\nThe leaves let go one afternoon,\nThe window wears a silver lace,\nAnd puddles hold the sky in place."),
+    ("Suggest a plan for a rainy Saturday at home with two children.", "",
+     "Start with a pancake breakfast, then build a blanket fort and read stories inside it. After lunch, hold a small baking contest or a board game tournament. Finish the day with a film and popcorn."),
+    ("Explain why washing hands with soap is important.", "",
+     "Soap breaks up the oily layer that holds germs on the skin, so rinsing washes them away. Regular hand washing, especially before eating and after using the toilet, greatly lowers the chance of catching or spreading illness."),
+    ("What should I do if I lock myself out of my house?", "",
+     "First check whether another door or window is open or whether someone else has a spare key. If not, call your landlord or a licensed locksmith. Avoid forcing the lock, which can cause expensive damage."),
+    ("Write a short product description for a reusable water bottle.", "",
+     "Stay refreshed all day with this steel bottle. Its double wall keeps drinks cold for twenty-four hours or hot for twelve, the leak-proof lid fits in any bag, and it replaces hundreds of plastic bottles a year."),
+    ("Give an example of a metaphor and explain it.", "",
+     "\"Time is a thief\" is a metaphor. It does not mean time actually steals, but it compares time to a thief to suggest that the years quietly take things from us, such as youth and chances."),
+    ("Correct the grammar in this sentence.", "Me and him goes to the market every mornings.",
+     "Corrected sentence: \"He and I go to the market every morning.\" The subject pronouns should be \"he\" and \"I\", the verb must agree with a plural subject, and \"morning\" should be singular after \"every\"."),
+    ("Turn these notes into one clear sentence.", "meeting moved - thursday 3pm - room 12 - bring budget figures",
+     "The meeting has been moved to Thursday at 3 pm in room 12, so please bring the budget figures with you."),
+    ("Brainstorm four ways to use an old glass jar.", "",
+     "An old glass jar can become a pencil holder, a small herb pot on the windowsill, a container for homemade jam, or a lantern if you put a candle inside. Clean it well and remove the label first."),
+    ("How can I make my small bedroom feel bigger?", "",
+     "Use light colours on the walls, hang a large mirror opposite the window and keep the floor as clear as possible. Choose furniture with legs and storage underneath, and put away anything you do not use every week."),
+    ("Is it better to study in the morning or at night?", "",
+     "It depends on the person. Many people concentrate best in the morning after a good sleep, while others feel sharper late in the day. Try both for a week and keep the time when you remember more."),
+    ("Explain the rules of rock, paper, scissors.", "",
+     "Two players count to three and show a hand shape at the same time. Rock beats scissors, scissors beats paper and paper beats rock. If both players show the same shape, they play again."),
+    ("Write a friendly out-of-office reply.", "",
+     "Thank you for your message. I am away from the office until Monday and will have limited access to email. I will reply as soon as I am back. For urgent matters, please contact the front desk."),
+]
+
+
+def build_alpaca():
+    items = []
+    for subj, cls, why in ANIMALS:
+        art = "an" if cls[0] in "aeiou" else "a"
+        items.append({"instruction": f"Is {subj[0].lower() + subj[1:]} a mammal, bird, fish, reptile, amphibian "
+                                     "or insect? Explain briefly.",
+                      "input": "", "output": f"{subj} is {art} {cls}. {why}"})
+    for inf, formal in FORMAL:
+        items.append({"instruction": "Rewrite this message in a more formal tone.", "input": inf, "output": formal})
+    for act, tips in TIPS:
+        out = " ".join(f"{k}. {t}" for k, t in enumerate(tips, 1))
+        items.append({"instruction": f"Give three tips for {act}.", "input": "", "output": out})
+    for k, (thing, expl) in enumerate(EXPLAIN):
+        ins = [f"Explain what {thing} is in simple words.", f"What is {thing}? Explain it to a ten-year-old."][k % 2]
+        items.append({"instruction": ins, "input": "", "output": expl})
+    for ins, note in NOTES:
+        items.append({"instruction": ins, "input": "", "output": note})
+    for thing, names, comment in BRAINSTORM:
+        out = f"Here are four ideas: {', '.join(names[:3])} and {names[3]}. {comment}"
+        items.append({"instruction": f"Suggest four names for {thing}.", "input": "", "output": out})
+    for review, label, why in REVIEWS:
+        items.append({"instruction": "Classify the sentiment of this review as positive, negative or mixed, and explain why.",
+                      "input": review, "output": f"{label}. {why}"})
+    for text, summ in SUMMARISE:
+        items.append({"instruction": "Summarize the following text in one sentence.", "input": text, "output": summ})
+    rng = random.Random("reset-demo/alpaca/arith")
+    goods = [("bakery", "loaves of bread"), ("bookshop", "notebooks"), ("florist", "bunches of tulips"),
+             ("café", "slices of cake"), ("market stall", "jars of honey"), ("toy shop", "kites"),
+             ("fruit stand", "bags of apples"), ("bike shop", "bells")]
+    for k in range(10):
+        shop, item = goods[k % len(goods)]
+        a, b, p = rng.randint(12, 60), rng.randint(8, 45), rng.randint(2, 9)
+        if k % 2 == 0:
+            ins = (f"A {shop} sold {a} {item} in the morning and {b} in the afternoon. Each costs {p} crowns. "
+                   "How much money did it take in? Show your working.")
+            out = (f"It sold {a} + {b} = {a + b} {item} in total. At {p} crowns each, it took in "
+                   f"{a + b} × {p} = {(a + b) * p} crowns.")
+        else:
+            ins = (f"A {shop} had {a + b} {item} and sold {a} of them. How many are left, and what is the "
+                   f"value of the rest at {p} crowns each?")
+            out = (f"{a + b} − {a} = {b} {item} are left. Their value is {b} × {p} = {b * p} crowns, "
+                   "assuming the price stays the same.")
+        items.append({"instruction": ins, "input": "", "output": out})
+    for k in range(6):
+        km = rng.randint(2, 40) + rng.choice([0, 0.5, 0.25])
+        m = int(km * 1000)
+        minutes = rng.randint(75, 400)
+        if k % 2 == 0:
+            items.append({"instruction": f"Convert {km} kilometres to metres and explain the step.", "input": "",
+                          "output": f"There are 1,000 metres in a kilometre, so {km} kilometres is {km} × 1,000 = {m:,} metres."})
+        else:
+            items.append({"instruction": f"How many hours and minutes are {minutes} minutes?", "input": "",
+                          "output": f"An hour has 60 minutes. {minutes} ÷ 60 = {minutes // 60} with a remainder of {minutes % 60}, "
+                                    f"so {minutes} minutes is {minutes // 60} hours and {minutes % 60} minutes."})
+    for ins, inp, out in FREE:
+        items.append({"instruction": ins, "input": inp, "output": out})
+    train = [it for k, it in enumerate(items) if k % 5 != 4]
+    evals = [it for k, it in enumerate(items) if k % 5 == 4]
+    return train, evals
+
+
+# ================================================================ IFEval-style instructions
+# (subject for the prompt, title, five comma-free sentences, candidate forbidden words)
+TOPICS = [
+    ("the benefits of a morning walk", "Morning Walks",
+     ["A morning walk wakes up both the body and the mind.",
+      "Fresh air and daylight help set your inner clock for the day.",
+      "Walking at a steady pace strengthens the heart without tiring you out.",
+      "Many people find that ideas come more easily while they walk.",
+      "A short route near home is enough to feel the difference."],
+     ["gym", "expensive", "treadmill"]),
+    ("caring for a bicycle", "Caring for Your Bicycle",
+     ["Keep the chain clean and add a drop of oil every few weeks.",
+      "Check the tyre pressure before each longer ride.",
+      "Test both brakes often and replace worn pads early.",
+      "Store the bicycle indoors so that rain does not rust the parts.",
+      "A yearly service at a local shop catches problems before they grow."],
+     ["car", "cheap", "speed"]),
+    ("why people should drink enough water", "Why Water Matters",
+     ["Water helps the body control its temperature.",
+      "It carries nutrients to the cells and removes waste.",
+      "Even mild thirst can make it harder to concentrate.",
+      "Fruit and soup also count toward your daily water.",
+      "Keeping a bottle on your desk turns drinking into a habit."],
+     ["soda", "coffee", "sugar"]),
+    ("keeping a tidy desk", "A Tidy Desk",
+     ["A tidy desk makes it easier to start work each morning.",
+      "Keep only the things you use every day within reach.",
+      "Give pens and cables their own small box or tray.",
+      "Spend two minutes clearing the surface before you leave.",
+      "File loose papers once a week so they never pile up."],
+     ["messy", "chaos", "boss"]),
+    ("reading before bed", "Reading at Bedtime",
+     ["Reading a paper book before bed helps the mind slow down.",
+      "Unlike a bright screen it does not keep you alert.",
+      "Even ten pages can become a calming evening ritual.",
+      "Choose gentle stories rather than tense thrillers late at night.",
+      "Keep a small lamp by the bed so you can read without waking others."],
+     ["phone", "television", "insomnia"]),
+    ("planning a picnic", "The Perfect Picnic",
+     ["Check the weather forecast a day before the picnic.",
+      "Pack food that tastes good cold such as sandwiches and fruit.",
+      "Bring a blanket and a bag for your rubbish.",
+      "Choose a shady spot near water or under trees.",
+      "Keep drinks cool in a bag with a frozen bottle inside."],
+     ["rain", "restaurant", "barbecue"]),
+    ("what makes a good neighbour", "Being a Good Neighbour",
+     ["A good neighbour says hello and learns the names of the people next door.",
+      "They keep noise down late in the evening.",
+      "They offer to take in parcels or water plants during holidays.",
+      "They talk about problems calmly instead of leaving angry notes.",
+      "Small acts of kindness make a whole street feel friendlier."],
+     ["police", "fence", "lawsuit"]),
+    ("starting a vegetable garden", "Your First Vegetable Garden",
+     ["Start small with one bed or a few large pots.",
+      "Pick a place that gets at least six hours of sun.",
+      "Lettuce and beans and radishes are easy crops for beginners.",
+      "Water deeply twice a week rather than a little every day.",
+      "Add compost each spring to keep the soil rich."],
+     ["pesticide", "tractor", "farm"]),
+    ("learning to cook", "Why Learn to Cook",
+     ["Cooking at home saves money and lets you choose healthy ingredients.",
+      "Start with a few simple dishes and cook them until they feel easy.",
+      "A sharp knife and a heavy pan are worth more than many gadgets.",
+      "Taste the food as you go and adjust the seasoning.",
+      "Sharing a meal you made yourself is deeply satisfying."],
+     ["takeaway", "microwave", "delivery"]),
+    ("preparing for a long train journey", "Ready for the Train",
+     ["Book a seat in advance if you can.",
+      "Pack snacks and a bottle of water in an easy pocket.",
+      "Download music or a film before you leave home.",
+      "Bring a light scarf because carriages can feel cold.",
+      "Keep your ticket and charger in the same small bag."],
+     ["plane", "airport", "delay"]),
+    ("why public libraries matter", "Why Libraries Matter",
+     ["Public libraries lend books to anyone for free.",
+      "They offer a quiet warm place to study or read.",
+      "Many also run story hours for children and classes for adults.",
+      "Librarians help people find reliable information.",
+      "A library gives every neighbourhood a shared living room."],
+     ["shop", "price", "noisy"]),
+    ("enjoying winter", "The Quiet Joys of Winter",
+     ["Winter brings crisp mornings and clear starry nights.",
+      "A walk in the snow sounds different from any other walk.",
+      "Warm soup tastes best after time spent outdoors.",
+      "Long evenings leave room for books and board games.",
+      "Even short days can feel cosy with candles and good company."],
+     ["summer", "beach", "heat"]),
+    ("writing a thank-you letter", "Writing a Thank-You Letter",
+     ["Write the letter soon while the moment is still fresh.",
+      "Name the gift or the kind act that you are thankful for.",
+      "Say in one sentence how it helped you or made you feel.",
+      "Keep the tone warm and the letter short.",
+      "Sign it by hand even if you type the rest."],
+     ["email", "formal", "template"]),
+    ("saving electricity at home", "Saving Electricity",
+     ["Switch off lights when you leave a room.",
+      "Unplug chargers that are not in use.",
+      "Wash clothes at lower temperatures and dry them on a line.",
+      "Choose efficient bulbs when old ones burn out.",
+      "Close curtains at night to keep the heat inside."],
+     ["solar", "generator", "bill"]),
+    ("the importance of breakfast", "Start with Breakfast",
+     ["Breakfast gives the body energy after a long night.",
+      "Children who eat breakfast often concentrate better at school.",
+      "A simple meal of oats and fruit keeps you full for hours.",
+      "Preparing it the night before saves time in the morning.",
+      "Eating slowly helps you notice when you are full."],
+     ["donut", "skip", "fasting"]),
+    ("being a good listener", "The Art of Listening",
+     ["A good listener gives the speaker full attention.",
+      "Put your phone away and make gentle eye contact.",
+      "Let the other person finish before you reply.",
+      "Ask a short question to show that you understood.",
+      "Sometimes listening quietly helps more than giving advice."],
+     ["interrupt", "argue", "lecture"]),
+    ("packing for a day at the beach", "A Day at the Beach",
+     ["Pack sun cream and a hat to protect your skin.",
+      "Bring plenty of water and a few salty snacks.",
+      "A large towel doubles as a blanket for the sand.",
+      "Keep your keys and phone in a small dry bag.",
+      "Take your rubbish home so the beach stays clean."],
+     ["snow", "jacket", "umbrella"]),
+    ("teaching a dog to sit", "Teaching a Dog to Sit",
+     ["Hold a small treat just above the nose of the dog.",
+      "Move the treat slowly back over its head.",
+      "As its bottom touches the ground say the word sit.",
+      "Give the treat and praise the dog at once.",
+      "Practise for a few minutes several times a day."],
+     ["punish", "shout", "cat"]),
+    ("the benefits of learning music", "Why Learn Music",
+     ["Learning an instrument trains patience and memory.",
+      "Playing with others teaches teamwork and careful listening.",
+      "Music gives people a healthy way to relax after a long day.",
+      "Small daily practice brings steady progress.",
+      "It is never too late to pick up a first instrument."],
+     ["talent", "concert", "expensive"]),
+    ("organising a small party", "Planning a Small Party",
+     ["Decide on a date and send invitations two weeks ahead.",
+      "Keep the menu simple with dishes you can make early.",
+      "Ask guests about allergies when they reply.",
+      "Prepare a playlist so the room never feels silent.",
+      "Clear a space where people can stand and talk."],
+     ["wedding", "caterer", "fireworks"]),
+    ("why sleep matters for students", "Sleep and Learning",
+     ["Sleep helps the brain store what was learned during the day.",
+      "Tired students find it harder to focus in class.",
+      "Most teenagers need eight to ten hours each night.",
+      "A regular bedtime makes falling asleep easier.",
+      "Late night cramming often costs more than it gains."],
+     ["caffeine", "nap", "exam"]),
+    ("starting a journal", "Starting a Journal",
+     ["A journal is a private place to sort out your thoughts.",
+      "Write for five minutes at the same time each day.",
+      "You can note three good things that happened.",
+      "Do not worry about spelling or neat handwriting.",
+      "Reading old pages later shows how much you have grown."],
+     ["blog", "publish", "diary"]),
+    ("visiting a farmers market", "At the Farmers Market",
+     ["A farmers market sells food grown close to home.",
+      "Arrive early for the best choice of fruit and bread.",
+      "Talk to the growers about how they raise their crops.",
+      "Bring your own bags and some small change.",
+      "Buying seasonal food often means better flavour."],
+     ["supermarket", "plastic", "online"]),
+    ("cycling safely at night", "Safe Cycling After Dark",
+     ["Use a white light at the front and a red light at the back.",
+      "Wear bright or reflective clothing.",
+      "Ride a little away from parked cars in case a door opens.",
+      "Slow down on roads you do not know well.",
+      "Check your batteries before every evening ride."],
+     ["helmetless", "racing", "music"]),
+    # ---- topics below are used only for the eval file
+    ("the value of volunteering", "Why Volunteer",
+     ["Volunteering connects you with people you might never meet otherwise.",
+      "It lets you learn new skills in a friendly setting.",
+      "Even one hour a month can help a local group.",
+      "Many volunteers say they feel happier and less stressed.",
+      "Choose a cause that matters to you so you keep going."],
+     ["salary", "profit", "boring"]),
+    ("making a simple monthly budget", "A Simple Budget",
+     ["Write down how much money comes in each month.",
+      "List fixed costs such as rent and travel first.",
+      "Set aside a small amount for savings right away.",
+      "Divide what is left between food and fun.",
+      "Check the plan at the end of the month and adjust it."],
+     ["loan", "lottery", "stocks"]),
+    ("the charm of old bookshops", "Old Bookshops",
+     ["Old bookshops smell of paper and dust and time.",
+      "Every shelf can hide a surprise from another century.",
+      "Notes in the margins tell stories about earlier readers.",
+      "The owners often know exactly where each book is.",
+      "An hour spent browsing rarely feels wasted."],
+     ["online", "download", "tablet"]),
+    ("reducing screen time", "Less Screen Time",
+     ["Turn off notifications that you do not need.",
+      "Keep the phone out of the bedroom at night.",
+      "Set a timer for apps that swallow your evenings.",
+      "Replace one hour of scrolling with a walk or a book.",
+      "Notice how much calmer you feel after a few days."],
+     ["addicted", "delete", "ban"]),
+    ("caring for a pet rabbit", "Caring for a Rabbit",
+     ["Rabbits need a large space to hop and stretch every day.",
+      "Fresh hay should make up most of their diet.",
+      "Give them clean water and a few leafy greens.",
+      "They are social animals and are happier in pairs.",
+      "Handle them gently and support their back legs."],
+     ["cage", "carrot", "bite"]),
+    ("the benefits of stretching", "Why Stretch",
+     ["Stretching keeps muscles flexible and joints moving freely.",
+      "A few minutes in the morning can ease stiffness.",
+      "Gentle stretches after sitting help the back.",
+      "Move slowly and never push into sharp pain.",
+      "Breathing calmly makes each stretch more effective."],
+     ["injury", "weights", "marathon"]),
+    ("welcoming a new colleague", "Welcoming a New Colleague",
+     ["Greet the new colleague on the first morning.",
+      "Show them where to find the kitchen and the supplies.",
+      "Invite them to lunch during the first week.",
+      "Explain the unwritten habits of the team.",
+      "Check in after a month to see how they are settling in."],
+     ["manager", "contract", "deadline"]),
+    ("stargazing for beginners", "Beginning Stargazing",
+     ["Find a dark place away from street lights.",
+      "Let your eyes adjust for about twenty minutes.",
+      "Start by finding bright star patterns such as the Plough.",
+      "A simple star map or app helps you name what you see.",
+      "Binoculars reveal craters on the Moon and many faint stars."],
+     ["telescope", "cloudy", "astrology"]),
+    ("making a good cup of tea", "A Good Cup of Tea",
+     ["Use freshly boiled water for the best flavour.",
+      "Warm the pot or cup before adding the tea.",
+      "Let black tea steep for three to five minutes.",
+      "Green tea prefers water that is a little cooler.",
+      "Add milk or lemon only after the tea has steeped."],
+     ["coffee", "sugar", "bag"]),
+    ("keeping a houseplant healthy", "Happy Houseplants",
+     ["Most houseplants prefer bright light without harsh midday sun.",
+      "Water only when the top of the soil feels dry.",
+      "Turn the pot now and then so the plant grows evenly.",
+      "Wipe dust from the leaves with a damp cloth.",
+      "Feed the plant lightly during spring and summer."],
+     ["garden", "weed", "plastic"]),
+]
+N_TRAIN_TOPICS = 24
+
+END_PHRASES = ["Is there anything else I can help with?", "Let me know if you have additional questions.",
+               "Have a lovely day.", "That is all for now."]
+POSTSCRIPTS = ["P.S. Start small and enjoy the process.", "P.S. Share this with a friend who might like it.",
+               "P.S. A little every day goes a long way.", "P.S. Tell me how it works out for you."]
+STOP = {"before", "rather", "because", "without", "during", "should", "another", "things", "people", "little",
+        "makes", "every", "their", "about", "after", "other", "where", "which", "easier", "never", "always"}
+BASE_PROMPTS = ["Write a short paragraph about {s}.", "Explain {s} to a friend who is curious about it.",
+                "Give some practical advice on {s}."]
+LIST_PROMPTS = ["Write a short list of points about {s}.", "Give me key points on {s}.",
+                "List practical ideas about {s}."]
+JSON_PROMPTS = ["Describe {s}.", "Give the main points about {s}.", "Share a few useful facts about {s}."]
+
+NC, LOW, CAP = "punctuation:no_comma", "change_case:english_lowercase", "change_case:english_capital"
+WORDS, SENTS = "length_constraints:number_words", "length_constraints:number_sentences"
+BUL, TITLE, JSONF = "detectable_format:number_bullet_lists", "detectable_format:title", "detectable_format:json_format"
+KW, FORB = "keywords:existence", "keywords:forbidden_words"
+END, QUOTE, PS = "startend:end_checker", "startend:quotation", "detectable_content:postscript"
+
+COMBOS = [  # a tuple (id, relation) for the length constraints
+    [NC, (WORDS, "less than")], [LOW, (SENTS, "less than")], [CAP, (WORDS, "less than")], [BUL, TITLE],
+    [KW, (SENTS, "at least")], [FORB, NC], [END, (WORDS, "less than")], [QUOTE, LOW], [PS, TITLE], [JSONF],
+    [JSONF, KW], [LOW, BUL], [CAP, END], [PS, NC], [FORB, (SENTS, "less than")], [QUOTE, KW],
+    [TITLE, (WORDS, "at least")], [(SENTS, "at least"), END], [BUL], [NC], [TITLE, BUL, NC], [CAP, TITLE],
+    [PS], [QUOTE, (WORDS, "less than")], [KW, FORB], [JSONF, FORB],
+]
+
+
+def count_words(text):
+    return len(re.findall(r"\w+", text))
+
+
+def count_sentences(text):
+    parts = re.split(r"(?<=[.!?])\s+", text.strip())
+    return len([p for p in parts if re.search(r"[A-Za-z]", p)])
+
+
+def has_word(text, word):
+    return re.search(r"\b" + re.escape(word) + r"\b", text, flags=re.IGNORECASE) is not None
+
+
+def phrase(cid, kw, j):
+    v = j % 2
+    if cid == NC:
+        return ["Do not use any commas in your response.", "Avoid commas entirely."][v]
+    if cid == LOW:
+        return ["Your entire response should be in English and in all lowercase letters; no capital letters are allowed.",
+                "Write everything in lowercase English letters only."][v]
+    if cid == CAP:
+        return ["Your entire response should be in English and in all capital letters.",
+                "Write the whole answer in English using only CAPITAL LETTERS."][v]
+    if cid == WORDS:
+        if kw["relation"] == "less than":
+            return [f"Answer in fewer than {kw['num_words']} words.", f"Keep it under {kw['num_words']} words."][v]
+        return [f"Answer with at least {kw['num_words']} words.", f"Use no fewer than {kw['num_words']} words."][v]
+    if cid == SENTS:
+        if kw["relation"] == "less than":
+            return [f"Your response should contain fewer than {kw['num_sentences']} sentences.",
+                    f"Use less than {kw['num_sentences']} sentences."][v]
+        return [f"Your response should contain at least {kw['num_sentences']} sentences.",
+                f"Write {kw['num_sentences']} sentences or more."][v]
+    if cid == BUL:
+        return [f"Your answer must contain exactly {kw['num_bullets']} bullet points in markdown format, each line starting with \"* \".",
+                f"Use exactly {kw['num_bullets']} markdown bullet points, each a line like \"* This is a point\"."][v]
+    if cid == TITLE:
+        return ["Include a title wrapped in double angular brackets, such as <<my title>>.",
+                "Give your answer a title inside double angular brackets, like <<title>>."][v]
+    if cid == KW:
+        a, b = kw["keywords"]
+        return [f"Include the keywords \"{a}\" and \"{b}\" in your response.",
+                f"Make sure the words \"{a}\" and \"{b}\" appear in your answer."][v]
+    if cid == FORB:
+        a, b = kw["forbidden_words"]
+        return [f"Do not include the words \"{a}\" or \"{b}\" in your response.",
+                f"Never use the words \"{a}\" and \"{b}\"."][v]
+    if cid == END:
+        return [f"Finish your response with this exact phrase: \"{kw['end_phrase']}\". No other words should follow it.",
+                f"End your answer with the exact phrase \"{kw['end_phrase']}\" and nothing after it."][v]
+    if cid == QUOTE:
+        return ["Wrap your entire response with double quotation marks.",
+                "Put the whole answer inside double quotation marks."][v]
+    if cid == PS:
+        return ["At the end of your response, please explicitly add a postscript starting with P.S.",
+                "Add a postscript at the end that starts with P.S."][v]
+    if cid == JSONF:
+        return ["Your entire output should be wrapped in JSON format, with a \"title\" field and a \"points\" list.",
+                "Answer only with valid JSON that has a \"title\" string and a \"points\" list of sentences."][v]
+    raise ValueError(cid)
+
+
+def render_ifeval(j, topic, variant):
+    subject, title, sents, forbidden = topic
+    combo = COMBOS[j % len(COMBOS)]
+    ids = [c[0] if isinstance(c, tuple) else c for c in combo]
+    rel = {c[0]: c[1] for c in combo if isinstance(c, tuple)}
+    rng = random.Random(f"reset-demo/ifeval/{j}")
+    n = 3 + (j + variant) % 3
+    chosen = sents[:n] if variant != 1 else sents[-n:]
+    if JSONF in ids:
+        body = json.dumps({"title": title, "points": chosen}, indent=2)
+    elif BUL in ids:
+        body = "\n".join("* " + s for s in chosen)
+    else:
+        body = " ".join(chosen)
+    if END in ids:
+        end_phrase = END_PHRASES[j % len(END_PHRASES)]
+        body = body + " " + end_phrase
+    if TITLE in ids:
+        body = f"<<{title}>>\n\n" + body
+    if PS in ids:
+        body = body + "\n\n" + POSTSCRIPTS[j % len(POSTSCRIPTS)]
+    if QUOTE in ids:
+        body = '"' + body + '"'
+    if LOW in ids:
+        body = body.lower()
+    if CAP in ids:
+        body = body.upper()
+    kwargs = []
+    for cid in ids:
+        if cid == WORDS:
+            w = count_words(body)
+            nw = (w // 10 + 2) * 10 if rel[cid] == "less than" else max(10, (w // 10) * 10)
+            kwargs.append({"relation": rel[cid], "num_words": nw})
+        elif cid == SENTS:
+            s = count_sentences(body)
+            ns = s + 1 + j % 2 if rel[cid] == "less than" else max(2, s - j % 2)
+            kwargs.append({"relation": rel[cid], "num_sentences": ns})
+        elif cid == BUL:
+            kwargs.append({"num_bullets": n})
+        elif cid == KW:
+            cands = sorted({w for w in re.findall(r"[A-Za-z]+", " ".join(chosen).lower())
+                            if len(w) >= 5 and w not in STOP})
+            kwargs.append({"keywords": rng.sample(cands, 2)})
+        elif cid == FORB:
+            ok = [w for w in forbidden if not has_word(body, w)]
+            kwargs.append({"forbidden_words": ok[:2]})
+        elif cid == END:
+            kwargs.append({"end_phrase": end_phrase})
+        elif cid == PS:
+            kwargs.append({"postscript_marker": "P.S."})
+        else:
+            kwargs.append({})
+    base = (JSON_PROMPTS if JSONF in ids else LIST_PROMPTS if BUL in ids else BASE_PROMPTS)[variant].format(s=subject)
+    prompt = " ".join([base] + [phrase(cid, kw, j) for cid, kw in zip(ids, kwargs)])
+    return {"key": 1000 + j, "prompt": prompt, "instruction_id_list": ids, "kwargs": kwargs, "response": body}
+
+
+def check_ifeval(item):
+    """Re-check every constraint of the reference response; raise on any violation."""
+    r = item["response"]
+    assert len(item["instruction_id_list"]) == len(item["kwargs"]), item["key"]
+    for cid, kw in zip(item["instruction_id_list"], item["kwargs"]):
+        ok = True
+        if cid == NC:
+            ok = "," not in r
+        elif cid == LOW:
+            ok = r == r.lower() and r.islower()
+        elif cid == CAP:
+            ok = r == r.upper() and r.isupper()
+        elif cid == WORDS:
+            w = count_words(r)
+            ok = w < kw["num_words"] if kw["relation"] == "less than" else w >= kw["num_words"]
+        elif cid == SENTS:
+            s = count_sentences(r)
+            ok = s < kw["num_sentences"] if kw["relation"] == "less than" else s >= kw["num_sentences"]
+        elif cid == BUL:
+            stars = len(re.findall(r"^\s*\*[^\*].*$", r, flags=re.MULTILINE))
+            dashes = len(re.findall(r"^\s*-.*$", r, flags=re.MULTILINE))
+            ok = stars + dashes == kw["num_bullets"]
+        elif cid == TITLE:
+            ok = any(t.lstrip("<").rstrip(">").strip() for t in re.findall(r"<<[^\n]+>>", r))
+        elif cid == KW:
+            ok = len(kw["keywords"]) >= 1 and all(re.search(k, r, flags=re.IGNORECASE) for k in kw["keywords"])
+        elif cid == FORB:
+            ok = len(kw["forbidden_words"]) >= 1 and not any(has_word(r, w) for w in kw["forbidden_words"])
+        elif cid == END:
+            ok = r.strip().strip('"').lower().endswith(kw["end_phrase"].strip().lower())
+        elif cid == QUOTE:
+            s = r.strip()
+            ok = len(s) > 1 and s[0] == '"' and s[-1] == '"'
+        elif cid == PS:
+            ok = kw == {"postscript_marker": "P.S."} and re.search(r"\s*p\.\s?s\..*$", r.lower(), flags=re.MULTILINE)
+        elif cid == JSONF:
+            try:
+                json.loads(r.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip())
+            except ValueError:
+                ok = False
+        else:
+            raise ValueError(f"unknown instruction id {cid}")
+        if not ok:
+            raise AssertionError(f"IFEval item {item['key']} violates {cid} {kw}: {r!r}")
+        if not (isinstance(kw, dict) and set(kw) <= ALLOWED_KWARGS[cid]):
+            raise AssertionError(f"bad kwargs for {cid}: {kw}")
+
+
+ALLOWED_KWARGS = {NC: set(), LOW: set(), CAP: set(), WORDS: {"relation", "num_words"},
+                  SENTS: {"relation", "num_sentences"}, BUL: {"num_bullets"}, TITLE: set(), KW: {"keywords"},
+                  FORB: {"forbidden_words"}, END: {"end_phrase"}, QUOTE: set(), PS: {"postscript_marker"},
+                  JSONF: set()}
+
+
+def build_ifeval():
+    for subject, title, sents, forbidden in TOPICS:
+        for s in sents:
+            if "," in s:
+                raise AssertionError(f"comma in IFEval topic sentence: {s}")
+    train, evals = [], []
+    j = 0
+    for t, topic in enumerate(TOPICS):
+        for variant in range(3):
+            item = render_ifeval(j, topic, variant)
+            check_ifeval(item)
+            (train if t < N_TRAIN_TOPICS else evals).append(item)
+            j += 1
+    return train, evals
+
+
+# ================================================================ validation + writing
+MIN_COUNTS = {"squad_qa": (100, 25), "abstractive_qa": (60, 20), "news_summaries": (80, 20),
+              "alpaca_instructions": (90, 20), "ifeval_instructions": (65, 25)}
+
+
+def _check_range(name, text, lo, hi, what):
+    n = nwords(text)
+    if not lo <= n <= hi:
+        raise AssertionError(f"{name}: {what} has {n} words (want {lo}-{hi}): {text[:80]!r}")
+
+
+def validate(name, train, evals):
+    lo_train, lo_eval = MIN_COUNTS[name]
+    if len(train) < lo_train or len(evals) < lo_eval:
+        raise AssertionError(f"{name}: {len(train)}/{len(evals)} items, need {lo_train}/{lo_eval}")
+    id_key = "key" if name == "ifeval_instructions" else "id"
+    if name != "alpaca_instructions":
+        ids = [it[id_key] for it in train + evals]
+        if len(ids) != len(set(ids)):
+            raise AssertionError(f"{name}: duplicate ids")
+    ctx_key = {"squad_qa": "context", "abstractive_qa": "passage", "news_summaries": "article",
+               "alpaca_instructions": "instruction", "ifeval_instructions": "prompt"}[name]
+    if name == "alpaca_instructions":
+        keyf = lambda it: (it["instruction"], it["input"])  # noqa: E731
+    else:
+        keyf = lambda it: it[ctx_key]  # noqa: E731
+    overlap = {keyf(it) for it in train} & {keyf(it) for it in evals}
+    if overlap:
+        raise AssertionError(f"{name}: {len(overlap)} contexts appear in both train and eval")
+    for it in train + evals:
+        if name == "squad_qa":
+            ctx = it["context"]
+            for txt, start in zip(it["answers"]["text"], it["answers"]["answer_start"]):
+                if ctx[start:start + len(txt)] != txt:
+                    raise AssertionError(f"{it['id']}: answer not at offset")
+            _check_range(it["id"], ctx, 50, 120, "context")
+        elif name == "abstractive_qa":
+            _check_range(it["id"], it["passage"], 50, 120, "passage")
+            _check_range(it["id"], it["answer"], 5, 40, "answer")
+        elif name == "news_summaries":
+            _check_range(it["id"], it["article"], 80, 160, "article")
+            _check_range(it["id"], it["highlights"], 5, 40, "highlights")
+            if not 1 <= len(it["highlights"].split("\n")) <= 3:
+                raise AssertionError(f"{it['id']}: 1-3 highlight sentences")
+        elif name == "alpaca_instructions":
+            _check_range(it["instruction"], it["output"], 15, 80, "output")
+        elif name == "ifeval_instructions":
+            check_ifeval(it)
+            _check_range(str(it["key"]), it["response"], 10, 90, "response")
+    # no entity of an eval item leaks into train for the grounded sets (checked by title / names)
+    if name == "squad_qa":
+        if {it["title"] for it in train} & {it["title"] for it in evals}:
+            raise AssertionError("squad_qa: title shared between train and eval")
+
+
+def write_jsonl(path, items):
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        for it in items:
+            fh.write(json.dumps(it, ensure_ascii=False) + "\n")
+
+
+def main():
+    grounded = build_grounded()
+    sets = {
+        "squad_qa": (grounded["squad"]["train"], grounded["squad"]["eval"]),
+        "abstractive_qa": (grounded["abstractive"]["train"], grounded["abstractive"]["eval"]),
+        "news_summaries": (grounded["news"]["train"], grounded["news"]["eval"]),
+        "alpaca_instructions": build_alpaca(),
+        "ifeval_instructions": build_ifeval(),
+    }
+    for name, (train, evals) in sets.items():
+        validate(name, train, evals)
+    for name, (train, evals) in sets.items():
+        write_jsonl(HERE / f"{name}.jsonl", train)
+        write_jsonl(HERE / f"{name}_eval.jsonl", evals)
+        print(f"{name + '.jsonl':34s} {len(train):4d} items   {name + '_eval.jsonl':39s} {len(evals):4d} items")
+
+
+if __name__ == "__main__":
+    main()

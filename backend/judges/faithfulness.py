@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,20 +58,44 @@ def _prepare_source(record: Record, use_prompt: bool) -> _Source:
     return _Source(ctx, sents, sent_norms, vocab)
 
 
-def _lexical_sentence(sent: Span, src: _Source, key_penalty: float, maybe_penalty: float
-                      ) -> dict[str, Any]:
-    toks: list[Token] = [t for t in tokenize(sent.text) if t.content]
+_CLAUSE_PUNCT = re.compile(r"[,;:()\u2013\u2014]|\s-\s")
+_CONNECTIVES = frozenset(
+    "because since after before while although though but due so which who when where until "
+    "unless whereas and or as".split())
+
+
+def _clause_ids(text: str, tokens: list[Token]) -> dict[int, int]:
+    """token start offset -> clause number; clauses are cut at punctuation and connectives."""
+    ids, n, last = {}, 0, 0
+    for t in tokens:
+        if _CLAUSE_PUNCT.search(text[last:t.start]) or t.text.lower() in _CONNECTIVES:
+            n += 1
+        ids[t.start] = n
+        last = t.end
+    return ids
+
+
+def _lexical_sentence(sent: Span, src: _Source, key_penalty: float, maybe_penalty: float,
+                      clause_weight: float = 0.5, min_clause_tokens: int = 2) -> dict[str, Any]:
+    all_toks = tokenize(sent.text)
+    toks: list[Token] = [t for t in all_toks if t.content]
     if not toks:
         return {"checked": False, "coverage": None, "key_factor": 1.0, "missing": [],
                 "lexical": None, "found": set()}
     found, missing = set(), []
     got_w = tot_w = 0.0
     n_key_missing = n_maybe_missing = 0
+    clause_of = _clause_ids(sent.text, all_toks)
+    clauses: dict[int, list[float]] = {}
     for t in toks:
         w = _KIND_WEIGHT[t.kind]
         tot_w += w
+        c = clauses.setdefault(clause_of.get(t.start, 0), [0.0, 0.0, 0])
+        c[1] += w
+        c[2] += 1
         if t.norm in src.vocab:
             got_w += w
+            c[0] += w
             found.add(t.norm)
         else:
             missing.append({"text": t.text, "start": sent.start + t.start,
@@ -80,6 +105,11 @@ def _lexical_sentence(sent: Span, src: _Source, key_penalty: float, maybe_penalt
             elif t.kind == "maybe_name":
                 n_maybe_missing += 1
     coverage = got_w / tot_w
+    # An added reason or claim ("... because of a storm") is a clause made of words the source
+    # lacks: blend in the weakest clause's coverage so it is not diluted by a long, copied rest.
+    clause_cov = [g / t for g, t, n in clauses.values() if n >= min_clause_tokens]
+    if clause_cov:
+        coverage = (1 - clause_weight) * coverage + clause_weight * min(clause_cov)
     key_factor = (key_penalty ** n_key_missing) * (maybe_penalty ** n_maybe_missing)
     return {"checked": True, "coverage": coverage, "key_factor": key_factor, "missing": missing,
             "lexical": coverage * key_factor, "found": found}

@@ -102,8 +102,7 @@ class IFEvalJudge(Judge):
                 if i in unknown:
                     continue
                 given = {k for k, v in (kw[n] if kw else {}).items() if v is not None}
-                need = [k for k in (registry[i](i).get_instruction_args_keys() or [])
-                        if k != "prompt_to_repeat" or i == "combination:repeat_prompt"]
+                need = registry[i](i).get_instruction_args_keys() or []
                 lacking = [k for k in need if k not in given]
                 if lacking:
                     incomplete[i] = lacking
@@ -118,7 +117,8 @@ class IFEvalJudge(Judge):
             except Exception as e:  # bad kwargs for a checker, etc.
                 out.append(JudgeResult(None, {"error": f"{type(e).__name__}: {e}"}))
                 continue
-            by_id = {r.instruction_id: r for r in results}
+            # results come in run_ids order; an empty response gives none (all fail)
+            ran = iter(results) if len(results) == len(run_ids) else None
             checks = []
             for i in ids:
                 if i in unknown:
@@ -126,10 +126,11 @@ class IFEvalJudge(Judge):
                 elif i in incomplete:
                     checks.append({"id": i, "strict": None, "loose": None,
                                    "note": f"missing kwargs: {', '.join(incomplete[i])}"})
-                elif i in by_id:
-                    checks.append({"id": i, "strict": by_id[i].strict_pass, "loose": by_id[i].loose_pass})
-                else:  # empty response: the package returns no per-instruction results
-                    checks.append({"id": i, "strict": False, "loose": False})
+                elif ran is not None:
+                    r = next(ran)
+                    checks.append({"id": i, "strict": bool(r.strict_pass), "loose": bool(r.loose_pass)})
+                else:
+                    checks.append({"id": i, "strict": False, "loose": False, "note": "empty response"})
             known = [c for c in checks if c["strict"] is not None]
             if not known:
                 out.append(JudgeResult(None, {"checks": checks,
@@ -192,7 +193,9 @@ class LLMJudge(Judge):
       model        model name sent to the endpoint (default "default")
       api_key_env  name of the env var holding the key (default OPENAI_API_KEY); the key itself is
                    never stored in settings or details; "EMPTY" is sent when the variable is unset
-      timeout      seconds per request (default 60); max_retries (default 0); concurrency (default 4)
+      timeout      seconds per request (default 60; alias timeout_s); max_retries (default 0);
+                   concurrency: parallel requests (default 4)
+    settings["llm_endpoint"] (the run config's judges.llm_endpoint) is read when "llm_judge" is absent.
       temperature  default 0.0; max_tokens default 16; system: the system prompt
       local        instead of an endpoint: a callable prompt -> reply text, or a (model, tokenizer)
                    pair of a local causal LM (greedy generation with the chat template)
@@ -200,6 +203,17 @@ class LLMJudge(Judge):
 
     name = "llm_judge"
     category = "instruction_following"
+
+    @property
+    def options(self) -> dict[str, Any]:
+        # settings["llm_judge"], or the config's judges.llm_endpoint section (timeout_s alias)
+        o = self.settings.get("llm_judge") or self.settings.get("llm_endpoint") or {}
+        if hasattr(o, "model_dump"):  # a pydantic EndpointSpec
+            o = o.model_dump()
+        o = dict(o)
+        if "timeout" not in o and o.get("timeout_s") is not None:
+            o["timeout"] = o["timeout_s"]
+        return o
 
     def available(self) -> tuple[bool, str]:
         o = self.options
@@ -230,7 +244,7 @@ class LLMJudge(Judge):
         client = OpenAI(base_url=o["base_url"], api_key=os.environ.get(env) or "EMPTY",
                         timeout=float(o.get("timeout", 60.0)),
                         max_retries=int(o.get("max_retries", 0)))
-        model = o.get("model", "default")
+        model = o.get("model") or "default"
         system = o.get("system", DEFAULT_JUDGE_SYSTEM)
 
         def ask(prompt: str) -> str:
@@ -279,7 +293,7 @@ class LLMJudge(Judge):
         local = o.get("local") is not None
         ask = self._local_fn() if local else self._endpoint_fn()
         where = "local" if local else str(o.get("base_url"))
-        model_name = None if local else o.get("model", "default")
+        model_name = None if local else (o.get("model") or "default")
 
         def one(rec: Record, resp: str) -> JudgeResult:
             if not self.applies(rec):

@@ -62,6 +62,8 @@ class StageContext:
 
     def model_ref_for(self, idx: int, ref: str) -> str:
         """The model a stage starts from: the base, or the final checkpoint of a train stage."""
+        if ref.startswith("run:"):
+            return ref
         j = self.cfg.resolve_ref(idx, ref, "train")
         if j is None:
             if ref not in ("base", "previous"):
@@ -78,7 +80,7 @@ class StageContext:
         resolved = resolve_model(ref, allow_unsafe_weights=self.cfg.model.allow_unsafe_weights,
                                  trust_remote_code=self.cfg.model.trust_remote_code,
                                  revision=self.cfg.model.revision,
-                                 checkpoint_lookup=self.log.find_checkpoint)
+                                 checkpoint_lookup=self.log.find_checkpoint, fetch=True)
         return load_model(resolved, device=self.device(), dtype=self.cfg.model.dtype,
                           trust_remote_code=self.cfg.model.trust_remote_code,
                           for_training=for_training)

@@ -1,0 +1,386 @@
+"""Headless command line: everything the GUI does, for servers and clusters.
+
+``reset-gui`` with no arguments opens the window (reset_gui.cli); with a subcommand it lands here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+
+EPILOG = """examples:
+  reset-gui run assets/presets/reset_demo.toml      train + ReSet on the embedded model
+  reset-gui run mtl_demo --detach                   a preset by name, in the background
+  reset-gui list                                    every run and its status
+  reset-gui logs RUN --follow                       events of a run as they happen
+  reset-gui judge answers.jsonl --output scored.jsonl
+"""
+
+
+def _fmt_time(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "-"
+
+
+def _elapsed(run: dict) -> str:
+    if not run.get("started_at"):
+        return "-"
+    end = run.get("ended_at") or time.time()
+    s = int(end - run["started_at"])
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _load_config(ref: str, name: str | None, seed: int | None):
+    from .config import load, load_preset
+
+    path = Path(ref)
+    cfg = load(path) if path.exists() else load_preset(ref)
+    if name:
+        cfg.name = name
+    if seed is not None:
+        cfg.seed = seed
+    return cfg
+
+
+def _resolve_run(log, ref: str) -> dict:
+    from .launcher import LaunchError
+
+    run = log.find_run(ref)
+    if run is None:
+        raise LaunchError(f"no run matching {ref!r} (see `reset-gui list`)")
+    return run
+
+
+def follow(run_id: str, home, stream=sys.stderr) -> dict:
+    """Show stage progress until the run ends; Ctrl-C cancels (twice: detach)."""
+    from tqdm import tqdm
+
+    from . import launcher
+
+    bar = None
+    bar_stage = None
+    seen_event = 0
+    interrupts = 0
+    with launcher.open_log(home) as log:
+        while True:
+            try:
+                for ev in log.read_since("events", seen_event, run_id=run_id):
+                    seen_event = ev["id"]
+                    if ev["level"] in ("warning", "error"):
+                        msg = f"[{ev['level']}] {ev['message']}"
+                        (bar.write(msg, file=stream) if bar is not None else print(msg, file=stream))
+                run = log.get_run(run_id)
+                stages = log.get_stages(run_id)
+                current = next((s for s in stages if s["idx"] == run.get("current_stage")), None)
+                if current and current["idx"] != bar_stage:
+                    if bar is not None:
+                        bar.close()
+                    bar_stage = current["idx"]
+                    bar = tqdm(total=current["total"] or None, file=stream, dynamic_ncols=True,
+                               desc=f"[{current['idx'] + 1}] {current['name']} ({current['type']})")
+                if bar is not None and current:
+                    if current["total"] and bar.total != current["total"]:
+                        bar.total = current["total"]
+                    bar.n = current["done"] or 0
+                    bar.set_postfix_str((current["message"] or "")[:40], refresh=False)
+                    bar.refresh()
+                if run["status"] in ("succeeded", "failed", "cancelled", "died"):
+                    if bar is not None:
+                        bar.close()
+                    return run
+                if run["status"] == "running":
+                    launcher.reconcile_log(log)
+                time.sleep(1.0)
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts == 1:
+                    print("\ncancelling (a final checkpoint is kept); Ctrl-C again to detach",
+                          file=stream)
+                    try:
+                        launcher.cancel(run_id, home)
+                    except launcher.LaunchError as exc:
+                        print(exc, file=stream)
+                else:
+                    print(f"\ndetached; the run goes on. `reset-gui status {run_id}`", file=stream)
+                    return log.get_run(run_id)
+
+
+def _print_run_end(run: dict) -> int:
+    print(f"run {run['id']}: {run['status']} after {_elapsed(run)}")
+    if run["status"] in ("failed", "died"):
+        print(f"error: {run.get('error') or '-'}")
+        tail = run.get("error_tail") or run.get("stderr_tail")
+        if tail:
+            print("--- last lines ---\n" + tail)
+    return 0 if run["status"] == "succeeded" else 1
+
+
+def cmd_run(args) -> int:
+    from . import launcher
+
+    cfg = _load_config(args.config, args.name, args.seed)
+    run_id = launcher.launch(cfg, args.home)
+    with launcher.open_log(args.home) as log:
+        status = log.get_run(run_id)["status"]
+    print(f"run {run_id} {'started' if status == 'running' else 'queued'} "
+          f"(home {paths.home_dir(args.home)})")
+    if args.detach:
+        return 0
+    return _print_run_end(follow(run_id, args.home))
+
+
+def cmd_resume(args) -> int:
+    from . import launcher
+
+    run_id = launcher.resume(args.run, args.home)
+    print(f"run {run_id} resumed")
+    if args.detach:
+        return 0
+    return _print_run_end(follow(run_id, args.home))
+
+
+def cmd_cancel(args) -> int:
+    from . import launcher
+
+    run_id = launcher.cancel(args.run, args.home)
+    print(f"cancel requested for {run_id}")
+    if args.wait:
+        return 0 if launcher.wait(run_id, args.home)["status"] == "cancelled" else 1
+    return 0
+
+
+def cmd_list(args) -> int:
+    from . import launcher
+
+    with launcher.open_log(args.home) as log:
+        launcher.reconcile_log(log)
+        runs = log.list_runs()
+        if args.json:
+            print(json.dumps([{k: r[k] for k in ("id", "name", "preset", "status", "created_at",
+                                                 "started_at", "ended_at")} for r in runs]))
+            return 0
+        if not runs:
+            print(f"no runs yet in {paths.home_dir(args.home)}; try `reset-gui run reset_demo`")
+            return 0
+        print(f"{'RUN':<40} {'PRESET':<28} {'STATUS':<10} {'STAGE':<16} {'ELAPSED':>8}")
+        for r in runs:
+            stages = log.get_stages(r["id"])
+            cur = next((s for s in stages if s["idx"] == r["current_stage"]), None)
+            stage = f"{cur['name']} {cur['done'] or 0}/{cur['total'] or '?'}" if cur else "-"
+            print(f"{r['id']:<40} {r['preset'] or '-':<28} {r['status']:<10} {stage:<16} "
+                  f"{_elapsed(r):>8}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from . import launcher
+
+    if not args.run:
+        return cmd_list(args)
+    with launcher.open_log(args.home) as log:
+        launcher.reconcile_log(log)
+        run = _resolve_run(log, args.run)
+        stages = log.get_stages(run["id"])
+        if args.json:
+            print(json.dumps({"run": {k: v for k, v in run.items() if k != "config_toml"},
+                              "stages": stages}, default=str))
+            return 0
+        print(f"run      {run['id']}  ({run['name']}, preset {run['preset']})")
+        print(f"status   {run['status']}   pid {run['pid'] or '-'}   exit {run['exit_code']}"
+              f"{'   signal ' + str(run['signal']) if run['signal'] else ''}")
+        print(f"started  {_fmt_time(run['started_at'])}   elapsed {_elapsed(run)}   "
+              f"heartbeat {_fmt_time(run['heartbeat_at'])}")
+        print(f"folder   {run['run_dir']}")
+        for s in stages:
+            prog = f"{s['done'] or 0}/{s['total']}" if s["total"] else f"{s['done'] or 0}"
+            print(f"  [{s['idx'] + 1}] {s['name']:<14} {s['type']:<9} {s['status']:<12} {prog:<10} "
+                  f"{s['message'] or ''}")
+        evals = log.query("SELECT checkpoint_tag, faithfulness, instruction_following, task_score, "
+                          "mean_length FROM evals WHERE run_id=? AND dataset='_all' ORDER BY id",
+                          (run["id"],))
+        if evals:
+            print("evaluation (faithfulness / instruction following / task / mean length):")
+            for e in evals:
+                f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+                print(f"  {e['checkpoint_tag']:<16} {f(e['faithfulness'])}  "
+                      f"{f(e['instruction_following'])}  {f(e['task_score'])}  "
+                      f"{e['mean_length'] or 0:.1f}")
+        if run["error"]:
+            print(f"error    {run['error']}")
+            tail = run.get("error_tail") or run.get("stderr_tail")
+            if tail:
+                print(tail)
+    return 0
+
+
+def cmd_logs(args) -> int:
+    from . import launcher
+
+    with launcher.open_log(args.home) as log:
+        run = _resolve_run(log, args.run)
+        if args.stderr:
+            print(launcher.stderr_tail(run["run_dir"], lines=args.lines))
+            return 0
+        last = 0
+        while True:
+            for ev in log.read_since("events", last, run_id=run["id"]):
+                last = ev["id"]
+                stage = f"[{ev['stage_idx'] + 1}] " if ev["stage_idx"] is not None else ""
+                print(f"{_fmt_time(ev['time'])} {ev['level']:<7} {stage}{ev['message']}", flush=True)
+            if not args.follow or log.get_run(run["id"])["status"] not in ("running", "queued"):
+                return 0
+            time.sleep(1.0)
+
+
+def cmd_judge(args) -> int:
+    from .judge_file import judge_file, judge_list_text
+
+    settings = {"nli_model": args.nli_model} if args.nli_model else {}
+    if args.list:
+        print(judge_list_text(settings))
+        return 0
+    if not args.input or not args.output:
+        raise SystemExit("reset-gui judge: give INPUT.jsonl and --output OUT.jsonl (or --list)")
+    judges = args.judges.split(",") if args.judges else "auto"
+    weights = json.loads(args.weights) if args.weights else None
+    summary = judge_file(args.input, args.output, judges=judges, weights=weights, settings=settings)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from . import export, launcher
+
+    with launcher.open_log(args.home) as log:
+        run = _resolve_run(log, args.run) if args.run else None
+        rid = run["id"] if run else None
+        if args.what in ("adapter", "merged", "selection") and rid is None:
+            raise SystemExit(f"reset-gui export {args.what}: give --run")
+        if args.what == "adapter":
+            out = export.export_adapter(log, rid, args.tag, args.out)
+        elif args.what == "merged":
+            out = export.export_merged(log, rid, args.tag, args.out)
+        elif args.what == "selection":
+            out = export.export_selection_jsonl(log, rid, args.selection, args.out)
+        else:
+            out = export.export_evals_csv(log, rid, args.out)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from .config import list_presets, load
+
+    for name, path in list_presets().items():
+        cfg = load(path)
+        plan = " → ".join(s.name for s in cfg.stages)
+        print(f"{name:<44} {plan}\n    {cfg.description}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from . import launcher
+
+    cfg = _load_config(args.config, None, None)
+    problems = launcher.preflight(cfg, args.home)
+    if problems:
+        print("config is valid but cannot run:\n  " + "\n  ".join(problems))
+        return 1
+    print(f"ok: {cfg.name} ({len(cfg.stages)} stages, {len(cfg.data)} data sets)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="reset-gui", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="ReSet Studio. With no command: open the window. Commands run headless.")
+    ap.add_argument("--home", default=None,
+                    help=f"where runs and the run log live (default: ${paths.ENV_HOME} or the "
+                         "per-user data folder)")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="start a run from a config file or preset name")
+    p.add_argument("config", help="TOML config path or preset name (see `presets`)")
+    p.add_argument("--detach", action="store_true", help="return at once; the run goes on")
+    p.add_argument("--name", help="override the run name")
+    p.add_argument("--seed", type=int, help="override the seed")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("status", help="one run in detail (or all runs)")
+    p.add_argument("run", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_status)
+
+    p = sub.add_parser("list", help="all runs with their status")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_list)
+
+    p = sub.add_parser("cancel", help="stop a run gracefully (final checkpoint kept)")
+    p.add_argument("run")
+    p.add_argument("--wait", action="store_true")
+    p.set_defaults(fn=cmd_cancel)
+
+    p = sub.add_parser("resume", help="continue a stopped run (finished stages are skipped)")
+    p.add_argument("run")
+    p.add_argument("--detach", action="store_true")
+    p.set_defaults(fn=cmd_resume)
+
+    p = sub.add_parser("logs", help="a run's events (or the worker's stderr)")
+    p.add_argument("run")
+    p.add_argument("--follow", "-f", action="store_true")
+    p.add_argument("--stderr", action="store_true", help="the worker's stderr tail")
+    p.add_argument("--lines", type=int, default=60)
+    p.set_defaults(fn=cmd_logs)
+
+    p = sub.add_parser("judge", help="score responses in a JSONL file with the judges")
+    p.add_argument("input", nargs="?")
+    p.add_argument("--output", "-o")
+    p.add_argument("--judges", help="comma-separated judge names (default: auto)")
+    p.add_argument("--weights", help='JSON, e.g. \'{"task":0.3,"faithfulness":0.4,'
+                                     '"instruction_following":0.3}\'')
+    p.add_argument("--nli-model", help="local NLI model folder for SummaC-ZS")
+    p.add_argument("--list", action="store_true", help="list judges and whether they can run here")
+    p.set_defaults(fn=cmd_judge)
+
+    p = sub.add_parser("export", help="export an adapter, merged model, selection or eval table")
+    p.add_argument("what", choices=["adapter", "merged", "selection", "evals"])
+    p.add_argument("--run")
+    p.add_argument("--tag", help="checkpoint tag (default: the run's last)")
+    p.add_argument("--selection", help="selection name (default: the run's select stage)")
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_export)
+
+    p = sub.add_parser("presets", help="list the shipped stage-plan presets")
+    p.set_defaults(fn=cmd_presets)
+
+    p = sub.add_parser("validate", help="check a config (and its checkpoint and files) without running")
+    p.add_argument("config")
+    p.set_defaults(fn=cmd_validate)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .config import ConfigError
+    from .data import DataError
+    from .launcher import LaunchError
+    from .runlog import RunLogError
+
+    args = build_parser().parse_args(argv)
+    if args.home:
+        os.environ[paths.ENV_HOME] = str(Path(args.home).resolve())
+    if not getattr(args, "fn", None):
+        build_parser().print_help()
+        return 0
+    try:
+        return args.fn(args)
+    except (ConfigError, LaunchError, RunLogError, DataError, FileNotFoundError, ValueError) as exc:
+        print(f"reset-gui {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Judge stage: score every sample of a sample stage with the configured judges.
+
+Per sample it writes one ``scores`` row per judge that applies (value not None), one row per
+category score (``cat:task``, ``cat:faithfulness``, ``cat:instruction_following``; category = the
+category) and one ``combined`` row (category ``combined``; value NULL when nothing applies) whose
+details hold the weights, the faithfulness judge that ran and any judge errors. The ``combined``
+row is written in the same transaction as the others and marks the sample as judged, so a resumed
+stage scores exactly the samples that have none.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from ..config import JudgeSpec, JudgeStage, RunConfig
+from ..records import Record
+from .context import StageContext
+
+CATEGORY_ROWS = {"task": "cat:task", "faithfulness": "cat:faithfulness",
+                 "instruction_following": "cat:instruction_following"}
+
+
+# ---- shared with the evaluate stage and judge_file ------------------------------------------------
+def judge_settings(spec: JudgeSpec) -> dict[str, Any]:
+    """JudgeSpec -> the settings dict backend.judges expects (no secrets: only the env var name)."""
+    settings: dict[str, Any] = {}
+    if spec.nli_model:
+        settings["nli_model"] = spec.nli_model
+    if spec.llm_endpoint is not None and spec.llm_endpoint.base_url:
+        ep = spec.llm_endpoint
+        settings["llm_judge"] = {"base_url": ep.base_url, "model": ep.model or "default",
+                                 "api_key_env": ep.api_key_env, "timeout": ep.timeout_s}
+    return settings
+
+
+def judge_names(spec: JudgeSpec) -> list[str]:
+    names = list(spec.task)
+    names.append("faithfulness" if spec.faithfulness == "auto" else spec.faithfulness)
+    names.extend(spec.instruction_following)
+    if spec.llm_endpoint is not None and spec.llm_endpoint.base_url and "llm_judge" not in names:
+        names.append("llm_judge")
+    return names
+
+
+def make_judges(cfg: RunConfig) -> list:
+    from ..judges import build_judges
+
+    return build_judges(judge_names(cfg.judges), judge_settings(cfg.judges))
+
+
+def faithfulness_info(judges: list) -> dict[str, Any]:
+    for j in judges:
+        if j.category == "faithfulness":
+            return {"judge": j.name, "selection": getattr(j, "selection_note", None)
+                    or "configured explicitly"}
+    return {"judge": None, "selection": "no faithfulness judge configured"}
+
+
+def record_from_prompt(row: dict[str, Any], key_field: str = "key") -> Record:
+    cons = json.loads(row["constraints"]) if row.get("constraints") else {}
+    return Record(id=row[key_field], kind=row["kind"], prompt=row["prompt"],
+                  context=row.get("context"), reference=row.get("reference"),
+                  source=row.get("source") or "",
+                  instruction_id_list=cons.get("instruction_id_list") or [],
+                  kwargs=cons.get("kwargs") or [])
+
+
+def score_rows(run_id: str, sample_ids: list[int], records: list[Record], responses: list[str],
+               judges: list, weights: dict[str, float], faith: dict[str, Any]) -> list[dict[str, Any]]:
+    """Judge a batch and return the ``scores`` rows to write."""
+    from ..judges import score_records
+
+    by_name = {j.name: j for j in judges}
+    results = score_records(judges, records, responses, weights)
+    rows: list[dict[str, Any]] = []
+    for sid, res in zip(sample_ids, results):
+        errors = {}
+        for name, value in res["scores"].items():
+            details = res["details"].get(name) or {}
+            if value is None:
+                if isinstance(details, dict) and details.get("error"):
+                    errors[name] = details["error"]
+                continue
+            rows.append({"run_id": run_id, "sample_id": sid, "judge": name,
+                         "category": by_name[name].category, "value": float(value),
+                         "details": details})
+        cats = res["category_scores"]
+        for cat, row_name in CATEGORY_ROWS.items():
+            if cats.get(cat) is not None:
+                rows.append({"run_id": run_id, "sample_id": sid, "judge": row_name,
+                             "category": cat, "value": float(cats[cat]), "details": None})
+        combined = cats.get("combined")
+        rows.append({"run_id": run_id, "sample_id": sid, "judge": "combined",
+                     "category": "combined",
+                     "value": None if combined is None else float(combined),
+                     "details": {"weights": weights, "faithfulness_judge": faith["judge"],
+                                 **({"errors": errors} if errors else {})}})
+    return rows
+
+
+def unjudged_samples(log, run_id: str, stage_idx: int) -> list[dict[str, Any]]:
+    """Samples of a stage without a ``combined`` score, with their prompt fields, in id order."""
+    return log.query(
+        "SELECT s.id AS sample_id, s.text, p.key, p.kind, p.source, p.prompt, p.context, "
+        "p.reference, p.constraints FROM samples s JOIN prompts p ON p.id = s.prompt_id "
+        "WHERE s.run_id = ? AND s.stage_idx = ? AND NOT EXISTS (SELECT 1 FROM scores sc "
+        "WHERE sc.sample_id = s.id AND sc.judge = 'combined') ORDER BY s.id",
+        (run_id, stage_idx))
+
+
+def judge_pending(ctx: StageContext, idx: int, sample_stage_idx: int, judges: list,
+                  batch_size: int, *, pending: list[dict[str, Any]] | None = None, done0: int = 0,
+                  total: int | None = None, label: str = "judging") -> int:
+    """Score every unjudged sample of ``sample_stage_idx``; returns how many were scored."""
+    weights = dict(ctx.cfg.judges.weights)
+    faith = faithfulness_info(judges)
+    if pending is None:
+        pending = unjudged_samples(ctx.log, ctx.run_id, sample_stage_idx)
+    done = 0
+    for k in range(0, len(pending), batch_size):
+        batch = pending[k:k + batch_size]
+        rows = score_rows(ctx.run_id, [b["sample_id"] for b in batch],
+                          [record_from_prompt(b) for b in batch], [b["text"] or "" for b in batch],
+                          judges, weights, faith)
+        ctx.log.add_scores(rows)
+        done += len(batch)
+        ctx.progress(idx, done0 + done, total,
+                     f"{label} {done0 + done}" + (f"/{total}" if total else ""))
+        ctx.check_stop()
+    return done
+
+
+# ---- stage ------------------------------------------------------------------------------------
+def run(ctx: StageContext, idx: int, stage: JudgeStage) -> None:
+    j = ctx.cfg.resolve_ref(idx, stage.samples, "sample")
+    if j is None:
+        raise ValueError(f"stage {stage.name}: no sample stage {stage.samples!r} before it")
+    ctx.progress(idx, 0, None, "building judges", force=True)
+    judges = make_judges(ctx.cfg)
+    faith = faithfulness_info(judges)
+    ctx.event(idx, f"judges: {', '.join(jd.name for jd in judges)}; faithfulness judge: "
+                   f"{faith['judge']} ({faith['selection']})",
+              details={"judges": [{"name": jd.name, "category": jd.category} for jd in judges],
+                       "faithfulness_judge": faith["judge"], "selection": faith["selection"],
+                       "weights": dict(ctx.cfg.judges.weights)})
+    total = ctx.log.count("samples", run_id=ctx.run_id, stage_idx=j)
+    if total == 0:
+        raise ValueError(f"stage {stage.name}: sample stage {ctx.cfg.stages[j].name!r} has no samples")
+    t0 = time.time()
+    pending = unjudged_samples(ctx.log, ctx.run_id, j)
+    done0 = total - len(pending)
+    if done0:
+        ctx.event(idx, f"resuming: {done0} of {total} samples already judged")
+    n = judge_pending(ctx, idx, j, judges, stage.batch_size, pending=pending, done0=done0,
+                      total=total)
+    dt = time.time() - t0
+    if n:
+        ctx.log.log_metrics(ctx.run_id, idx, 0, {"judged_per_s": n / max(dt, 1e-6)})
+    ctx.progress(idx, total, total, f"judged {total} samples", force=True)

@@ -1,0 +1,342 @@
+"""Plot building blocks shared by the Live and Compare tabs (drawing only; data lives in views.py).
+
+``PlotPanel`` = titled pyqtgraph PlotWidget + an "Export…" button + an empty-state message.
+``TradeoffPlot`` = the instruction-following × faithfulness scatter, updated in place.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .views import TradeoffData, TradeoffPoint, pareto_front, run_color, tradeoff_tip
+
+pg.setConfigOptions(antialias=True, background="w", foreground="#222")
+
+AXIS_FONT = QtGui.QFont()
+AXIS_FONT.setPointSize(8)
+
+
+class PlotPanel(QtWidgets.QFrame):
+    """A titled plot with an export button and an empty-state overlay."""
+
+    def __init__(self, title: str, x_label: str = "", y_label: str = "",
+                 empty_text: str = "No data yet", parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("PlotPanel")
+        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.setSpacing(2)
+        head = QtWidgets.QHBoxLayout()
+        self.title_label = QtWidgets.QLabel(f"<b>{title}</b>")
+        head.addWidget(self.title_label)
+        head.addStretch(1)
+        self.extra = QtWidgets.QHBoxLayout()  # room for per-plot controls (combos)
+        head.addLayout(self.extra)
+        self.export_button = QtWidgets.QToolButton()
+        self.export_button.setText("Export…")
+        self.export_button.setToolTip("Save this plot as PNG or SVG")
+        self.export_button.setAutoRaise(True)
+        self.export_button.clicked.connect(self._export)
+        head.addWidget(self.export_button)
+        lay.addLayout(head)
+        self.stack = QtWidgets.QStackedLayout()
+        self.plot = pg.PlotWidget()
+        self.plot.setMinimumHeight(150)
+        pi = self.plot.getPlotItem()
+        pi.showGrid(x=True, y=True, alpha=0.25)
+        for ax in ("left", "bottom"):
+            pi.getAxis(ax).setTickFont(AXIS_FONT)
+        if x_label:
+            pi.setLabel("bottom", x_label)
+        if y_label:
+            pi.setLabel("left", y_label)
+        self.empty_label = QtWidgets.QLabel(empty_text)
+        self.empty_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setStyleSheet("color: #777; font-style: italic; padding: 16px;")
+        self.stack.addWidget(self.plot)
+        self.stack.addWidget(self.empty_label)
+        lay.addLayout(self.stack, 1)
+        self.set_empty(True)
+
+    @property
+    def item(self) -> pg.PlotItem:
+        return self.plot.getPlotItem()
+
+    def set_empty(self, empty: bool, text: str | None = None) -> None:
+        if text is not None:
+            self.empty_label.setText(text)
+        self.stack.setCurrentWidget(self.empty_label if empty else self.plot)
+        self.export_button.setEnabled(not empty)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.stack.currentWidget() is self.empty_label
+
+    def _export(self) -> None:
+        from .export import export_plot_dialog
+
+        export_plot_dialog(self.plot, self, default_name=self.title_label.text()
+                           .replace("<b>", "").replace("</b>", ""))
+
+
+class CurveSet:
+    """Named PlotDataItems on one plot, created on first use and then only setData'd."""
+
+    def __init__(self, plot: pg.PlotItem):
+        self.plot = plot
+        self.curves: dict[Any, pg.PlotDataItem] = {}
+
+    def set(self, key: Any, x: np.ndarray, y: np.ndarray, color: str, name: str | None = None,
+            width: float = 1.6, style: QtCore.Qt.PenStyle = QtCore.Qt.PenStyle.SolidLine,
+            symbol: str | None = None) -> pg.PlotDataItem:
+        c = self.curves.get(key)
+        if c is None:
+            pen = pg.mkPen(color, width=width, style=style)
+            c = self.plot.plot(name=name, pen=pen, symbol=symbol, symbolSize=5,
+                               symbolBrush=color, symbolPen=None)
+            self.curves[key] = c
+        c.setData(x, y)
+        return c
+
+    def remove_except(self, keep: set) -> None:
+        for key in list(self.curves):
+            if key not in keep:
+                self.plot.removeItem(self.curves.pop(key))
+
+    def clear(self) -> None:
+        self.remove_except(set())
+
+
+class TradeoffPlot(QtCore.QObject):
+    """Scatter of evaluated checkpoints: one ScatterPlotItem + joining line per run, the Pareto
+    front across runs (dashed), the North Star corner (1, 1). Items are created once per run and
+    updated with setData when eval rows arrive."""
+
+    point_clicked = QtCore.Signal(str, str)  # run id, checkpoint tag
+
+    def __init__(self, panel: PlotPanel, data: TradeoffData | None = None,
+                 run_name: Callable[[str], str] | None = None):
+        super().__init__(panel)
+        self.panel = panel
+        self.data = data or TradeoffData()
+        self.run_name = run_name or (lambda r: r)
+        self.visible_runs: list[str] | None = None  # None: all
+        self.run_order: list[str] = []
+        pi = panel.item
+        pi.setLabel("bottom", "instruction following")
+        pi.setLabel("left", "faithfulness")
+        pi.setXRange(0, 1.05, padding=0.02)
+        pi.setYRange(0, 1.05, padding=0.02)
+        self.legend = pi.addLegend(offset=(8, 8), labelTextSize="8pt")
+        star = pg.ScatterPlotItem([1.0], [1.0], symbol="star", size=18,
+                                  brush=pg.mkBrush("#f2b01e"), pen=pg.mkPen("#8a6400"))
+        star.setZValue(5)
+        pi.addItem(star)
+        self.star_label = pg.TextItem("North Star (1, 1)", color="#8a6400", anchor=(1.05, 1.2))
+        self.star_label.setPos(1.0, 1.0)
+        pi.addItem(self.star_label)
+        self.front = pg.PlotDataItem(pen=pg.mkPen("#555", width=1.2,
+                                                  style=QtCore.Qt.PenStyle.DashLine))
+        self.front.setZValue(1)
+        pi.addItem(self.front)
+        self.legend.addItem(self.front, "Pareto front")
+        self.hover_text = pg.TextItem("", color="#111", fill=pg.mkBrush(255, 255, 225, 230),
+                                      border=pg.mkPen("#999"), anchor=(0, 1))
+        self.hover_text.setZValue(20)
+        self.hover_text.hide()
+        pi.addItem(self.hover_text)
+        self.scatters: dict[str, pg.ScatterPlotItem] = {}
+        self.lines: dict[str, pg.PlotDataItem] = {}
+        self.rebuilds = 0  # items created (tests check that new rows do not rebuild)
+
+    def color_of(self, run_id: str) -> str:
+        if run_id not in self.run_order:
+            self.run_order.append(run_id)
+        return run_color(self.run_order.index(run_id))
+
+    def _ensure(self, run_id: str) -> None:
+        if run_id in self.scatters:
+            return
+        color = self.color_of(run_id)
+        line = pg.PlotDataItem(pen=pg.mkPen(color, width=1.5))
+        line.setZValue(2)
+        sc = pg.ScatterPlotItem(size=11, pen=pg.mkPen("w", width=1), brush=pg.mkBrush(color),
+                                hoverable=True, hoverSize=15, hoverPen=pg.mkPen("k", width=1.5),
+                                tip=self._tip)
+        sc.setZValue(3)
+        sc.sigClicked.connect(self._clicked)
+        sc.sigHovered.connect(self._hovered)
+        self.panel.item.addItem(line)
+        self.panel.item.addItem(sc)
+        self.legend.addItem(sc, self.run_name(run_id)[:28])
+        self.scatters[run_id] = sc
+        self.lines[run_id] = line
+        self.rebuilds += 1
+
+    def _tip(self, x: float, y: float, data: Any) -> str:
+        return tradeoff_tip(data, self.run_name(data.run_id)) if isinstance(data, TradeoffPoint) else ""
+
+    def add_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        changed = self.data.add_evals(rows)
+        for run in changed:
+            self.update_run(run)
+        if changed:
+            self.update_front()
+
+    def _shown(self, run_id: str) -> bool:
+        return self.visible_runs is None or run_id in self.visible_runs
+
+    def update_run(self, run_id: str) -> None:
+        if not self._shown(run_id):
+            return
+        self._ensure(run_id)
+        pts = self.data.series(run_id)
+        xs = np.array([p.x for p in pts])
+        ys = np.array([p.y for p in pts])
+        self.scatters[run_id].setData(x=xs, y=ys, data=pts)
+        self.lines[run_id].setData(xs, ys)
+
+    def update_front(self) -> None:
+        pts = [p for r in self.data.points if self._shown(r) for p in self.data.series(r)]
+        self.panel.set_empty(not pts)
+        if not pts:
+            self.front.setData([], [])
+            return
+        idx = pareto_front([(p.x, p.y) for p in pts])
+        self.front.setData([pts[i].x for i in idx], [pts[i].y for i in idx])
+
+    def set_visible_runs(self, runs: Sequence[str] | None) -> None:
+        self.visible_runs = None if runs is None else list(runs)
+        for run in list(self.scatters):
+            if not self._shown(run):
+                self.panel.item.removeItem(self.scatters.pop(run))
+                self.panel.item.removeItem(self.lines.pop(run))
+                self.legend.removeItem(self.run_name(run)[:28])
+        for run in self.data.points:
+            self.update_run(run)
+        self.update_front()
+
+    def refresh_names(self) -> None:
+        for run, sc in self.scatters.items():
+            for sample, label in self.legend.items:
+                if sample.item is sc:
+                    label.setText(self.run_name(run)[:28])
+
+    def point_count(self) -> int:
+        return sum(len(sc.data) for sc in self.scatters.values())
+
+    def _clicked(self, item: pg.ScatterPlotItem, points: Sequence[Any], ev: Any) -> None:
+        if len(points):
+            p = points[0].data()
+            if isinstance(p, TradeoffPoint):
+                self.point_clicked.emit(p.run_id, p.tag)
+
+    def _hovered(self, item: pg.ScatterPlotItem, points: Sequence[Any], ev: Any) -> None:
+        if len(points) and isinstance(points[0].data(), TradeoffPoint):
+            p = points[0].data()
+            self.hover_text.setText(tradeoff_tip(p, self.run_name(p.run_id)))
+            self.hover_text.setPos(p.x, p.y)
+            self.hover_text.setAnchor((1.0, 1.0) if p.x > 0.6 else (0.0, 1.0))
+            self.hover_text.show()
+        else:
+            self.hover_text.hide()
+
+
+def bar_item(color: str, width: float = 0.8) -> pg.BarGraphItem:
+    return pg.BarGraphItem(x=[], height=[], width=width, brush=pg.mkBrush(color), pen=pg.mkPen(None))
+
+
+def set_bars(item: pg.BarGraphItem, x: Sequence[float], heights: Sequence[float],
+             width: float | None = None) -> None:
+    opts: dict[str, Any] = {"x": np.asarray(x, dtype=float), "height": np.asarray(heights, dtype=float)}
+    if width is not None:
+        opts["width"] = width
+    item.setOpts(**opts)
+
+
+def set_category_ticks(plot: pg.PlotItem, labels: Sequence[str]) -> None:
+    plot.getAxis("bottom").setTicks([[(i, l) for i, l in enumerate(labels)]])
+
+
+# ==================================================================================================
+# background queries: a single worker thread with its own read-only connection
+
+import sqlite3  # noqa: E402
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+
+class _Relay(QtCore.QObject):
+    done = QtCore.Signal(object, object, object)  # callback, result, error
+
+
+class DbTasks(QtCore.QObject):
+    """Runs ``fn(conn)`` on one worker thread (its own read-only SQLite connection) and hands the
+    result to ``callback(result)`` on the GUI thread. Keeps heavy reads off the UI thread."""
+
+    def __init__(self, runlog_path: str | Path, parent: QtCore.QObject | None = None):
+        super().__init__(parent)
+        self.path = Path(runlog_path)
+        self.pool = QtCore.QThreadPool()
+        self.pool.setMaxThreadCount(1)
+        self.pool.setExpiryTimeout(-1)
+        self._relay = _Relay()
+        self._relay.done.connect(self._deliver)
+        self._local = threading.local()
+        self._closed = False
+        self.pending = 0
+
+    def connect_db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if not self.path.exists():
+                raise FileNotFoundError(f"run log not found: {self.path}")
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=60,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout=60000")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    def submit(self, fn: Callable[[sqlite3.Connection], Any], callback: Callable[[Any], None],
+               on_error: Callable[[BaseException], None] | None = None) -> None:
+        if self._closed:
+            return
+        relay = self._relay
+        self.pending += 1
+
+        def run() -> None:
+            try:
+                result = fn(self.connect_db())
+            except BaseException as exc:  # noqa: BLE001 - delivered to the GUI thread
+                relay.done.emit(on_error, None, exc)
+            else:
+                relay.done.emit(callback, result, None)
+
+        self.pool.start(run)
+
+    def _deliver(self, callback: Any, result: Any, error: Any) -> None:
+        self.pending -= 1
+        if self._closed:
+            return
+        if error is not None:
+            if callback is not None:
+                callback(error)
+            else:
+                import sys
+                print(f"reset_gui: background query failed: {error!r}", file=sys.stderr)
+            return
+        if callback is not None:
+            callback(result)
+
+    def idle(self) -> bool:
+        return self.pending == 0
+
+    def shutdown(self, timeout_ms: int = 3000) -> None:
+        self._closed = True
+        self.pool.waitForDone(timeout_ms)

@@ -1,0 +1,217 @@
+"""Background reading of the run log, and a helper to run blocking calls off the UI thread.
+
+``RunLogPoller`` lives in its own ``QThread`` with its own SQLite connection. Every tick it reads
+the rows it has not seen yet from each append-only table (``id > last id``), at most ``batch``
+rows per table per tick, so a run log with a million rows streams in over a few ticks instead of
+freezing the window; the runs and stages tables are re-read only when their ``updated_at``
+changed. Every few seconds it reconciles the log (a worker that vanished shows as *died*).
+The UI thread never touches SQLite for polling.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, QTimer, Qt, Signal, Slot
+
+APPEND_TABLES = ("metrics", "checkpoints", "prompts", "samples", "scores", "selections",
+                 "selection_items", "evals", "events")
+
+
+class RunLogPoller(QObject):
+    rows = Signal(str, list)          # table, new rows (dicts) in id order
+    runs_changed = Signal(list)       # full runs table, whenever any row changed
+    stages_changed = Signal(list)     # full stages table, whenever any row changed
+    error = Signal(str)
+    caught_up = Signal()              # a tick that found no backlog left (used by screenshots/tests)
+
+    def __init__(self, runlog_path: str | Path, *, interval_ms: int = 400, batch: int = 5000,
+                 reconcile_s: float = 3.0, tables: tuple[str, ...] = APPEND_TABLES):
+        super().__init__()
+        self.path = Path(runlog_path)
+        self.interval_ms = interval_ms
+        self.batch = batch
+        self.reconcile_s = reconcile_s
+        self.tables = tables
+        self.last_ids: dict[str, int] = {t: 0 for t in tables}
+        self._runs_sig: Any = None
+        self._stages_sig: Any = None
+        self._last_reconcile = 0.0
+        self._last_error = ""
+        self._log = None
+        self._timer: QTimer | None = None
+        self._busy = False
+
+    # ---- lifecycle (called in the poller's thread) -------------------------------------------
+    @Slot()
+    def start(self) -> None:
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.tick)
+        self.tick()
+
+    @Slot()
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self._log is not None:
+            try:
+                self._log.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._log = None
+
+    @Slot()
+    def poll_now(self) -> None:
+        if self._timer is not None:
+            self._timer.start(0)
+
+    # ---- one poll ----------------------------------------------------------------------------
+    def _open(self):
+        if self._log is None:
+            from backend.runlog import RunLog
+
+            self._log = RunLog(self.path)
+        return self._log
+
+    @Slot()
+    def tick(self) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        backlog = False
+        try:
+            log = self._open()
+            now = time.monotonic()
+            if now - self._last_reconcile >= self.reconcile_s:
+                self._last_reconcile = now
+                from backend.launcher import reconcile_log
+
+                reconcile_log(log)
+            self._poll_runs(log)
+            self._poll_stages(log)
+            for table in self.tables:
+                rows = log.read_since(table, self.last_ids[table], limit=self.batch)
+                if rows:
+                    self.last_ids[table] = int(rows[-1]["id"])
+                    self.rows.emit(table, rows)
+                    if len(rows) >= self.batch:
+                        backlog = True
+            self._last_error = ""
+            if not backlog:
+                self.caught_up.emit()
+        except Exception as exc:  # noqa: BLE001 - a locked/corrupt log must not kill the thread
+            msg = f"run log: {type(exc).__name__}: {exc}"
+            if msg != self._last_error:  # report each distinct problem once
+                self._last_error = msg
+                self.error.emit(msg)
+            if self._log is not None:
+                self.stop_log()  # reopen on the next tick (file replaced, lock, corruption)
+        finally:
+            self._busy = False
+            if self._timer is not None:
+                # a backlog streams in quickly (but lets the UI thread breathe between batches)
+                self._timer.start(30 if backlog else self.interval_ms)
+
+    def stop_log(self) -> None:
+        self._runs_sig = self._stages_sig = None
+        try:
+            self._log.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self._log = None
+
+    def _poll_runs(self, log) -> None:
+        sig = tuple(log.conn.execute(
+            "SELECT count(*), max(updated_at), total(updated_at) FROM runs").fetchone())
+        if sig != self._runs_sig:
+            runs = log.list_runs()
+            self._runs_sig = sig
+            self.runs_changed.emit(runs)
+
+    def _poll_stages(self, log) -> None:
+        sig = tuple(log.conn.execute(
+            "SELECT count(*), max(updated_at), total(updated_at) FROM stages").fetchone())
+        if sig != self._stages_sig:
+            stages = log.query("SELECT * FROM stages ORDER BY run_id, idx")
+            self._stages_sig = sig
+            self.stages_changed.emit(stages)
+
+
+class PollerThread(QObject):
+    """Owns a QThread running a RunLogPoller; ``shutdown()`` stops both cleanly."""
+
+    _stop = Signal()
+    _now = Signal()
+
+    def __init__(self, runlog_path: str | Path, parent: QObject | None = None, **kwargs: Any):
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("RunLogPoller")
+        self.poller = RunLogPoller(runlog_path, **kwargs)
+        self.poller.moveToThread(self.thread)
+        self.thread.started.connect(self.poller.start)
+        self._stop.connect(self.poller.stop, Qt.ConnectionType.BlockingQueuedConnection)
+        self._now.connect(self.poller.poll_now, Qt.ConnectionType.QueuedConnection)
+        self._running = False
+
+    def start(self) -> None:
+        if not self._running:
+            self._running = True
+            self.thread.start()
+
+    def poll_now(self) -> None:
+        if self._running:
+            self._now.emit()
+
+    def shutdown(self) -> None:
+        if not self._running:
+            return
+        self._running = False
+        if self.thread.isRunning():
+            self._stop.emit()
+            self.thread.quit()
+            self.thread.wait(5000)
+
+
+class Background(QObject):
+    """Run blocking backend calls (launch, cancel, resume, data preview) on a worker thread and
+    deliver the outcome to callbacks on the UI thread."""
+
+    _deliver = Signal(object)
+
+    def __init__(self, parent: QObject | None = None, workers: int = 2):
+        super().__init__(parent)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reset-gui")
+        self._deliver.connect(self._call, Qt.ConnectionType.QueuedConnection)
+        self.pending = 0
+        self._closed = False
+
+    @Slot(object)
+    def _call(self, fn: Callable[[], None]) -> None:
+        self.pending -= 1
+        if not self._closed:
+            fn()
+
+    def submit(self, work: Callable[[], Any], on_ok: Callable[[Any], None] | None = None,
+               on_error: Callable[[BaseException, str], None] | None = None) -> None:
+        self.pending += 1
+
+        def job() -> None:
+            try:
+                result = work()
+            except BaseException as exc:  # noqa: BLE001
+                tb = traceback.format_exc()
+                self._deliver.emit(lambda: on_error(exc, tb) if on_error else None)
+                return
+            self._deliver.emit(lambda: on_ok(result) if on_ok else None)
+
+        self._pool.submit(job)
+
+    def shutdown(self) -> None:
+        self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,304 @@
+"""The runs list: every run in the log with its status, current stage, progress, elapsed and ETA."""
+from __future__ import annotations
+
+import time
+import tomllib
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QLabel,
+                               QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QTableView,
+                               QVBoxLayout, QWidget)
+
+from .style import fmt_duration, fmt_time, status_color, status_icon
+
+COLUMNS = ("Name", "Preset", "Status", "Stage", "Progress", "Elapsed", "ETA", "Started from")
+COL = {name: i for i, name in enumerate(COLUMNS)}
+PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1
+RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+def _stage_plan(config_toml: str | None) -> list[tuple[str, str]]:
+    try:
+        data = tomllib.loads(config_toml or "")
+    except tomllib.TOMLDecodeError:
+        return []
+    out = []
+    for i, st in enumerate(data.get("stages") or []):
+        if isinstance(st, dict):
+            out.append((str(st.get("name") or f"{st.get('type')}{i}"), str(st.get("type", "?"))))
+    return out
+
+
+class RunsModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.runs: list[dict[str, Any]] = []
+        self.stages: dict[str, dict[int, dict[str, Any]]] = {}
+        self._plans: dict[str, list[tuple[str, str]]] = {}
+        self._names: dict[str, str] = {}
+
+    # ---- data in ------------------------------------------------------------------------------
+    def set_runs(self, runs: list[dict[str, Any]]) -> None:
+        runs = sorted(runs, key=lambda r: r.get("created_at") or 0, reverse=True)  # newest first
+        for r in runs:
+            if r["id"] not in self._plans:
+                self._plans[r["id"]] = _stage_plan(r.get("config_toml"))
+            self._names[r["id"]] = r.get("name") or r["id"]
+        if [r["id"] for r in runs] == [r["id"] for r in self.runs]:
+            self.runs = runs
+            self._changed_all()
+        else:
+            self.beginResetModel()
+            self.runs = runs
+            self.endResetModel()
+
+    def set_stages(self, stages: list[dict[str, Any]]) -> None:
+        by_run: dict[str, dict[int, dict[str, Any]]] = {}
+        for st in stages:
+            by_run.setdefault(st["run_id"], {})[int(st["idx"])] = st
+        self.stages = by_run
+        self._changed_all()
+
+    def tick(self) -> None:
+        """Elapsed/ETA of running runs move with the clock."""
+        if self.runs:
+            self.dataChanged.emit(self.index(0, COL["Elapsed"]),
+                                  self.index(len(self.runs) - 1, COL["ETA"]))
+
+    def _changed_all(self) -> None:
+        if self.runs:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self.runs) - 1, len(COLUMNS) - 1))
+
+    # ---- derived values -----------------------------------------------------------------------
+    def run_at(self, row: int) -> dict[str, Any] | None:
+        return self.runs[row] if 0 <= row < len(self.runs) else None
+
+    def row_of(self, run_id: str) -> int:
+        for i, r in enumerate(self.runs):
+            if r["id"] == run_id:
+                return i
+        return -1
+
+    def current_stage(self, run: dict[str, Any]) -> dict[str, Any] | None:
+        stages = self.stages.get(run["id"], {})
+        idx = run.get("current_stage")
+        if idx is not None and int(idx) in stages:
+            return stages[int(idx)]
+        if stages:
+            return stages[max(stages)]
+        return None
+
+    def stage_text(self, run: dict[str, Any]) -> str:
+        plan = self._plans.get(run["id"], [])
+        st = self.current_stage(run)
+        if st is None:
+            return f"0/{len(plan)}" if plan and run.get("status") in ("queued", "running") else ""
+        n = len(plan) or (max(self.stages.get(run["id"], {0: 0})) + 1)
+        return f"{int(st['idx']) + 1}/{n} {st.get('name') or st.get('type')}"
+
+    def progress(self, run: dict[str, Any]) -> tuple[int, int] | None:
+        st = self.current_stage(run)
+        if st is None or not st.get("total"):
+            return None
+        return int(st.get("done") or 0), int(st["total"])
+
+    def elapsed(self, run: dict[str, Any]) -> float | None:
+        start = run.get("started_at")
+        if not start:
+            return None
+        end = run.get("ended_at") if run.get("status") != "running" else None
+        return (end or time.time()) - start
+
+    def eta(self, run: dict[str, Any]) -> float | None:
+        """Remaining time of the current stage, from its progress rate so far."""
+        if run.get("status") != "running":
+            return None
+        st = self.current_stage(run)
+        if st is None or st.get("status") != "running" or not st.get("total"):
+            return None
+        done, total = int(st.get("done") or 0), int(st["total"])
+        started = st.get("started_at")
+        if not started or done <= 0 or done >= total:
+            return None
+        rate = done / max(1e-6, (st.get("updated_at") or time.time()) - started)
+        remaining = (total - done) / rate
+        # count from the last progress report, not from now
+        since = time.time() - (st.get("updated_at") or time.time())
+        return max(0.0, remaining - since)
+
+    # ---- Qt model API -------------------------------------------------------------------------
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.runs)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        run = self.run_at(index.row())
+        if run is None:
+            return None
+        col = index.column()
+        status = run.get("status")
+        if role == RUN_ID_ROLE:
+            return run["id"]
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == COL["Name"]:
+                return run.get("name") or run["id"]
+            if col == COL["Preset"]:
+                return run.get("preset") or ""
+            if col == COL["Status"]:
+                return status
+            if col == COL["Stage"]:
+                return self.stage_text(run)
+            if col == COL["Progress"]:
+                p = self.progress(run)
+                return f"{p[0]}/{p[1]}" if p else ""
+            if col == COL["Elapsed"]:
+                return fmt_duration(self.elapsed(run))
+            if col == COL["ETA"]:
+                return fmt_duration(self.eta(run))
+            if col == COL["Started from"]:
+                parent = run.get("parent_run_id")
+                return self._names.get(parent, parent) if parent else ""
+        elif role == PROGRESS_ROLE and col == COL["Progress"]:
+            return self.progress(run)
+        elif role == Qt.ItemDataRole.ForegroundRole and col == COL["Status"]:
+            return status_color(status)
+        elif role == Qt.ItemDataRole.DecorationRole and col == COL["Status"]:
+            return status_icon(status)
+        elif role == Qt.ItemDataRole.FontRole and col == COL["Status"]:
+            f = QFont()
+            f.setBold(True)
+            return f
+        elif role == Qt.ItemDataRole.ToolTipRole:
+            lines = [f"{run.get('name')}  ({run['id']})", f"status: {status}",
+                     f"created: {fmt_time(run.get('created_at'))}"]
+            if run.get("error"):
+                lines.append(f"error: {run['error']}")
+            st = self.current_stage(run)
+            if st and st.get("message"):
+                lines.append(f"stage: {st['message']}")
+            return "\n".join(lines)
+        elif role == Qt.ItemDataRole.TextAlignmentRole and col in (COL["Elapsed"], COL["ETA"]):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+
+class ProgressDelegate(QStyledItemDelegate):
+    """Draws the current stage's done/total as a progress bar."""
+
+    def paint(self, painter, option, index):
+        value = index.data(PROGRESS_ROLE)
+        if not value:
+            super().paint(painter, option, index)
+            return
+        done, total = value
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(option.rect, option.palette.highlight())
+        bar = QStyleOptionProgressBar()
+        bar.rect = QRect(option.rect.adjusted(3, 3, -3, -3))
+        bar.minimum, bar.maximum = 0, max(1, total)
+        bar.progress = min(done, total)
+        bar.text = f"{done}/{total}"
+        bar.textVisible = True
+        bar.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Horizontal
+        bar.palette = QPalette(option.palette)
+        bar.palette.setColor(QPalette.ColorRole.Highlight, QColor("#5b9be0"))
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
+
+    def sizeHint(self, option, index):  # noqa: N802
+        return QSize(110, 22)
+
+
+class RunsPanel(QWidget):
+    run_selected = Signal(object)  # run id or None
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = RunsModel(self)
+        self.view = QTableView(self)
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().setVisible(False)
+        self.view.verticalHeader().setDefaultSectionSize(24)
+        self.view.setItemDelegateForColumn(COL["Progress"], ProgressDelegate(self.view))
+        self.view.setWordWrap(False)
+        header = self.view.horizontalHeader()
+        header.setStretchLastSection(True)
+        widths = {"Name": 150, "Preset": 110, "Status": 96, "Stage": 120, "Progress": 110,
+                  "Elapsed": 62, "ETA": 56, "Started from": 100}
+        for name, w in widths.items():
+            header.resizeSection(COL[name], w)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.empty = QLabel("No runs yet.\nSet one up on the Setup tab and press Launch.", self)
+        self.empty.setObjectName("Placeholder")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title = QLabel("Runs", self)
+        title.setObjectName("SectionTitle")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(title)
+        lay.addWidget(self.view, 1)
+        lay.addWidget(self.empty, 1)
+        self.view.selectionModel().selectionChanged.connect(self._on_selection)
+        self.model.modelReset.connect(self._update_empty)
+        self._clock = QTimer(self)
+        self._clock.timeout.connect(self.model.tick)
+        self._clock.start(1000)
+        self._selected: str | None = None
+        self._update_empty()
+
+    def _update_empty(self) -> None:
+        has = bool(self.model.runs)
+        self.view.setVisible(has)
+        self.empty.setVisible(not has)
+
+    def set_runs(self, runs: list[dict[str, Any]]) -> None:
+        keep = self._selected
+        self.model.set_runs(runs)
+        self._update_empty()
+        if keep:
+            self.select_run(keep, emit=False)
+
+    def set_stages(self, stages: list[dict[str, Any]]) -> None:
+        self.model.set_stages(stages)
+
+    def selected_run(self) -> dict[str, Any] | None:
+        if self._selected is None:
+            return None
+        row = self.model.row_of(self._selected)
+        return self.model.run_at(row)
+
+    def select_run(self, run_id: str | None, emit: bool = True) -> bool:
+        row = self.model.row_of(run_id) if run_id else -1
+        if row < 0:
+            return False
+        sm = self.view.selectionModel()
+        if not emit:
+            sm.blockSignals(True)
+        self.view.selectRow(row)
+        if not emit:
+            sm.blockSignals(False)
+            self.view.viewport().update()
+        self._selected = run_id
+        return True
+
+    def _on_selection(self, *_):
+        rows = self.view.selectionModel().selectedRows()
+        run = self.model.run_at(rows[0].row()) if rows else None
+        new = run["id"] if run else None
+        if new != self._selected:
+            self._selected = new
+            self.run_selected.emit(new)

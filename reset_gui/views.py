@@ -1,0 +1,802 @@
+"""Pure data helpers for the GUI tabs: no Qt, no torch.
+
+Following pyqtgraph's own examples, the *data* (what to draw) is kept apart from the *drawing*
+(items updated with ``setData``): every class and function here takes plain rows from the run log
+(dicts, as ``RunLog.read_since`` / ``RunLog.query`` return them) and gives back arrays, lists and
+strings. The widgets in ``live_tab``/``samples_tab``/``compare_tab`` only feed rows in and draw.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import sqlite3
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+CATEGORIES = ("task", "faithfulness", "instruction_following")
+CAT_JUDGES = {c: f"cat:{c}" for c in CATEGORIES}
+KINDS = ("instruction", "qa_extractive", "qa_abstractive", "summarization")
+
+# Okabe-Ito-ish palette: distinguishable, colour-blind friendly, legible on white.
+RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#7F3C8D",
+              "#000000", "#8C564B", "#17BECF")
+
+
+def run_color(i: int) -> str:
+    return RUN_COLORS[i % len(RUN_COLORS)]
+
+
+def loads_json(value: Any) -> Any:
+    """details/policy/params columns: JSON text, already-decoded dicts, or junk (-> None)."""
+    if value is None or isinstance(value, (dict, list)):
+        return value
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(v):
+        return "–"
+    return f"{v:.{digits}f}"
+
+
+# ==================================================================================================
+# trade-off plot: one point per evaluated checkpoint ("_all" eval rows)
+
+@dataclass
+class TradeoffPoint:
+    run_id: str
+    tag: str
+    checkpoint_id: int | None
+    x: float                  # instruction following
+    y: float                  # faithfulness
+    task: float | None = None
+    mean_length: float | None = None
+    n: int | None = None
+    judge: str | None = None
+    eval_id: int = 0
+
+    @property
+    def order(self) -> tuple:
+        # base first, then checkpoints in creation (= stage) order
+        return (-1 if self.checkpoint_id is None else self.checkpoint_id, self.eval_id)
+
+
+class TradeoffData:
+    """Accumulates evals rows; keeps the "_all" row of every (run, checkpoint)."""
+
+    def __init__(self) -> None:
+        self.points: dict[str, dict[str, TradeoffPoint]] = {}
+
+    def add_evals(self, rows: Iterable[dict[str, Any]]) -> set[str]:
+        changed: set[str] = set()
+        for r in rows:
+            if r.get("dataset") != "_all":
+                continue
+            x, y = r.get("instruction_following"), r.get("faithfulness")
+            if x is None or y is None:
+                continue
+            p = TradeoffPoint(run_id=r["run_id"], tag=r.get("checkpoint_tag") or "?",
+                              checkpoint_id=r.get("checkpoint_id"), x=float(x), y=float(y),
+                              task=r.get("task_score"), mean_length=r.get("mean_length"),
+                              n=r.get("n"), judge=r.get("faithfulness_judge"),
+                              eval_id=int(r.get("id") or 0))
+            self.points.setdefault(p.run_id, {})[p.tag] = p
+            changed.add(p.run_id)
+        return changed
+
+    def series(self, run_id: str) -> list[TradeoffPoint]:
+        return sorted(self.points.get(run_id, {}).values(), key=lambda p: p.order)
+
+    def all_points(self, run_ids: Iterable[str] | None = None) -> list[TradeoffPoint]:
+        keys = self.points.keys() if run_ids is None else [r for r in run_ids if r in self.points]
+        return [p for k in keys for p in self.series(k)]
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.points.values())
+
+
+def pareto_front(xy: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points not dominated in (x, y) (both maximised), in ascending x."""
+    order = sorted(range(len(xy)), key=lambda i: (-xy[i][0], -xy[i][1]))
+    front, best_y = [], -math.inf
+    for i in order:
+        if xy[i][1] > best_y:
+            front.append(i)
+            best_y = xy[i][1]
+    return front[::-1]
+
+
+def tradeoff_tip(p: TradeoffPoint, run_name: str | None = None) -> str:
+    lines = [f"{run_name or p.run_id}", f"checkpoint {p.tag}",
+             f"instruction following {p.x:.3f}", f"faithfulness {p.y:.3f}"
+             + (f" ({p.judge})" if p.judge else "")]
+    if p.task is not None:
+        lines.append(f"task score {p.task:.3f}")
+    if p.mean_length is not None:
+        lines.append(f"mean length {p.mean_length:.1f} tokens")
+    return "\n".join(lines)
+
+
+# ==================================================================================================
+# metric curves over training steps, stages laid end to end
+
+class MetricSeries:
+    """Metric rows -> per (run, name) x/y arrays. Each stage restarts its step count, so stages
+    are laid end to end: x = offset(stage) + step, offset = sum of earlier stages' last steps."""
+
+    def __init__(self) -> None:
+        self._data: dict[tuple[str, str], dict[int, dict[int, float]]] = {}
+        self._max_step: dict[str, dict[int, int]] = {}
+        self.stage_names: dict[tuple[str, int], str] = {}
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> set[tuple[str, str]]:
+        touched: set[tuple[str, str]] = set()
+        for r in rows:
+            run, name, stage = r["run_id"], r["name"], int(r.get("stage_idx") or 0)
+            step, value = int(r.get("step") or 0), r.get("value")
+            if value is None:
+                continue
+            self._data.setdefault((run, name), {}).setdefault(stage, {})[step] = float(value)
+            ms = self._max_step.setdefault(run, {})
+            if step > ms.get(stage, -1):
+                ms[stage] = step
+            touched.add((run, name))
+        return touched
+
+    def add_stages(self, rows: Iterable[dict[str, Any]]) -> None:
+        for r in rows:
+            self.stage_names[(r["run_id"], int(r["idx"]))] = r.get("name") or f"stage {r['idx']}"
+
+    def offsets(self, run_id: str) -> dict[int, int]:
+        out, acc = {}, 0
+        for stage in sorted(self._max_step.get(run_id, {})):
+            out[stage] = acc
+            acc += self._max_step[run_id][stage]
+        return out
+
+    def xy(self, run_id: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+        stages = self._data.get((run_id, name), {})
+        off = self.offsets(run_id)
+        xs: list[float] = []
+        ys: list[float] = []
+        for stage in sorted(stages):
+            pts = stages[stage]
+            for step in sorted(pts):
+                xs.append(off.get(stage, 0) + step)
+                ys.append(pts[step])
+        return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+
+    def boundaries(self, run_id: str, names: Iterable[str] = ("loss",)) -> list[tuple[int, str]]:
+        """(x, label) at the start of every stage (after the first) that logged one of `names`."""
+        stages = set()
+        for n in names:
+            stages |= set(self._data.get((run_id, n), {}))
+        off = self.offsets(run_id)
+        out = []
+        for s in sorted(stages):
+            if off.get(s, 0) > 0:
+                out.append((off[s], self.stage_names.get((run_id, s), f"stage {s}")))
+        return out
+
+    def names(self, run_id: str) -> list[str]:
+        return sorted(n for (r, n) in self._data if r == run_id)
+
+    def has(self, run_id: str, name: str) -> bool:
+        return (run_id, name) in self._data
+
+    def runs(self) -> list[str]:
+        return sorted({r for r, _ in self._data})
+
+    def latest(self, run_id: str, prefix: str) -> dict[str, float]:
+        """name-suffix -> value at the highest (stage, step) for metrics named prefix<suffix>."""
+        out = {}
+        for (r, n), stages in self._data.items():
+            if r != run_id or not n.startswith(prefix):
+                continue
+            s = max(stages)
+            out[n[len(prefix):]] = stages[s][max(stages[s])]
+        return out
+
+
+# ==================================================================================================
+# faithfulness by response length (evals.details)
+
+_BUCKET_KEYS = ("faithfulness_by_length", "by_length", "length_buckets", "faith_by_length",
+                "faithfulness_by_length_bucket", "buckets")
+
+
+def length_buckets(details: Any) -> list[tuple[str, float, int | None]]:
+    """(label, faithfulness, n) per response-length bucket from an evals row's details. Tolerant of
+    list-of-dicts ({"bucket"/"label"/"range"/"lo","hi", "faithfulness"/"value"/"mean", "n"/"count"})
+    and of dicts label -> number or label -> dict."""
+    d = loads_json(details)
+    if not isinstance(d, dict):
+        return []
+    raw = None
+    for k in _BUCKET_KEYS:
+        if k in d:
+            raw = d[k]
+            break
+    if raw is None:
+        return []
+    out: list[tuple[str, float, int | None]] = []
+
+    def value_of(item: dict) -> float | None:
+        for k in ("faithfulness", "value", "mean", "score", "faith"):
+            if item.get(k) is not None:
+                return float(item[k])
+        return None
+
+    def n_of(item: dict) -> int | None:
+        for k in ("n", "count", "size"):
+            if item.get(k) is not None:
+                return int(item[k])
+        return None
+
+    if isinstance(raw, dict):
+        items = list(raw.items())
+        for label, v in items:
+            if isinstance(v, dict):
+                val = value_of(v)
+                if val is not None:
+                    out.append((str(label), val, n_of(v)))
+            elif isinstance(v, (int, float)):
+                out.append((str(label), float(v), None))
+    elif isinstance(raw, list):
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict):
+                continue
+            val = value_of(item)
+            if val is None:
+                continue
+            label = item.get("bucket") or item.get("label") or item.get("range")
+            if label is None and ("lo" in item or "hi" in item):
+                lo, hi = item.get("lo"), item.get("hi")
+                label = f"{lo}–{hi}" if hi is not None else f"{lo}+"
+            out.append((str(label if label is not None else i), val, n_of(item)))
+    return out
+
+
+# ==================================================================================================
+# histograms of judge scores, accepted vs rejected
+
+def histogram_pair(values: Sequence[float], accepted: Sequence[bool], bins: int = 20
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    v = np.asarray(values, dtype=float)
+    a = np.asarray(accepted, dtype=bool)
+    ok = ~np.isnan(v)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    acc, _ = np.histogram(np.clip(v[ok & a], 0, 1), bins=edges)
+    rej, _ = np.histogram(np.clip(v[ok & ~a], 0, 1), bins=edges)
+    return edges, acc, rej
+
+
+def accept_rates_from_rows(rows: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """kind -> accepted/total from rows with 'kind' and 'accepted' (prompt-level not needed)."""
+    tot: dict[str, int] = {}
+    acc: dict[str, int] = {}
+    for r in rows:
+        k = r.get("kind") or "?"
+        tot[k] = tot.get(k, 0) + 1
+        acc[k] = acc.get(k, 0) + (1 if r.get("accepted") else 0)
+    return {k: acc[k] / tot[k] for k in tot if tot[k]}
+
+
+def score_hist_sql(run_id: str, judge: str, selection_id: int | None) -> tuple[str, tuple]:
+    """Scores of one judge for every sample of a run, flagged accepted by a selection."""
+    if selection_id is None:
+        return ("SELECT sc.value AS value, p.kind AS kind, 0 AS accepted FROM scores sc "
+                "JOIN samples s ON s.id = sc.sample_id JOIN prompts p ON p.id = s.prompt_id "
+                "WHERE sc.run_id = ? AND sc.judge = ?", (run_id, judge))
+    return ("SELECT sc.value AS value, p.kind AS kind, (it.id IS NOT NULL) AS accepted FROM scores sc "
+            "JOIN samples s ON s.id = sc.sample_id JOIN prompts p ON p.id = s.prompt_id "
+            "LEFT JOIN selection_items it ON it.selection_id = ? AND it.sample_id = sc.sample_id "
+            "WHERE sc.run_id = ? AND sc.judge = ? AND s.stage_idx = "
+            "(SELECT s2.stage_idx FROM selection_items i2 JOIN samples s2 ON s2.id = i2.sample_id "
+            " WHERE i2.selection_id = ? LIMIT 1)", (selection_id, run_id, judge, selection_id))
+
+
+# ==================================================================================================
+# config diff
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dict/list -> {"dotted.key": scalar}. List items that have a "name" are keyed by it
+    (stages[mtl].learning_rate), so reordering a plan does not show every key as changed."""
+    out: dict[str, Any] = {}
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        for i, v in enumerate(value):
+            key = v.get("name", i)
+            out.update(flatten(v, f"{prefix}[{key}]"))
+    elif isinstance(value, list):
+        out[prefix] = json.dumps(value, sort_keys=True)
+    else:
+        out[prefix] = value
+    return out
+
+
+def config_diff(configs: dict[str, str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """run id -> config TOML  ==>  (keys whose values differ, sorted; run -> flat config).
+    A key missing from a run counts as different; unparsable TOML gives {"<error>": message}."""
+    flat: dict[str, dict[str, Any]] = {}
+    for run, text in configs.items():
+        try:
+            flat[run] = flatten(tomllib.loads(text or ""))
+        except tomllib.TOMLDecodeError as exc:
+            flat[run] = {"<error>": str(exc)}
+    keys = sorted({k for f in flat.values() for k in f})
+    missing = object()
+    differ = [k for k in keys if len({json.dumps(f.get(k, missing) if f.get(k, missing) is not missing
+                                                 else "<missing>", sort_keys=True, default=str)
+                                      for f in flat.values()}) > 1]
+    return differ, flat
+
+
+# ==================================================================================================
+# faithfulness highlighting and judge explanations
+
+@dataclass
+class Highlights:
+    unsupported: list[tuple[int, int]] = field(default_factory=list)   # into the response
+    missing: list[tuple[int, int]] = field(default_factory=list)       # words absent from context
+    support: list[tuple[int, int]] = field(default_factory=list)       # into the context
+
+
+def _span(item: Any, text_len: int | None) -> tuple[int, int] | None:
+    if isinstance(item, dict):
+        s, e = item.get("start"), item.get("end")
+        if s is None and isinstance(item.get("span"), (list, tuple)):
+            s, e = item["span"][:2]
+    elif isinstance(item, (list, tuple)) and len(item) >= 2:
+        s, e = item[0], item[1]
+    else:
+        return None
+    try:
+        s, e = int(s), int(e)
+    except (TypeError, ValueError):
+        return None
+    if text_len is not None:
+        s, e = max(0, min(s, text_len)), max(0, min(e, text_len))
+    return (s, e) if e > s else None
+
+
+def faith_highlights(details: Any, response_len: int | None = None,
+                     context_len: int | None = None) -> Highlights:
+    """Spans to colour from a faithfulness judge's details (see backend/judges/faithfulness.py);
+    anything malformed is skipped, never raised."""
+    h = Highlights()
+    d = loads_json(details)
+    if not isinstance(d, dict):
+        return h
+    sents = d.get("sentences")
+    if not isinstance(sents, list):
+        return h
+    unsupported_idx = set(d.get("unsupported") or []) if isinstance(d.get("unsupported"), list) else set()
+    for i, s in enumerate(sents):
+        if not isinstance(s, dict):
+            continue
+        idx = s.get("index", i)
+        supported = s.get("supported")
+        if supported is None:
+            supported = idx not in unsupported_idx
+        sp = _span(s, response_len)
+        if not supported and sp:
+            h.unsupported.append(sp)
+        for m in s.get("missing") or []:
+            ms = _span(m, response_len)
+            if ms:
+                h.missing.append(ms)
+        if supported and s.get("checked", True):
+            for sup in s.get("support") or []:
+                cs = _span(sup, context_len)
+                if cs:
+                    h.support.append(cs)
+    return h
+
+
+def spans_html(text: str, layers: Sequence[tuple[Sequence[tuple[int, int]], str]]) -> str:
+    """HTML of `text` with spans styled; later layers win where spans overlap.
+    layers: [(spans, css style), ...]. Newlines become <br>."""
+    text = text or ""
+    n = len(text)
+    style_at = [-1] * n
+    for li, (spans, _css) in enumerate(layers):
+        for s, e in spans:
+            for k in range(max(0, s), min(n, e)):
+                style_at[k] = li
+    out, i = [], 0
+    while i < n:
+        j = i
+        while j < n and style_at[j] == style_at[i]:
+            j += 1
+        chunk = html.escape(text[i:j]).replace("\n", "<br>")
+        if style_at[i] >= 0:
+            out.append(f'<span style="{layers[style_at[i]][1]}">{chunk}</span>')
+        else:
+            out.append(chunk)
+        i = j
+    return "".join(out)
+
+
+def judge_why(judge: str, value: Any, details: Any) -> str:
+    """One short line explaining a judge's number, from its details."""
+    d = loads_json(details)
+    if not isinstance(d, dict):
+        return ""
+    if d.get("error"):
+        return f"error: {str(d['error'])[:80]}"
+    if d.get("reason") and value is None:
+        return str(d["reason"])[:80]
+    if isinstance(d.get("sentences"), list):
+        sents = [s for s in d["sentences"] if isinstance(s, dict)]
+        checked = [s for s in sents if s.get("checked", True)]
+        bad = [s for s in checked if s.get("supported") is False]
+        why = f"{len(checked) - len(bad)}/{len(checked)} sentences supported"
+        missing = [m.get("text") for s in bad for m in (s.get("missing") or [])
+                   if isinstance(m, dict) and m.get("text")]
+        if missing:
+            why += "; not in context: " + ", ".join(dict.fromkeys(missing[:4]))
+        if d.get("note"):
+            why += f" ({d['note']})"
+        return why
+    for key in ("results", "checks", "instructions"):  # IFEval-style
+        res = d.get(key)
+        if isinstance(res, list) and res:
+            ok = [r for r in res if isinstance(r, dict) and (r.get("passed") or r.get("ok") or r.get("followed"))]
+            failed = [str(r.get("id") or r.get("instruction_id") or r.get("name") or "?")
+                      for r in res if isinstance(r, dict) and r not in ok]
+            why = f"{len(ok)}/{len(res)} checks passed"
+            if failed:
+                why += ": failed " + ", ".join(failed[:3])
+            return why
+        if isinstance(res, dict) and res:
+            ok = [k for k, v in res.items() if v is True or (isinstance(v, dict) and v.get("passed"))]
+            failed = [k for k in res if k not in ok]
+            why = f"{len(ok)}/{len(res)} checks passed"
+            if failed:
+                why += ": failed " + ", ".join(failed[:3])
+            return why
+    for key in ("rating", "raw_rating"):
+        if d.get(key) is not None:
+            return f"rated {d[key]}/10" + (f": {str(d.get('explanation') or d.get('reason'))[:60]}"
+                                          if d.get("explanation") or d.get("reason") else "")
+    parts = []
+    for key in ("precision", "recall", "f1", "fmeasure"):
+        if isinstance(d.get(key), (int, float)):
+            parts.append(f"{key[0].upper()} {d[key]:.2f}")
+    if parts:
+        return " · ".join(parts) + (" vs reference" if d.get("reference") is not False else "")
+    if d.get("weights") and judge == "combined":
+        w = d["weights"]
+        if isinstance(w, dict):
+            return "weights " + ", ".join(f"{k[:5]} {v:g}" for k, v in w.items())
+    if d.get("note"):
+        return str(d["note"])[:80]
+    return ""
+
+
+# ==================================================================================================
+# what-if selection: candidates held in memory as arrays, recomputed on every slider move
+
+def load_candidates_sql(conn: sqlite3.Connection, run_id: str, stage_idx: int) -> list[dict[str, Any]]:
+    """Fallback for backend.stages.select.load_candidates: one row per sample of a sample stage
+    with its category scores (None when the category does not apply)."""
+    conn.row_factory = sqlite3.Row
+    sql = ("SELECT s.id AS sample_id, s.prompt_id AS prompt_id, p.kind AS kind, "
+           "MAX(CASE WHEN sc.judge = 'cat:task' THEN sc.value END) AS task, "
+           "MAX(CASE WHEN sc.judge = 'cat:faithfulness' THEN sc.value END) AS faithfulness, "
+           "MAX(CASE WHEN sc.judge = 'cat:instruction_following' THEN sc.value END) "
+           "AS instruction_following, "
+           "MAX(CASE WHEN sc.judge = 'combined' THEN sc.value END) AS combined "
+           "FROM samples s JOIN prompts p ON p.id = s.prompt_id "
+           "LEFT JOIN scores sc ON sc.sample_id = s.id AND sc.judge IN "
+           "('cat:task', 'cat:faithfulness', 'cat:instruction_following', 'combined') "
+           "WHERE s.run_id = ? AND s.stage_idx = ? GROUP BY s.id ORDER BY s.id")
+    return [dict(r) for r in conn.execute(sql, (run_id, stage_idx))]
+
+
+class CandidateArrays:
+    """Category scores of every candidate of one sample stage, as numpy arrays."""
+
+    def __init__(self, rows: Sequence[dict[str, Any]]):
+        self.n = len(rows)
+        self.sample_id = np.fromiter((r["sample_id"] for r in rows), dtype=np.int64, count=self.n)
+        self.prompt_id = np.fromiter((r["prompt_id"] for r in rows), dtype=np.int64, count=self.n)
+        kinds = [r.get("kind") or "?" for r in rows]
+        self.kinds = sorted(set(kinds), key=lambda k: (KINDS.index(k) if k in KINDS else 99, k))
+        kind_index = {k: i for i, k in enumerate(self.kinds)}
+        self.kind = np.fromiter((kind_index[k] for k in kinds), dtype=np.int16, count=self.n)
+
+        def col(name: str) -> np.ndarray:
+            return np.fromiter((np.nan if r.get(name) is None else float(r[name]) for r in rows),
+                               dtype=float, count=self.n)
+
+        self.scores = np.vstack([col(c) for c in CATEGORIES]) if self.n else np.zeros((3, 0))
+
+    def combined(self, weights: dict[str, float]) -> np.ndarray:
+        """Weighted mean over the categories that apply, weights renormalised per candidate
+        (same rule as backend.judges.registry.combine). NaN where nothing applies."""
+        w = np.array([max(0.0, float(weights.get(c, 0.0))) for c in CATEGORIES])[:, None]
+        have = ~np.isnan(self.scores)
+        den = (w * have).sum(axis=0)
+        num = (w * np.where(have, self.scores, 0.0)).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def whatif_select(arrays: CandidateArrays, weights: dict[str, float], threshold: float,
+                  budget: int | None = None, per_kind_quota: dict[str, int] | None = None,
+                  one_per_prompt: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(indices kept, best first; combined scores of all candidates).
+
+    Rule (our default, labelled so in the GUI): score = weighted combined; keep the best candidate
+    of each prompt if it reaches the threshold; then at most per_kind_quota[kind] per kind and at
+    most `budget` overall, highest scores first."""
+    comb = arrays.combined(weights)
+    if arrays.n == 0:
+        return np.zeros(0, dtype=np.int64), comb
+    ok = ~np.isnan(comb) & (comb >= threshold)
+    idx = np.nonzero(ok)[0]
+    if idx.size == 0:
+        return idx, comb
+    # best first (ties: lower sample id first)
+    order = np.lexsort((arrays.sample_id[idx], -comb[idx]))
+    idx = idx[order]
+    if one_per_prompt:
+        _, first = np.unique(arrays.prompt_id[idx], return_index=True)
+        idx = idx[np.sort(first)]
+    if per_kind_quota:
+        keep = np.ones(idx.size, dtype=bool)
+        for k, quota in per_kind_quota.items():
+            if k not in arrays.kinds:
+                continue
+            ki = arrays.kinds.index(k)
+            pos = np.nonzero(arrays.kind[idx] == ki)[0]
+            keep[pos[int(quota):]] = False
+        idx = idx[keep]
+    if budget is not None and budget > 0:
+        idx = idx[:budget]
+    return idx, comb
+
+
+@dataclass
+class KindSummary:
+    kind: str
+    candidates: int
+    prompts: int
+    kept: int
+    mean_combined: float
+    means: dict[str, float]
+
+
+def summarize_selection(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarray) -> list[KindSummary]:
+    out = []
+    for ki, kind in enumerate(arrays.kinds + ["all"]):
+        mask_all = np.ones(arrays.n, dtype=bool) if kind == "all" else arrays.kind == ki
+        sel = idx if kind == "all" else idx[arrays.kind[idx] == ki]
+
+        def mean(a: np.ndarray) -> float:
+            a = a[~np.isnan(a)]
+            return float(a.mean()) if a.size else float("nan")
+
+        out.append(KindSummary(
+            kind=kind, candidates=int(mask_all.sum()),
+            prompts=int(np.unique(arrays.prompt_id[mask_all]).size),
+            kept=int(sel.size), mean_combined=mean(comb[sel]),
+            means={c: mean(arrays.scores[j, sel]) for j, c in enumerate(CATEGORIES)}))
+    return out
+
+
+def selection_items(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarray) -> list[dict[str, Any]]:
+    """Rows for RunLog.add_selection."""
+    return [{"sample_id": int(arrays.sample_id[i]), "prompt_id": int(arrays.prompt_id[i]),
+             "combined": float(comb[i]), "rank": r} for r, i in enumerate(idx.tolist())]
+
+
+def select_samples_fallback(rows: Sequence[dict[str, Any]], threshold: float,
+                            weights: dict[str, float], per_kind_quota: dict[str, int] | None,
+                            budget: int | None) -> list[dict[str, Any]]:
+    """Same signature as backend.stages.select.select_samples, for when that is not there."""
+    arrays = CandidateArrays(rows)
+    idx, comb = whatif_select(arrays, weights, threshold, budget, per_kind_quota)
+    return selection_items(arrays, idx, comb)
+
+
+def selection_defaults(config_toml: str | None) -> dict[str, Any]:
+    """Weights/threshold/budget/quota of a run's (first) select stage, for the what-if sliders."""
+    out: dict[str, Any] = {"weights": {"task": 0.3, "faithfulness": 0.4, "instruction_following": 0.3},
+                           "threshold": 0.5, "budget": None, "per_kind_quota": {}}
+    try:
+        cfg = tomllib.loads(config_toml or "")
+    except tomllib.TOMLDecodeError:
+        return out
+    w = (cfg.get("judges") or {}).get("weights")
+    if isinstance(w, dict):
+        out["weights"] = {c: float(w.get(c, 0.0)) for c in CATEGORIES}
+    for st in cfg.get("stages") or []:
+        if isinstance(st, dict) and st.get("type") == "select":
+            if isinstance(st.get("weights"), dict):
+                out["weights"] = {c: float(st["weights"].get(c, 0.0)) for c in CATEGORIES}
+            out["threshold"] = float(st.get("threshold", out["threshold"]))
+            out["budget"] = st.get("budget")
+            out["per_kind_quota"] = dict(st.get("per_kind_quota") or {})
+            break
+    return out
+
+
+# ==================================================================================================
+# sample inspector: keyset-paged prompt list and per-prompt candidates
+
+@dataclass
+class PromptFilter:
+    run_id: str | None = None
+    stage_idx: int | None = None
+    key_prefix: str | None = None        # "<checkpoint tag>" for evaluation generations
+    kind: str | None = None
+    selection_id: int | None = None
+    accepted: bool | None = None         # relative to selection_id; None = all
+    min_score: float | None = None       # on the prompt's best combined score
+    max_score: float | None = None
+    text: str | None = None              # LIKE on the prompt text
+
+    def where(self) -> tuple[str, list[Any]]:
+        cond, args = ["p.run_id = ?"], [self.run_id]
+        if self.stage_idx is not None:
+            cond.append("p.stage_idx = ?")
+            args.append(self.stage_idx)
+        if self.key_prefix:
+            # range on the unique (run_id, stage_idx, key) index: '}' sorts right after '|'
+            cond.append("p.key >= ? AND p.key < ?")
+            args += [f"{self.key_prefix}|", f"{self.key_prefix}}}"]
+        if self.kind:
+            cond.append("p.kind = ?")
+            args.append(self.kind)
+        if self.text:
+            esc = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            cond.append("p.prompt LIKE ? ESCAPE '\\'")
+            args.append(f"%{esc}%")
+        if self.selection_id is not None and self.accepted is not None:
+            cond.append(("" if self.accepted else "NOT ") +
+                        "EXISTS (SELECT 1 FROM samples s JOIN selection_items it ON "
+                        "it.selection_id = ? AND it.sample_id = s.id WHERE s.prompt_id = p.id)")
+            args.append(self.selection_id)
+        if self.min_score is not None or self.max_score is not None:
+            best = ("(SELECT MAX(sc.value) FROM samples s JOIN scores sc ON sc.sample_id = s.id "
+                    "AND sc.judge = 'combined' WHERE s.prompt_id = p.id)")
+            if self.min_score is not None:
+                cond.append(f"{best} >= ?")
+                args.append(self.min_score)
+            if self.max_score is not None:
+                cond.append(f"{best} <= ?")
+                args.append(self.max_score)
+        return " AND ".join(cond), args
+
+
+PAGE_SIZE = 200
+
+
+def fetch_prompt_page(conn: sqlite3.Connection, flt: PromptFilter, after_id: int = 0,
+                      limit: int = PAGE_SIZE) -> list[dict[str, Any]]:
+    """One keyset page of prompts (id > after_id) with candidate counts, best combined score and
+    accepted count. Two indexed queries; a few ms whatever the table size."""
+    conn.row_factory = sqlite3.Row
+    if flt.run_id is None:
+        return []
+    where, args = flt.where()
+    rows = [dict(r) for r in conn.execute(
+        f"SELECT p.id, p.kind, p.key, p.source, substr(p.prompt, 1, 300) AS prompt FROM prompts p "
+        f"WHERE {where} AND p.id > ? ORDER BY p.id LIMIT ?", (*args, after_id, int(limit)))]
+    if not rows:
+        return rows
+    ids = [r["id"] for r in rows]
+    marks = ",".join("?" * len(ids))
+    if flt.selection_id is not None:
+        agg_sql = (f"SELECT s.prompt_id, COUNT(*) AS n, MAX(sc.value) AS best, "
+                   f"SUM(it.id IS NOT NULL) AS n_acc FROM samples s "
+                   f"LEFT JOIN scores sc ON sc.sample_id = s.id AND sc.judge = 'combined' "
+                   f"LEFT JOIN selection_items it ON it.selection_id = ? AND it.sample_id = s.id "
+                   f"WHERE s.prompt_id IN ({marks}) GROUP BY s.prompt_id")
+        agg_args: tuple = (flt.selection_id, *ids)
+    else:
+        agg_sql = (f"SELECT s.prompt_id, COUNT(*) AS n, MAX(sc.value) AS best, NULL AS n_acc "
+                   f"FROM samples s LEFT JOIN scores sc ON sc.sample_id = s.id AND "
+                   f"sc.judge = 'combined' WHERE s.prompt_id IN ({marks}) GROUP BY s.prompt_id")
+        agg_args = tuple(ids)
+    agg = {r[0]: (r[1], r[2], r[3]) for r in conn.execute(agg_sql, agg_args)}
+    for r in rows:
+        n, best, n_acc = agg.get(r["id"], (0, None, None))
+        r.update(n=n, best=best, n_acc=n_acc)
+    return rows
+
+
+def count_prompts(conn: sqlite3.Connection, flt: PromptFilter) -> int:
+    if flt.run_id is None:
+        return 0
+    where, args = flt.where()
+    return int(conn.execute(f"SELECT COUNT(*) FROM prompts p WHERE {where}", args).fetchone()[0])
+
+
+def fetch_candidates(conn: sqlite3.Connection, prompt_id: int, selection_id: int | None
+                     ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """(prompt row, candidates) — candidates accepted first, then by combined score, each with
+    "scores": {judge: (value, category, details)} and "accepted"."""
+    conn.row_factory = sqlite3.Row
+    p = conn.execute("SELECT * FROM prompts WHERE id = ?", (prompt_id,)).fetchone()
+    if p is None:
+        return None, []
+    cands = [dict(r) for r in conn.execute(
+        "SELECT * FROM samples WHERE prompt_id = ? ORDER BY cand_idx", (prompt_id,))]
+    if not cands:
+        return dict(p), []
+    ids = [c["id"] for c in cands]
+    marks = ",".join("?" * len(ids))
+    by_sample: dict[int, dict[str, tuple]] = {}
+    for r in conn.execute(f"SELECT sample_id, judge, category, value, details FROM scores "
+                          f"WHERE sample_id IN ({marks})", ids):
+        by_sample.setdefault(r[0], {})[r[1]] = (r[3], r[2], r[4])
+    accepted: dict[int, int] = {}
+    if selection_id is not None:
+        accepted = {r[0]: r[1] for r in conn.execute(
+            f"SELECT sample_id, rank FROM selection_items WHERE selection_id = ? AND "
+            f"sample_id IN ({marks})", (selection_id, *ids))}
+    for c in cands:
+        c["scores"] = by_sample.get(c["id"], {})
+        c["accepted"] = c["id"] in accepted
+        c["rank"] = accepted.get(c["id"])
+        c["params"] = loads_json(c.get("params")) or {}
+        comb = c["scores"].get("combined")
+        c["combined"] = comb[0] if comb else None
+    cands.sort(key=lambda c: (not c["accepted"],
+                              -(c["combined"] if c["combined"] is not None else -1.0),
+                              c["cand_idx"]))
+    return dict(p), cands
+
+
+def prompt_stages(conn: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
+    """Choices for the inspector's stage combo: sampling stages, and one entry per checkpoint of
+    evaluation stages (their prompt keys are "<tag>|<record id>")."""
+    conn.row_factory = sqlite3.Row
+    stage_rows = {r["idx"]: dict(r) for r in conn.execute(
+        "SELECT idx, name, type FROM stages WHERE run_id = ?", (run_id,))}
+    out = []
+    for (idx,) in conn.execute("SELECT DISTINCT stage_idx FROM prompts WHERE run_id = ? "
+                               "ORDER BY stage_idx", (run_id,)).fetchall():
+        st = stage_rows.get(idx, {})
+        # evaluation keys carry a "<tag>|" prefix; probe one key to tell the stage kind
+        first = conn.execute("SELECT key FROM prompts WHERE run_id = ? AND stage_idx = ? LIMIT 1",
+                             (run_id, idx)).fetchone()
+        is_eval = st.get("type") == "evaluate" or (st.get("type") is None and first
+                                                     and "|" in (first[0] or ""))
+        if is_eval:
+            tags, key = [], ""
+            while True:  # distinct prefixes by skipping through the key index
+                row = conn.execute("SELECT key FROM prompts WHERE run_id = ? AND stage_idx = ? "
+                                   "AND key > ? ORDER BY key LIMIT 1", (run_id, idx, key)).fetchone()
+                if row is None or "|" not in row[0]:
+                    break
+                tag = row[0].split("|", 1)[0]
+                tags.append(tag)
+                key = tag + "}"
+            for tag in tags:
+                out.append({"label": f"evaluation · {tag}", "stage_idx": idx, "key_prefix": tag,
+                            "type": "evaluate", "tag": tag})
+        else:
+            name = st.get("name") or f"stage {idx}"
+            out.append({"label": f"sampling · {name}", "stage_idx": idx, "key_prefix": None,
+                        "type": st.get("type") or "sample", "tag": None})
+    return out

@@ -1,0 +1,23 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh ReSet Studio home (run log + runs) for one test."""
+    h = tmp_path / "home"
+    h.mkdir()
+    monkeypatch.setenv("RESET_STUDIO_HOME", str(h))
+    return h

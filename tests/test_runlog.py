@@ -1,0 +1,107 @@
+import multiprocessing as mp
+import sqlite3
+
+import pytest
+
+from backend.records import Record
+from backend.runlog import SCHEMA_VERSION, RunLog, RunLogError
+
+
+def _log(tmp_path):
+    log = RunLog(tmp_path / "runlog.db")
+    log.create_run("r1", name="demo", preset="mtl_demo", config_toml="", run_dir=str(tmp_path))
+    return log
+
+
+def test_wal_and_schema_version(tmp_path):
+    log = _log(tmp_path)
+    assert log.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert log._version() == SCHEMA_VERSION
+    assert {"runs", "stages", "metrics", "checkpoints", "prompts", "samples", "scores",
+            "selections", "selection_items", "evals", "events"} <= set(log.db.table_names())
+
+
+def test_writes_are_idempotent(tmp_path):
+    log = _log(tmp_path)
+    assert log.log_metrics("r1", 0, 1, {"loss": 2.0, "learning_rate": 1e-4}) == 2
+    assert log.log_metrics("r1", 0, 1, {"loss": 2.0, "learning_rate": 1e-4}) == 0
+    ids = log.add_prompts("r1", 1, [Record(id="a", kind="instruction", prompt="p")])
+    row = {"run_id": "r1", "stage_idx": 1, "prompt_id": ids["a"], "cand_idx": 0, "text": "t",
+           "params": {"temperature": 0.7}}
+    assert log.add_samples([dict(row)]) == 1
+    assert log.add_samples([dict(row)]) == 0
+    assert log.add_prompts("r1", 1, [Record(id="a", kind="instruction", prompt="p")]) == ids
+    assert log.count("samples") == 1 and log.count("prompts") == 1
+
+
+def test_checkpoint_tag_upsert(tmp_path):
+    log = _log(tmp_path)
+    a = log.add_checkpoint("r1", 0, 5, "mtl", "/a", "adapter", "embedded")
+    b = log.add_checkpoint("r1", 0, 9, "mtl", "/b", "adapter", "embedded")
+    assert a == b
+    assert log.find_checkpoint("r1", "mtl")["step"] == 9
+    assert log.find_checkpoint("r1")["path"] == "/b"
+    assert log.find_checkpoint("nope") is None
+
+
+def test_incremental_read(tmp_path):
+    log = _log(tmp_path)
+    for step in range(10):
+        log.log_metrics("r1", 0, step, {"loss": 1.0 / (step + 1)})
+    first = log.read_since("metrics", 0, limit=4)
+    assert [r["step"] for r in first] == [0, 1, 2, 3]
+    rest = log.read_since("metrics", first[-1]["id"])
+    assert [r["step"] for r in rest] == list(range(4, 10))
+    assert log.read_since("metrics", rest[-1]["id"]) == []
+    with pytest.raises(ValueError):
+        log.read_since("runs", 0)
+
+
+def test_not_a_database(tmp_path):
+    bad = tmp_path / "runlog.db"
+    bad.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(RunLogError, match="not a ReSet Studio run log"):
+        RunLog(bad)
+
+
+def test_foreign_sqlite_file(tmp_path):
+    path = tmp_path / "other.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE people (name TEXT)")
+    con.commit()
+    con.close()
+    with pytest.raises(RunLogError, match="not a ReSet Studio run log"):
+        RunLog(path)
+
+
+def test_newer_schema_refused(tmp_path):
+    log = _log(tmp_path)
+    log.conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    log.close()
+    with pytest.raises(RunLogError, match="newer ReSet Studio"):
+        RunLog(tmp_path / "runlog.db")
+
+
+def _writer(path, run_id, n):
+    log = RunLog(path)
+    log.create_run(run_id, name=run_id, preset="x", config_toml="", run_dir="")
+    for step in range(n):
+        log.log_metrics(run_id, 0, step, {"loss": float(step), "grad_norm": 1.0})
+        log.event(run_id, f"step {step}")
+    log.close()
+
+
+def test_concurrent_writers_no_lock_errors(tmp_path):
+    path = tmp_path / "runlog.db"
+    RunLog(path).close()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, f"run{i}", 150)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    log = RunLog(path)
+    for i in range(4):
+        assert log.count("metrics", run_id=f"run{i}") == 300
+        assert log.count("events", run_id=f"run{i}") == 150
