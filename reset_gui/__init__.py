@@ -6,4 +6,4 @@ or peft (tests/test_gui_shell.py checks this in a subprocess).
 
 __all__ = ["APP_NAME"]
 
-APP_NAME = "ReSet Studio"
+APP_NAME = "ReSet Studio"  # also in reset_gui.style

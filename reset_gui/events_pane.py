@@ -109,7 +109,7 @@ class EventsPane(QWidget):
         self.view.verticalHeader().setDefaultSectionSize(20)
         self.view.setWordWrap(False)
         hdr = self.view.horizontalHeader()
-        for col, w in enumerate((70, 150, 44, 56)):
+        for col, w in enumerate((80, 150, 52, 60)):
             hdr.resizeSection(col, w)
         hdr.setStretchLastSection(True)
         self.model.rowsInserted.connect(self._follow_tail)

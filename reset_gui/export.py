@@ -14,17 +14,39 @@ def export_plot(plot: pg.PlotWidget | pg.PlotItem, path: str | Path, width: int 
     path = Path(path)
     item = plot.getPlotItem() if isinstance(plot, pg.PlotWidget) else plot
     suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".svg":
-        exporter = pg_exporters.SVGExporter(item)
-    elif suffix in (".png", ".jpg", ".jpeg", ".bmp"):
+        try:
+            pg_exporters.SVGExporter(item).export(str(path))
+        except Exception:  # noqa: BLE001 - pyqtgraph 0.14's SVG cleanup chokes on Qt 6.12 paths
+            _svg_via_qt(item, path)
+        return path
+    if suffix in (".png", ".jpg", ".jpeg", ".bmp"):
         exporter = pg_exporters.ImageExporter(item)
         if width:
             exporter.parameters()["width"] = int(width)
     else:
         raise ValueError(f"unsupported plot format {suffix!r}; use .png or .svg")
-    path.parent.mkdir(parents=True, exist_ok=True)
     exporter.export(str(path))
     return path
+
+
+def _svg_via_qt(item: pg.PlotItem, path: Path) -> None:
+    """Render the plot item's scene rectangle with QSvgGenerator (vector output)."""
+    from PySide6 import QtCore, QtGui, QtSvg
+
+    rect = item.sceneBoundingRect()
+    gen = QtSvg.QSvgGenerator()
+    gen.setFileName(str(path))
+    gen.setSize(QtCore.QSize(int(rect.width()), int(rect.height())))
+    gen.setViewBox(QtCore.QRectF(0, 0, rect.width(), rect.height()))
+    gen.setTitle("ReSet Studio plot")
+    painter = QtGui.QPainter(gen)
+    try:
+        painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+        item.scene().render(painter, QtCore.QRectF(0, 0, rect.width(), rect.height()), rect)
+    finally:
+        painter.end()
 
 
 def _slug(text: str) -> str:

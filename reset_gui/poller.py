@@ -205,8 +205,8 @@ class Background(QObject):
             try:
                 result = work()
             except BaseException as exc:  # noqa: BLE001
-                tb = traceback.format_exc()
-                self._deliver.emit(lambda: on_error(exc, tb) if on_error else None)
+                err, tb = exc, traceback.format_exc()
+                self._deliver.emit(lambda: on_error(err, tb) if on_error else None)
                 return
             self._deliver.emit(lambda: on_ok(result) if on_ok else None)
 

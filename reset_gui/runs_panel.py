@@ -237,8 +237,8 @@ class RunsPanel(QWidget):
         self.view.setWordWrap(False)
         header = self.view.horizontalHeader()
         header.setStretchLastSection(True)
-        widths = {"Name": 150, "Preset": 110, "Status": 96, "Stage": 120, "Progress": 110,
-                  "Elapsed": 62, "ETA": 56, "Started from": 100}
+        widths = {"Name": 116, "Preset": 86, "Status": 106, "Stage": 100, "Progress": 92,
+                  "Elapsed": 56, "ETA": 50, "Started from": 100}
         for name, w in widths.items():
             header.resizeSection(COL[name], w)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)

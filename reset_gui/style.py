@@ -6,6 +6,8 @@ import time
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QIcon, QPainter, QPixmap
 
+APP_NAME = "ReSet Studio"
+
 STATUS_COLORS: dict[str, str] = {
     "running": "#1f6fd1",    # blue
     "succeeded": "#1e8a3a",  # green

@@ -527,6 +527,12 @@ class CandidateArrays:
                                dtype=float, count=self.n)
 
         self.scores = np.vstack([col(c) for c in CATEGORIES]) if self.n else np.zeros((3, 0))
+        # per kind (and "all"): candidates and distinct prompts; fixed, so computed once
+        self.kind_counts: dict[str, tuple[int, int]] = {}
+        for ki, k in enumerate(self.kinds):
+            m = self.kind == ki
+            self.kind_counts[k] = (int(m.sum()), int(np.unique(self.prompt_id[m]).size))
+        self.kind_counts["all"] = (self.n, int(np.unique(self.prompt_id).size))
 
     def combined(self, weights: dict[str, float]) -> np.ndarray:
         """Weighted mean over the categories that apply, weights renormalised per candidate
@@ -587,16 +593,15 @@ class KindSummary:
 def summarize_selection(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarray) -> list[KindSummary]:
     out = []
     for ki, kind in enumerate(arrays.kinds + ["all"]):
-        mask_all = np.ones(arrays.n, dtype=bool) if kind == "all" else arrays.kind == ki
         sel = idx if kind == "all" else idx[arrays.kind[idx] == ki]
+        n_cands, n_prompts = arrays.kind_counts[kind]
 
         def mean(a: np.ndarray) -> float:
             a = a[~np.isnan(a)]
             return float(a.mean()) if a.size else float("nan")
 
         out.append(KindSummary(
-            kind=kind, candidates=int(mask_all.sum()),
-            prompts=int(np.unique(arrays.prompt_id[mask_all]).size),
+            kind=kind, candidates=n_cands, prompts=n_prompts,
             kept=int(sel.size), mean_combined=mean(comb[sel]),
             means={c: mean(arrays.scores[j, sel]) for j, c in enumerate(CATEGORIES)}))
     return out

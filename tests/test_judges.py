@@ -371,6 +371,24 @@ def test_llm_judge_local_and_unavailable():
     assert j.available()[0] and j.options["timeout"] == 2
 
 
+def test_llm_judge_local_model_pair(tiny_nli):
+    """A (model, tokenizer) pair: a tiny random GPT-2 (mechanics only; its reply is noise)."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    tok = AutoTokenizer.from_pretrained(tiny_nli)
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=512, n_embd=16, n_layer=1,
+                                       n_head=2, eos_token_id=tok.sep_token_id,
+                                       bos_token_id=tok.cls_token_id)).eval()
+    j = LLMJudge({"llm_judge": {"local": (model, tok), "max_tokens": 4}})
+    r = j.score(RECORDS[0], "It opened in 1958.")
+    assert r.details["backend"] == "local"
+    assert isinstance(r.details["reply"], str)
+    assert (r.value is None and "unparsable" in r.details["error"]) or 0 <= r.value <= 1
+    json.dumps(r.details)
+
+
 @pytest.mark.parametrize("reply,want", [
     ("8", 8), ("Rating: 9/10", 9), ("[[3]]", 3), ("7 out of 10.", 7), ("10", 10),
     ("Score 6. Good.", 6), ("", None), ("none", None), ("0", None), ("11/10", None),

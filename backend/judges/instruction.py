@@ -277,10 +277,15 @@ class LLMJudge(Judge):
             else:
                 text = system + "\n\n" + prompt + "\n"
             enc = tok(text, return_tensors="pt")
+            ids = enc["input_ids"].to(model.device)
+            mask = enc.get("attention_mask")
             with torch.inference_mode():
-                gen = model.generate(**enc, max_new_tokens=max_new, do_sample=False,
-                                     pad_token_id=tok.pad_token_id or tok.eos_token_id)
-            return tok.decode(gen[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+                gen = model.generate(input_ids=ids,
+                                     attention_mask=None if mask is None else mask.to(model.device),
+                                     max_new_tokens=max_new, do_sample=False,
+                                     pad_token_id=tok.pad_token_id if tok.pad_token_id is not None
+                                     else tok.eos_token_id)
+            return tok.decode(gen[0, ids.shape[1]:], skip_special_tokens=True)
 
         return ask
 

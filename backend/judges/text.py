@@ -179,7 +179,7 @@ def tokenize(text: str) -> list[Token]:
             norm, kind = _norm_number(surface), "number"
         elif low in NUMBER_WORDS:
             norm, kind = NUMBER_WORDS[low], "number"
-        elif low in MONTHS and (surface[0].isupper() or low != "may"):
+        elif low in MONTHS and surface[0].isupper():  # "march"/"may" lowercase are not dates
             norm, kind = low, "date"
         elif low in STOPWORDS or len(low) < 2:
             norm, kind = low, "stop"

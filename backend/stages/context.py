@@ -96,5 +96,31 @@ class StageContext:
         return ref
 
 
+FAULT_ENV = "RESET_STUDIO_FAULT"
+
+
+def inject_fault(point: str, step: int) -> None:
+    """Test hook for the fault suite: RESET_STUDIO_FAULT="train_step=3:oom" raises at that point.
+
+    Kinds: ``oom`` (torch.OutOfMemoryError), ``error`` (RuntimeError), ``kill`` (SIGKILL self).
+    Unset in normal use; costs one dict lookup.
+    """
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    for item in spec.split(","):
+        where, _, kind = item.partition(":")
+        name, _, at = where.partition("=")
+        if name != point or int(at or -1) != step:
+            continue
+        if kind == "kill":
+            import signal
+            os.kill(os.getpid(), signal.SIGKILL)
+        if kind == "oom":
+            import torch
+            raise torch.OutOfMemoryError(f"CUDA out of memory (injected at {point} {step})")
+        raise RuntimeError(f"injected fault at {point} {step}")
+
+
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes")

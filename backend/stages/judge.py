@@ -111,8 +111,9 @@ def unjudged_samples(log, run_id: str, stage_idx: int) -> list[dict[str, Any]]:
 
 def judge_pending(ctx: StageContext, idx: int, sample_stage_idx: int, judges: list,
                   batch_size: int, *, pending: list[dict[str, Any]] | None = None, done0: int = 0,
-                  total: int | None = None, label: str = "judging") -> int:
-    """Score every unjudged sample of ``sample_stage_idx``; returns how many were scored."""
+                  total: int | None = None, label: str = "judging", on_batch=None) -> int:
+    """Score every unjudged sample of ``sample_stage_idx``; returns how many were scored.
+    Progress goes to the stage row (done0 + scored of total), or to ``on_batch(scored)``."""
     weights = dict(ctx.cfg.judges.weights)
     faith = faithfulness_info(judges)
     if pending is None:
@@ -125,8 +126,11 @@ def judge_pending(ctx: StageContext, idx: int, sample_stage_idx: int, judges: li
                           judges, weights, faith)
         ctx.log.add_scores(rows)
         done += len(batch)
-        ctx.progress(idx, done0 + done, total,
-                     f"{label} {done0 + done}" + (f"/{total}" if total else ""))
+        if on_batch is not None:
+            on_batch(done)
+        else:
+            ctx.progress(idx, done0 + done, total,
+                         f"{label} {done0 + done}" + (f"/{total}" if total else ""))
         ctx.check_stop()
     return done
 

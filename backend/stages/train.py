@@ -17,7 +17,7 @@ from typing import Any
 from ..config import TrainStage
 from ..data import build_mixture, chat_messages, eval_sets
 from ..records import Record
-from .context import StageContext, StopRequested
+from .context import StageContext, StopRequested, inject_fault
 
 IGNORE = -100
 
@@ -158,6 +158,7 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
                                f"{logs.get('train_runtime', 0):.1f} s")
 
         def on_step_end(self, args, state, control, model=None, **kw):
+            inject_fault("train_step", state.global_step)
             ctx.progress(idx, state.global_step, state.max_steps,
                          f"step {state.global_step}/{state.max_steps}")
             if state.global_step % stage.eval_steps == 0 or state.global_step == state.max_steps:

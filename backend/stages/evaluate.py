@@ -1,0 +1,246 @@
+"""Evaluate stage: greedy generation on the held-out eval sets, judged, per checkpoint.
+
+Checkpoints are the final checkpoints of the train stages named in ``stage.checkpoints`` (default:
+every train stage before this one), plus the base model (tag ``base``) when ``include_base``.
+Generations are stored as prompts/samples/scores of this stage (prompt key
+``"<checkpoint_tag>|<record id>"``, so the inspector can show a checkpoint's answers) and summarised
+in ``evals``: one row per (checkpoint, data set) and one ``_all`` row per checkpoint — faithfulness
+macro-averaged over the grounded sets, instruction following over the instruction sets, task score
+over all sets: the points of the trade-off plot. A checkpoint whose ``_all`` row exists is skipped,
+and within a checkpoint only missing generations and scores are redone, so the stage resumes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import time
+from typing import Any
+
+from ..config import EvaluateStage
+from ..data import chat_messages, eval_sets, user_message
+from ..records import GROUNDED_KINDS, Record
+from .context import StageContext
+from .judge import faithfulness_info, judge_pending, make_judges, unjudged_samples
+
+ALL = "_all"
+LONGER_FACTOR = 1.5
+
+
+def checkpoint_plan(ctx: StageContext, idx: int, stage: EvaluateStage) -> list[tuple[str, str, int | None]]:
+    """(tag, model ref, checkpoint row id) for each checkpoint to evaluate, base first."""
+    plan: list[tuple[str, str, int | None]] = []
+    if stage.include_base:
+        plan.append(("base", ctx.cfg.model.base, None))
+    if stage.checkpoints:
+        names = list(stage.checkpoints)
+    else:
+        names = [st.name for st in ctx.cfg.stages[:idx] if st.type == "train"]
+    for name in names:
+        try:
+            j = ctx.cfg.stage_index(name)
+        except KeyError:
+            raise ValueError(f"stage {stage.name}: checkpoints names {name!r}, which is not a stage "
+                             "of this run") from None
+        if ctx.cfg.stages[j].type != "train":
+            raise ValueError(f"stage {stage.name}: {name!r} is a {ctx.cfg.stages[j].type} stage, "
+                             "not a train stage")
+        ref = ctx.model_ref_for(idx, name)
+        ck = ctx.log.find_checkpoint(ctx.run_id, name)
+        plan.append((name, ref, ck["id"] if ck else None))
+    if not plan:
+        raise ValueError(f"stage {stage.name}: nothing to evaluate (no train stage before it and "
+                         "include_base = false)")
+    return plan
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _length_split(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Faithfulness by response length relative to the reference (the paper's Fig. 5)."""
+    buckets: dict[str, list[float]] = {"shorter": [], "similar": [], "longer_1.5x": []}
+    for it in items:
+        f, ref = it["faithfulness"], it.get("ref_tokens")
+        if f is None or not ref:
+            continue
+        n = it["n_tokens"] or 0
+        if n < ref:
+            buckets["shorter"].append(f)
+        elif n > LONGER_FACTOR * ref:
+            buckets["longer_1.5x"].append(f)
+        else:
+            buckets["similar"].append(f)
+    return {k: {"n": len(v), "faithfulness": _mean(v)} for k, v in buckets.items()}
+
+
+def summarize(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Means over one data set's items (dicts with faithfulness, instruction_following, task,
+    combined, n_tokens, ref_tokens, finish_reason)."""
+    f = [i["faithfulness"] for i in items if i["faithfulness"] is not None]
+    ifs = [i["instruction_following"] for i in items if i["instruction_following"] is not None]
+    t = [i["task"] for i in items if i["task"] is not None]
+    c = [i["combined"] for i in items if i["combined"] is not None]
+    return {
+        "n": len(items), "faithfulness": _mean(f), "instruction_following": _mean(ifs),
+        "task_score": _mean(t), "mean_length": _mean([float(i["n_tokens"] or 0) for i in items]),
+        "details": {"n_faithfulness": len(f), "n_instruction_following": len(ifs), "n_task": len(t),
+                    "combined": _mean(c),
+                    "truncated_rate": _mean([1.0 if i["finish_reason"] == "length" else 0.0
+                                             for i in items]),
+                    "faithfulness_by_length": _length_split(items)},
+    }
+
+
+_ITEMS_SQL = """
+SELECT s.id AS sample_id, p.key AS key, p.kind AS kind, p.source AS dataset, s.n_tokens AS n_tokens,
+       s.params AS params, s.finish_reason AS finish_reason,
+       MAX(CASE WHEN sc.judge = 'cat:task' THEN sc.value END) AS task,
+       MAX(CASE WHEN sc.judge = 'cat:faithfulness' THEN sc.value END) AS faithfulness,
+       MAX(CASE WHEN sc.judge = 'cat:instruction_following' THEN sc.value END)
+           AS instruction_following,
+       MAX(CASE WHEN sc.judge = 'combined' THEN sc.value END) AS combined
+FROM samples s JOIN prompts p ON p.id = s.prompt_id
+LEFT JOIN scores sc ON sc.sample_id = s.id
+WHERE s.run_id = ? AND s.stage_idx = ? AND substr(p.key, 1, ?) = ?
+GROUP BY s.id ORDER BY s.id
+"""
+
+
+def eval_rows(ctx: StageContext, idx: int, tag: str, checkpoint_id: int | None,
+              faith_judge: str | None) -> list[dict[str, Any]]:
+    """The evals rows of one checkpoint, from what is stored."""
+    prefix = f"{tag}|"
+    items = ctx.log.query(_ITEMS_SQL, (ctx.run_id, idx, len(prefix), prefix))
+    for it in items:
+        params = json.loads(it["params"]) if it["params"] else {}
+        it["ref_tokens"] = params.get("ref_tokens")
+    by_set: dict[str, list[dict[str, Any]]] = {}
+    for it in items:
+        by_set.setdefault(it["dataset"] or "?", []).append(it)
+    base = {"run_id": ctx.run_id, "stage_idx": idx, "checkpoint_id": checkpoint_id,
+            "checkpoint_tag": tag, "faithfulness_judge": faith_judge}
+    rows = []
+    per_set: dict[str, dict[str, Any]] = {}
+    for name, its in sorted(by_set.items()):
+        kinds = [i["kind"] for i in its]
+        kind = max(set(kinds), key=kinds.count)
+        s = summarize(its)
+        s["details"]["kind"] = kind
+        per_set[name] = {"kind": kind, **{k: s[k] for k in ("n", "faithfulness",
+                                                           "instruction_following", "task_score",
+                                                           "mean_length")}}
+        rows.append({**base, "dataset": name, "category": kind, **s})
+    grounded = [v["faithfulness"] for v in per_set.values()
+                if v["kind"] in GROUNDED_KINDS and v["faithfulness"] is not None]
+    instr = [v["instruction_following"] for v in per_set.values()
+             if v["kind"] == "instruction" and v["instruction_following"] is not None]
+    tasks = [v["task_score"] for v in per_set.values() if v["task_score"] is not None]
+    pooled = summarize(items)
+    rows.append({**base, "dataset": ALL, "category": ALL, "n": len(items),
+                 "faithfulness": _mean(grounded), "instruction_following": _mean(instr),
+                 "task_score": _mean(tasks), "mean_length": pooled["mean_length"],
+                 "details": {"datasets": per_set,
+                             "aggregation": "faithfulness: macro mean over grounded sets; "
+                                            "instruction_following: mean over instruction sets; "
+                                            "task_score: mean over sets",
+                             "faithfulness_by_length": pooled["details"]["faithfulness_by_length"],
+                             "combined": pooled["details"]["combined"]}})
+    return rows
+
+
+def _free(model) -> None:
+    del model
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def run(ctx: StageContext, idx: int, stage: EvaluateStage) -> None:
+    from ..samplers import make_sampler
+    from ..config import DecodingSpec
+
+    ctx.progress(idx, 0, None, "loading eval sets", force=True)
+    plan = checkpoint_plan(ctx, idx, stage)
+    sets = eval_sets(ctx.cfg.data, size=stage.eval_size)
+    if not sets:
+        raise ValueError(f"stage {stage.name}: the mixture has no held-out eval records "
+                         "(set eval_source or eval_fraction on a data set)")
+    records: list[Record] = [r for recs in sets.values() for r in recs]
+    judges = make_judges(ctx.cfg)
+    faith = faithfulness_info(judges)
+    ctx.event(idx, f"evaluating {', '.join(t for t, _, _ in plan)} on {len(records)} held-out "
+                   f"prompts from {', '.join(sets)}; faithfulness judge: {faith['judge']} "
+                   f"({faith['selection']})",
+              details={"checkpoints": [t for t, _, _ in plan], "datasets": {k: len(v) for k, v in sets.items()},
+                       "faithfulness_judge": faith["judge"], "selection": faith["selection"]})
+    greedy = DecodingSpec(name="greedy", temperature=0.0)
+    total = len(plan) * len(records)
+    done = 0
+    for tag, ref, ck_id in plan:
+        if ctx.log.count("evals", run_id=ctx.run_id, checkpoint_tag=tag, dataset=ALL):
+            done += len(records)
+            ctx.event(idx, f"{tag}: already evaluated; skipped")
+            continue
+        tagged = [dataclasses.replace(r, id=f"{tag}|{r.id}") for r in records]
+        key_to_id = ctx.log.add_prompts(ctx.run_id, idx, tagged)
+        have = {row["prompt_id"] for row in ctx.log.query(
+            "SELECT prompt_id FROM samples WHERE run_id=? AND stage_idx=? AND cand_idx=0",
+            (ctx.run_id, idx))}
+        pending = [r for r in tagged if key_to_id[r.id] not in have]
+        done += len(tagged) - len(pending)
+        if pending:
+            ctx.progress(idx, done, total, f"{tag}: loading {ref}", force=True)
+            t0 = time.time()
+            model, tok = ctx.load_model(ref)
+            sampler = make_sampler("hf", model=model, tokenizer=tok,
+                                   max_new_tokens=stage.max_new_tokens, batch_size=stage.batch_size)
+            pending.sort(key=lambda r: len(user_message(r)))
+            n_gen = 0
+            try:
+                for k in range(0, len(pending), sampler.chunk_size):
+                    chunk = pending[k:k + sampler.chunk_size]
+                    outs = sampler.generate([chat_messages(r) for r in chunk], greedy, [0] * len(chunk))
+                    rows = []
+                    for r, g in zip(chunk, outs):
+                        ref_tokens = (len(tok(r.reference, add_special_tokens=False)["input_ids"])
+                                      if r.reference else None)
+                        rows.append({"run_id": ctx.run_id, "stage_idx": idx,
+                                     "prompt_id": key_to_id[r.id], "cand_idx": 0,
+                                     "decoding": "greedy",
+                                     "params": {**sampler.params(greedy), "checkpoint": tag,
+                                                "dataset": r.source, "ref_tokens": ref_tokens},
+                                     "seed": 0, "text": g.text, "n_tokens": g.n_tokens,
+                                     "finish_reason": g.finish_reason})
+                    ctx.log.add_samples(rows)
+                    done += len(chunk)
+                    n_gen += len(chunk)
+                    ctx.progress(idx, done, total, f"{tag}: generated {done}/{total}")
+                    ctx.check_stop()
+            finally:
+                sampler.close()
+                _free(model)
+            ctx.event(idx, f"{tag}: {n_gen} greedy generations in {time.time() - t0:.1f} s")
+        ctx.progress(idx, done, total, f"{tag}: judging", force=True)
+        pending_scores = unjudged_samples(ctx.log, ctx.run_id, idx)
+        n_judge = len(pending_scores)
+        judge_pending(ctx, idx, idx, judges, max(stage.batch_size, 16), pending=pending_scores,
+                      on_batch=lambda n: ctx.progress(idx, done, total,
+                                                      f"{tag}: judged {n}/{n_judge}"))
+        rows = eval_rows(ctx, idx, tag, ck_id, faith["judge"])
+        ctx.log.add_evals(rows)
+        summary = rows[-1]
+        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+        ctx.event(idx, f"{tag}: faithfulness {fmt(summary['faithfulness'])}, instruction following "
+                       f"{fmt(summary['instruction_following'])}, task {fmt(summary['task_score'])}, "
+                       f"mean length {summary['mean_length'] or 0:.1f} tokens",
+                  details={k: summary[k] for k in ("faithfulness", "instruction_following",
+                                                    "task_score", "mean_length", "n")})
+        ctx.check_stop()
+    ctx.progress(idx, total, total, f"evaluated {len(plan)} checkpoint(s)", force=True)

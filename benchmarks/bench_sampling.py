@@ -1,0 +1,239 @@
+"""Sampling: the sample stage's generation path vs a naive per-prompt loop vs one bare batched call.
+
+All three generate exactly ``max_new_tokens`` tokens per row (the model's generation config gets
+``min_new_tokens = max_new_tokens``, so EOS is masked until then), from the same demo prompts with
+the same model, greedy and with temperature sampling.
+"""
+from __future__ import annotations
+
+import cProfile
+import io
+import pstats
+import time
+from typing import Any
+
+from .common import Options, Target, fmt, header, interleaved, median, paired_ratio, table
+
+
+def demo_records(n: int):
+    """n records spread over the demo data sets (round-robin over the reset_demo mixture)."""
+    from backend.config import load_preset
+    from backend.data import split_records
+
+    cfg = load_preset("reset_demo")
+    pools = [split_records(d)[0] for d in cfg.data]
+    out = []
+    i = 0
+    while len(out) < n:
+        for pool in pools:
+            if i < len(pool) and len(out) < n:
+                out.append(pool[i])
+        i += 1
+    return out
+
+
+def embedded_model(opts: Options):
+    if "model" not in opts.shared:
+        from backend.models import load_model
+
+        t0 = time.perf_counter()
+        opts.shared["model"] = load_model("embedded")
+        print(f"  loaded the embedded model in {time.perf_counter() - t0:.1f} s", flush=True)
+    return opts.shared["model"]
+
+
+class ForcedLength:
+    """Every generate call on the model produces exactly n new tokens (EOS masked before that)."""
+
+    def __init__(self, model, n: int):
+        self.gc = model.generation_config
+        self.n = n
+
+    def __enter__(self):
+        self.old = getattr(self.gc, "min_new_tokens", None)
+        self.gc.min_new_tokens = self.n
+        return self
+
+    def __exit__(self, *exc):
+        self.gc.min_new_tokens = self.old
+
+
+def _encode(tok, convs):
+    prompts = [tok.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in convs]
+    side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        return tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tok.padding_side = side
+
+
+def _sampling_kwargs(temperature: float, top_p: float) -> dict[str, Any]:
+    if temperature <= 0:
+        return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+    return {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0}
+
+
+def naive_loop(model, tok, convs, n_new: int, temperature: float, top_p: float) -> int:
+    import torch
+
+    tokens = 0
+    for c in convs:
+        enc = _encode(tok, [c])
+        with torch.inference_mode():
+            out = model.generate(**enc, max_new_tokens=n_new, pad_token_id=tok.pad_token_id,
+                                 **_sampling_kwargs(temperature, top_p))
+        tokens += out.shape[1] - enc["input_ids"].shape[1]
+    return tokens
+
+
+def bare_batched(model, tok, convs, n_new: int, temperature: float, top_p: float) -> int:
+    import torch
+
+    enc = _encode(tok, convs)
+    with torch.inference_mode():
+        out = model.generate(**enc, max_new_tokens=n_new, pad_token_id=tok.pad_token_id,
+                             **_sampling_kwargs(temperature, top_p))
+    return (out.shape[1] - enc["input_ids"].shape[1]) * out.shape[0]
+
+
+def seeded_sampler_breakdown(batch: int, vocab: int, top_p: float, steps: int = 30) -> dict[str, float]:
+    """Milliseconds per decoding step of each operation SeededSampler performs."""
+    import torch
+
+    scores = torch.randn(batch, vocab)
+    gens = [torch.Generator().manual_seed(i) for i in range(batch)]
+    parts: dict[str, float] = {}
+
+    def t(name, fn):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            r = fn()
+        parts[name] = (time.perf_counter() - t0) * 1000 / steps
+        return r
+
+    probs = t("softmax", lambda: torch.softmax(scores.float() / 0.7, dim=-1))
+    if top_p < 1.0:
+        sp, order = t("sort (top-p)", lambda: torch.sort(probs, descending=True, dim=-1))
+        t("cumsum+mask+scatter (top-p)", lambda: torch.zeros_like(probs).scatter(
+            -1, order, torch.where(torch.cumsum(sp, -1) - sp < top_p, sp, torch.zeros_like(sp))))
+    t("per-row multinomial (python loop)",
+      lambda: [int(torch.multinomial(probs[i], 1, generator=g)) for i, g in enumerate(gens)])
+    t("build -inf mask", lambda: torch.full_like(scores, float("-inf")))
+    # what HF's own sampler does per step, for comparison
+    t("HF: top-p warper sort", lambda: torch.sort(scores, descending=False))
+    t("HF: one batched multinomial", lambda: torch.multinomial(probs, 1))
+    return parts
+
+
+def run(opts: Options) -> list[Target]:
+    from backend.config import DecodingSpec
+    from backend.data import chat_messages
+    from backend import generation
+    from backend.samplers import make_sampler
+    from backend.stages.sample import candidate_seed
+
+    header("sampling: stage path (HFSampler/generate_batch) vs naive loop vs bare batched generate")
+    n_prompts = 16
+    n_new = opts.n(16, 64)
+    reps = opts.reps or opts.n(2, 4)
+    model, tok = embedded_model(opts)
+    records = demo_records(n_prompts)
+    convs = [chat_messages(r) for r in records]
+    seeds = [candidate_seed(42, r.id, 1) for r in records]
+    sampler = make_sampler("hf", max_new_tokens=n_new, batch_size=n_prompts, model=model,
+                           tokenizer=tok)
+    prompt_lens = _encode(tok, convs)["attention_mask"].sum(1).tolist()
+    print(f"  {n_prompts} demo prompts ({min(prompt_lens)}-{max(prompt_lens)} prompt tokens), "
+          f"{n_new} new tokens each (forced), batch {n_prompts}, {reps} interleaved reps", flush=True)
+    settings = [DecodingSpec(name="greedy", temperature=0.0),
+                DecodingSpec(name="t0.7_p0.9", temperature=0.7, top_p=0.9)]
+    targets: list[Target] = []
+    rows = []
+    samples_out: dict[str, list] = {}
+    stage_times: dict[str, float] = {}
+    with ForcedLength(model, n_new):
+        for d in settings:
+            got: dict[str, Any] = {}
+
+            def stage_path(d=d):
+                got["gens"] = sampler.generate(convs, d, seeds)
+
+            variants = {
+                "stage path": stage_path,
+                "naive loop": lambda d=d: naive_loop(model, tok, convs, n_new, d.temperature, d.top_p),
+                "bare batched": lambda d=d: bare_batched(model, tok, convs, n_new, d.temperature,
+                                                         d.top_p),
+            }
+            times = interleaved(variants, reps, warmup=True, label=d.name)
+            gens = got["gens"]
+            lengths = {g.n_tokens for g in gens}
+            if lengths != {n_new}:
+                print(f"  WARNING: stage path produced lengths {sorted(lengths)}, not all {n_new}")
+            samples_out[d.name] = gens
+            total_tokens = n_prompts * n_new
+            tps = {k: total_tokens / median(v) for k, v in times.items()}
+            r_naive = paired_ratio(times["naive loop"], times["stage path"])
+            r_bare = paired_ratio(times["bare batched"], times["stage path"])
+            stage_times[d.name] = median(times["stage path"])
+            for k in variants:
+                rows.append([d.name, k, f"{median(times[k]):.2f} s", f"{tps[k]:.1f}",
+                             "" if k == "stage path" else
+                             f"stage = {(r_naive if k == 'naive loop' else r_bare):.2f}x this"])
+            targets.append(Target("sampling", f"{d.name}: stage path vs naive loop", r_naive, ">=",
+                                  2.0, "x", f"{tps['stage path']:.0f} vs {tps['naive loop']:.0f} tok/s"))
+            targets.append(Target("sampling", f"{d.name}: stage path vs bare batched", r_bare, ">=",
+                                  0.9, "x", f"{tps['stage path']:.0f} vs {tps['bare batched']:.0f} tok/s"))
+        table(rows, ["decoding", "variant", "median time", "tokens/s", "ratio"])
+
+        # Where the seeded per-row sampler's time goes (always shown: it is cheap to measure).
+        sampled = [t for t in targets if t.name.startswith("t0.7") and "bare" in t.name][0]
+        greedy = [t for t in targets if t.name.startswith("greedy") and "bare" in t.name][0]
+        spent = {"calls": 0, "s": 0.0}
+        real_row_sampler = generation._row_sampler
+
+        def timed_row_sampler(*a, **kw):
+            proc = real_row_sampler(*a, **kw)
+            inner = proc.__call__
+
+            class Timed:
+                def __call__(self, input_ids, scores):
+                    t0 = time.perf_counter()
+                    out = inner(input_ids, scores)
+                    spent["s"] += time.perf_counter() - t0
+                    spent["calls"] += 1
+                    return out
+            return Timed()
+
+        generation._row_sampler = timed_row_sampler
+        try:
+            t0 = time.perf_counter()
+            sampler.generate(convs, settings[1], seeds)
+            wall = time.perf_counter() - t0
+        finally:
+            generation._row_sampler = real_row_sampler
+        share = spent["s"] / wall * 100
+        print(f"  seeded sampler: {spent['s'] * 1000 / max(spent['calls'], 1):.1f} ms per step, "
+              f"{share:.1f} % of the stage path's sampled wall time "
+              f"(ratio vs bare: sampled {sampled.value:.2f}x, greedy {greedy.value:.2f}x)")
+        targets.append(Target("sampling", "seeded sampler share of sampled generate", share, "<=",
+                              10.0, "%", f"{spent['s'] * 1000 / max(spent['calls'], 1):.1f} ms/step"))
+        if share > 10.0 or sampled.value < 0.9 or not opts.quick:
+            vocab = model.config.vocab_size
+            parts = seeded_sampler_breakdown(n_prompts, vocab, 0.9)
+            print(f"  per-step cost of the seeded sampler's operations (batch {n_prompts}, "
+                  f"vocab {vocab}):")
+            for k, v in parts.items():
+                print(f"    {k:<40} {v:6.2f} ms")
+            if share > 10.0 or sampled.value < 0.9:
+                prof = cProfile.Profile()
+                prof.enable()
+                sampler.generate(convs, settings[1], seeds)
+                prof.disable()
+                s = io.StringIO()
+                pstats.Stats(prof, stream=s).sort_stats("tottime").print_stats(12)
+                print("  cProfile of one sampled stage-path call (top 12 by own time):")
+                print("\n".join("    " + ln for ln in s.getvalue().splitlines()[4:24] if ln.strip()))
+    opts.shared["samples"] = {"records": records, "gens": samples_out, "stage_times": stage_times,
+                              "n_new": n_new}
+    return targets

@@ -1,0 +1,232 @@
+"""Training: the train stage (backend/stages/train.py through a StageContext) vs a bare
+transformers Trainer on the same model, LoRA settings, encoded data and arguments; plus the share
+of padding tokens per batch with and without length grouping."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from .common import Options, Target, header, median, table
+
+
+class _Clock:
+    """Filled by TimedTrainer: wall time of train() and per-step end times with token counts."""
+
+    def __init__(self):
+        self.train_s = 0.0
+        self.steps: list[tuple[float, int]] = []  # (time at step end, real tokens so far)
+        self.real = 0
+        self.total = 0
+
+
+def _timed_trainer_class(clock: _Clock):
+    import transformers
+    from transformers import TrainerCallback
+
+    base = transformers.Trainer
+
+    class StepClock(TrainerCallback):
+        def __init__(self, collator):
+            self.collator = collator
+
+        def on_step_end(self, args, state, control, **kw):
+            clock.steps.append((time.perf_counter(), getattr(self.collator, "real", 0)))
+
+    class TimedTrainer(base):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.add_callback(StepClock(self.data_collator))
+
+        def train(self, *a, **kw):
+            t0 = time.perf_counter()
+            clock.steps.append((t0, 0))
+            try:
+                return super().train(*a, **kw)
+            finally:
+                clock.train_s = time.perf_counter() - t0
+                clock.real = getattr(self.data_collator, "real", 0)
+                clock.total = getattr(self.data_collator, "total", 0)
+
+    return base, TimedTrainer
+
+
+def _bench_config(opts: Options, probes: bool):
+    from backend.config import load_preset
+
+    cfg = load_preset("reset_demo")
+    cfg.name = "bench-train"
+    train = cfg.stages[0]  # the preset's MTL stage, shortened
+    train.max_steps = opts.n(4, 12)
+    if opts.quick:
+        train.max_length = 256
+    if not probes:
+        train.probe_size = 0
+    train.save_steps = 1000  # no intermediate checkpoint inside the timed window
+    cfg.stages = [train]
+    return cfg
+
+
+def _stage_run(opts: Options, probes: bool, tmp: Path) -> _Clock:
+    import transformers
+
+    from backend.runlog import RunLog
+    from backend.stages import train as train_stage
+    from backend.stages.context import StageContext
+
+    cfg = _bench_config(opts, probes)
+    run_id = f"bench-{'probes' if probes else 'noprobe'}-{time.time_ns()}"
+    run_dir = tmp / run_id
+    log = RunLog(tmp / "runlog.db")
+    log.create_run(run_id, name=cfg.name, preset="bench", config_toml=cfg.to_toml(),
+                   run_dir=str(run_dir))
+    ctx = StageContext(run_id=run_id, home=tmp, run_dir=run_dir, cfg=cfg, log=log)
+    clock = _Clock()
+    base, timed = _timed_trainer_class(clock)
+    transformers.Trainer = timed
+    try:
+        log.stage_start(run_id, 0, cfg.stages[0].name, "train")
+        train_stage.run(ctx, 0, cfg.stages[0])
+    finally:
+        transformers.Trainer = base
+        log.close()
+    return clock
+
+
+def _bare_run(opts: Options, tmp: Path) -> _Clock:
+    """Same model, LoRA, data, collator and hyper-parameters; no run log, callback or probes."""
+    import datasets
+    import transformers
+    from peft import LoraConfig, get_peft_model
+    from transformers import DataCollatorForSeq2Seq, TrainingArguments, set_seed
+
+    from backend.data import build_mixture
+    from backend.models import load_model
+    from backend.stages.train import IGNORE, PaddingCounter, encode
+
+    cfg = _bench_config(opts, probes=False)
+    st = cfg.stages[0]
+    seed = cfg.seed * 1000  # StageContext.seed_for(0)
+    set_seed(seed)
+    model, tok = load_model("embedded", for_training=True)
+    model = get_peft_model(model, LoraConfig(r=st.lora_r, lora_alpha=st.lora_alpha,
+                                             lora_dropout=st.lora_dropout,
+                                             target_modules=st.target_modules, task_type="CAUSAL_LM"))
+    model.enable_input_require_grads()
+    recs = build_mixture(cfg.data, seed, names=st.data or None)
+    encoded = [e for e in (encode(tok, r, r.reference, st.max_length) for r in recs if r.reference)
+               if e]
+    ds = datasets.Dataset.from_list(encoded)
+    args = TrainingArguments(
+        output_dir=str(tmp / f"bare-{time.time_ns()}"), per_device_train_batch_size=st.batch_size,
+        gradient_accumulation_steps=st.grad_accum, learning_rate=st.learning_rate,
+        num_train_epochs=st.epochs, max_steps=st.max_steps, lr_scheduler_type="linear",
+        logging_steps=st.logging_steps, save_strategy="no",
+        train_sampling_strategy="group_by_length" if st.group_by_length else "random",
+        seed=seed, data_seed=seed, use_cpu=True, report_to="none", disable_tqdm=True,
+        dataloader_num_workers=0, remove_unused_columns=False)
+    # the counter only measures tokens (a sum per batch); the stage has the same one
+    collator = PaddingCounter(DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=IGNORE))
+    clock = _Clock()
+    base, timed = _timed_trainer_class(clock)
+    trainer = timed(model=model, args=args, train_dataset=ds, data_collator=collator,
+                    processing_class=tok)
+    trainer.train()
+    return clock
+
+
+def padding_fractions(opts: Options) -> dict[str, float]:
+    """Padding share over one epoch of the preset MTL stage's batches, grouped vs random order."""
+    import datasets
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    from backend.config import load_preset
+    from backend.data import build_mixture
+    from backend.stages.train import IGNORE, PaddingCounter, encode
+
+    from .bench_sampling import embedded_model
+
+    cfg = load_preset("reset_demo")
+    st = cfg.stages[0]
+    model, tok = embedded_model(opts)
+    tok_side = tok.padding_side
+    tok.padding_side = "right"
+    recs = build_mixture(cfg.data, cfg.seed * 1000, names=st.data or None)
+    encoded = [e for e in (encode(tok, r, r.reference, st.max_length) for r in recs if r.reference)
+               if e]
+    ds = datasets.Dataset.from_list(encoded)
+    out = {}
+    tmp = tempfile.mkdtemp(prefix="bench-pad-")
+    try:
+        for strategy in ("group_by_length", "random"):
+            args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=st.batch_size,
+                                     train_sampling_strategy=strategy, use_cpu=True,
+                                     report_to="none", remove_unused_columns=False, seed=1,
+                                     data_seed=1)
+            counter = PaddingCounter(DataCollatorForSeq2Seq(tok, padding=True,
+                                                            label_pad_token_id=IGNORE))
+            trainer = Trainer(model=model, args=args, train_dataset=ds, data_collator=counter,
+                              processing_class=tok)
+            for _ in trainer.get_train_dataloader():
+                pass
+            out[strategy] = 1.0 - counter.real / counter.total
+    finally:
+        tok.padding_side = tok_side
+        shutil.rmtree(tmp, ignore_errors=True)
+    out["examples"] = len(encoded)
+    out["batch_size"] = st.batch_size
+    return out
+
+
+def _steady(clock: _Clock) -> float:
+    """Tokens/s over steps 2..N (the first step carries one-off set-up)."""
+    if len(clock.steps) < 3:
+        return float("nan")
+    (t1, r1), (tn, rn) = clock.steps[1], clock.steps[-1]
+    return (rn - r1) / max(tn - t1, 1e-9)
+
+
+def run(opts: Options) -> list[Target]:
+    header("training: train stage vs a bare transformers Trainer (same model, data, settings)")
+    reps = opts.reps or opts.n(1, 3)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
+    st = _bench_config(opts, probes=True).stages[0]
+    print(f"  preset reset_demo MTL stage: LoRA r={st.lora_r}, batch {st.batch_size}, max_length "
+          f"{st.max_length}, {st.max_steps} steps, {reps} interleaved reps; probes every "
+          f"{st.eval_steps} steps ({st.probe_size} x {st.probe_max_new_tokens} tokens)", flush=True)
+    runs: dict[str, list[_Clock]] = {"bare Trainer": [], "stage (no probes)": [],
+                                     "stage (preset probes)": []}
+    fns = {"bare Trainer": lambda: _bare_run(opts, tmp),
+           "stage (no probes)": lambda: _stage_run(opts, False, tmp),
+           "stage (preset probes)": lambda: _stage_run(opts, True, tmp)}
+    try:
+        for rep in range(reps):
+            names = list(fns)
+            for name in names[rep % 3:] + names[:rep % 3]:
+                runs[name].append(fns[name]())
+                c = runs[name][-1]
+                print(f"    rep {rep + 1}: {name:<22} train() {c.train_s:6.2f} s, {c.real} tokens, "
+                      f"{c.real / c.train_s:6.1f} tok/s (steady {_steady(c):6.1f})", flush=True)
+    finally:
+        if not opts.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    tps = {k: median([c.real / c.train_s for c in v]) for k, v in runs.items()}
+    steady = {k: median([_steady(c) for c in v]) for k, v in runs.items()}
+    rows = [[k, f"{tps[k]:.1f}", f"{steady[k]:.1f}", f"{tps[k] / tps['bare Trainer']:.2f}x",
+             f"{steady[k] / steady['bare Trainer']:.2f}x"] for k in runs]
+    table(rows, ["variant", "tok/s train()", "tok/s steps 2..N", "vs bare", "vs bare (steady)"])
+    pad = padding_fractions(opts)
+    print(f"  padding share over one epoch ({pad['examples']} examples, batch {pad['batch_size']}): "
+          f"grouped by length {pad['group_by_length'] * 100:.1f} %, random order "
+          f"{pad['random'] * 100:.1f} %", flush=True)
+    return [
+        Target("training", "stage (no probes) vs bare Trainer", steady["stage (no probes)"] /
+               steady["bare Trainer"], ">=", 0.95, "x",
+               f"steady {steady['stage (no probes)']:.0f} vs {steady['bare Trainer']:.0f} tok/s"),
+        Target("training", "stage (preset probes) vs bare Trainer, whole train()",
+               tps["stage (preset probes)"] / tps["bare Trainer"], ">=", 0.95, "x",
+               f"{tps['stage (preset probes)']:.0f} vs {tps['bare Trainer']:.0f} tok/s"),
+        Target("training", "padding share, grouped by length", pad["group_by_length"] * 100, "info",
+               None, "%", f"random order: {pad['random'] * 100:.1f} %"),
+    ]

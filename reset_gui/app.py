@@ -1,0 +1,54 @@
+"""Start the window: ``reset-gui`` (no arguments), ``reset-gui gui [--home DIR]``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .style import APP_NAME
+
+
+def configure_pyqtgraph() -> None:
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(antialias=True, background="w", foreground="k")
+
+
+def make_app(argv: list[str] | None = None):
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0] if sys.argv else "reset-gui", *(argv or [])])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setOrganizationName("ReSet Studio")
+    configure_pyqtgraph()
+    return app
+
+
+def create_window(home: str | os.PathLike | None = None):
+    from .main_window import MainWindow
+
+    return MainWindow(home)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="reset-gui gui", description=f"Open the {APP_NAME} window.")
+    ap.add_argument("--home", default=None, help="where runs and the run log live "
+                    "(default: $RESET_STUDIO_HOME or the per-user data folder)")
+    args, qt_args = ap.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.home:
+        os.environ["RESET_STUDIO_HOME"] = str(Path(args.home).expanduser().resolve())
+    app = make_app(qt_args)
+    win = create_window(args.home)
+    win.show()
+    try:
+        return int(app.exec())
+    finally:
+        win.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

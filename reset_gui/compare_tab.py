@@ -1,0 +1,227 @@
+"""Compare tab: check runs, see their loss and generation-length curves overlaid, their points on
+one trade-off plot, and the config keys on which they differ."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .plots import CurveSet, PlotPanel, TradeoffPlot
+from .views import MetricSeries, TradeoffData, config_diff, run_color
+
+
+class CompareTab(QtWidgets.QWidget):
+    checkpoint_clicked = QtCore.Signal(str, str)
+
+    def __init__(self, runlog_path: Path, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.runlog_path = Path(runlog_path)
+        self.runs: list[dict[str, Any]] = []
+        self.current_run: str | None = None
+        self.metrics = MetricSeries()
+        self.tradeoff_data = TradeoffData()
+        self._checked: list[str] = []
+        self._build()
+
+    def _build(self) -> None:
+        outer = QtWidgets.QHBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+        split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
+        outer.addWidget(split)
+        left = QtWidgets.QWidget()
+        ll = QtWidgets.QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        ll.addWidget(QtWidgets.QLabel("<b>Runs to compare</b>"))
+        self.run_list = QtWidgets.QListWidget()
+        self.run_list.itemChanged.connect(lambda _i: self._checked_changed())
+        ll.addWidget(self.run_list, 1)
+        self.hint = QtWidgets.QLabel("Check three or more runs (two also work).")
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color:#666;")
+        ll.addWidget(self.hint)
+        split.addWidget(left)
+
+        right = QtWidgets.QWidget()
+        grid = QtWidgets.QGridLayout(right)
+        grid.setContentsMargins(0, 0, 0, 0)
+        self.loss_panel = PlotPanel("Training loss", "step (stages end to end)", "loss",
+                                    "Check runs on the left to overlay their loss curves.")
+        self.genlen_panel = PlotPanel("Generation length during training", "step (stages end to end)",
+                                      "mean generated tokens",
+                                      "Check runs on the left to overlay their generation length.")
+        self.tradeoff_panel = PlotPanel("Trade-off of the checked runs", empty_text=(
+            "No evaluated checkpoints among the checked runs yet."))
+        self.tradeoff = TradeoffPlot(self.tradeoff_panel, self.tradeoff_data, run_name=self._name)
+        self.tradeoff.point_clicked.connect(self.checkpoint_clicked)
+        self.tradeoff.set_visible_runs([])
+        self.loss_legend = self.loss_panel.item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.genlen_legend = self.genlen_panel.item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.loss_curves = CurveSet(self.loss_panel.item)
+        self.genlen_curves = CurveSet(self.genlen_panel.item)
+        diff_box = QtWidgets.QGroupBox("Config differences")
+        dl = QtWidgets.QVBoxLayout(diff_box)
+        self.diff_table = QtWidgets.QTableWidget(0, 0)
+        self.diff_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.diff_table.setWordWrap(False)
+        self.diff_table.verticalHeader().setDefaultSectionSize(20)
+        self.diff_empty = QtWidgets.QLabel("Check at least two runs to see how their configs differ.")
+        self.diff_empty.setStyleSheet("color:#777; font-style: italic;")
+        dl.addWidget(self.diff_empty)
+        dl.addWidget(self.diff_table, 1)
+        grid.addWidget(self.tradeoff_panel, 0, 0, 2, 1)
+        grid.addWidget(self.loss_panel, 0, 1)
+        grid.addWidget(self.genlen_panel, 1, 1)
+        grid.addWidget(diff_box, 2, 0, 1, 2)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setRowStretch(0, 1)
+        grid.setRowStretch(1, 1)
+        grid.setRowStretch(2, 1)
+        split.addWidget(right)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 5)
+        split.setSizes([240, 1200])
+        self._refresh_diff()
+
+    # ---- helpers --------------------------------------------------------------------------------
+    def _name(self, run_id: str) -> str:
+        for r in self.runs:
+            if r["id"] == run_id:
+                return r.get("name") or run_id
+        return run_id
+
+    def _color(self, run_id: str) -> str:
+        ids = [r["id"] for r in self.runs]
+        return run_color(ids.index(run_id)) if run_id in ids else run_color(0)
+
+    def checked_runs(self) -> list[str]:
+        out = []
+        for i in range(self.run_list.count()):
+            it = self.run_list.item(i)
+            if it.checkState() == QtCore.Qt.CheckState.Checked:
+                out.append(it.data(QtCore.Qt.ItemDataRole.UserRole))
+        return out
+
+    def set_checked(self, run_ids: list[str]) -> None:
+        self.run_list.blockSignals(True)
+        for i in range(self.run_list.count()):
+            it = self.run_list.item(i)
+            on = it.data(QtCore.Qt.ItemDataRole.UserRole) in run_ids
+            it.setCheckState(QtCore.Qt.CheckState.Checked if on else QtCore.Qt.CheckState.Unchecked)
+        self.run_list.blockSignals(False)
+        self._checked_changed()
+
+    # ---- interface ------------------------------------------------------------------------------
+    def set_runs(self, runs: list[dict[str, Any]]) -> None:
+        checked = set(self.checked_runs())
+        self.runs = list(runs)
+        for r in self.runs:
+            self.tradeoff.color_of(r["id"])
+        self.run_list.blockSignals(True)
+        self.run_list.clear()
+        for r in self.runs:
+            it = QtWidgets.QListWidgetItem(f"{r.get('name') or r['id']}  ·  {r.get('status', '')}")
+            it.setData(QtCore.Qt.ItemDataRole.UserRole, r["id"])
+            it.setToolTip(f"{r['id']}\npreset {r.get('preset')}")
+            it.setFlags(it.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+            it.setCheckState(QtCore.Qt.CheckState.Checked if r["id"] in checked
+                             else QtCore.Qt.CheckState.Unchecked)
+            pix = QtGui.QPixmap(10, 10)
+            pix.fill(QtGui.QColor(self._color(r["id"])))
+            it.setIcon(QtGui.QIcon(pix))
+            self.run_list.addItem(it)
+        self.run_list.blockSignals(False)
+        if [r for r in self.checked_runs()] != self._checked:
+            self._checked_changed()
+        else:
+            self._refresh_diff()
+
+    def set_current_run(self, run_id: str | None) -> None:
+        self.current_run = run_id
+
+    def on_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        if table == "metrics":
+            touched = self.metrics.add(r for r in rows if r.get("name") in ("loss", "gen_length"))
+            checked = set(self._checked)
+            self._update_curves({run for run, _ in touched if run in checked})
+        elif table == "stages":
+            self.metrics.add_stages(rows)
+        elif table == "evals":
+            self.tradeoff.add_rows(rows)
+
+    # ---- drawing --------------------------------------------------------------------------------
+    def _checked_changed(self) -> None:
+        self._checked = self.checked_runs()
+        keep = {(r, n) for r in self._checked for n in ("loss", "gen_length")}
+        for cs, legend in ((self.loss_curves, self.loss_legend),
+                           (self.genlen_curves, self.genlen_legend)):
+            for key in list(cs.curves):
+                if key not in keep:
+                    legend.removeItem(cs.curves[key])
+            cs.remove_except(keep)
+        self._update_curves(set(self._checked))
+        self.tradeoff.set_visible_runs(self._checked)
+        n = len(self._checked)
+        self.hint.setText(f"{n} run{'s' if n != 1 else ''} checked." if n >= 2 else
+                          "Check two or more runs (three or more to see trends).")
+        self._refresh_diff()
+
+    def _update_curves(self, runs: set[str]) -> None:
+        for name, panel, cs, legend in (("loss", self.loss_panel, self.loss_curves, self.loss_legend),
+                                        ("gen_length", self.genlen_panel, self.genlen_curves,
+                                         self.genlen_legend)):
+            for run in runs:
+                if not self.metrics.has(run, name):
+                    continue
+                new = (run, name) not in cs.curves
+                x, y = self.metrics.xy(run, name)
+                item = cs.set((run, name), x, y, self._color(run),
+                              symbol="o" if name == "gen_length" else None)
+                if new:
+                    legend.addItem(item, self._name(run)[:28])
+            panel.set_empty(not any(self.metrics.has(r, name) for r in self._checked))
+
+    def _refresh_diff(self) -> None:
+        chosen = [r for r in self.runs if r["id"] in self._checked]
+        if len(chosen) < 2:
+            self.diff_table.setRowCount(0)
+            self.diff_table.setColumnCount(0)
+            self.diff_empty.setText("Check at least two runs to see how their configs differ.")
+            self.diff_empty.show()
+            self.diff_table.hide()
+            return
+        keys, flat = config_diff({r["id"]: r.get("config_toml") or "" for r in chosen})
+        if not keys:
+            self.diff_empty.setText("The checked runs have identical configs.")
+            self.diff_empty.show()
+            self.diff_table.hide()
+            return
+        self.diff_empty.hide()
+        self.diff_table.show()
+        self.diff_table.setColumnCount(len(chosen) + 1)
+        self.diff_table.setHorizontalHeaderLabels(["key"] + [self._name(r["id"]) for r in chosen])
+        self.diff_table.setRowCount(len(keys))
+        for i, k in enumerate(keys):
+            self.diff_table.setItem(i, 0, QtWidgets.QTableWidgetItem(k))
+            for j, r in enumerate(chosen):
+                v = flat[r["id"]].get(k, None)
+                text = "—" if k not in flat[r["id"]] else (
+                    json.dumps(v) if isinstance(v, (bool, type(None))) else str(v))
+                item = QtWidgets.QTableWidgetItem(text)
+                item.setToolTip(text)
+                if k not in flat[r["id"]]:
+                    item.setForeground(QtGui.QColor("#999"))
+                self.diff_table.setItem(i, j + 1, item)
+        hh = self.diff_table.horizontalHeader()
+        hh.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Interactive)
+        self.diff_table.resizeColumnsToContents()
+        for c in range(self.diff_table.columnCount()):
+            self.diff_table.setColumnWidth(c, min(self.diff_table.columnWidth(c), 320))
+        hh.setStretchLastSection(True)
+
+    def shutdown(self) -> None:
+        pass

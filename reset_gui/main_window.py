@@ -1,0 +1,341 @@
+"""The main window: runs list (left), Setup / Live / Samples / Compare tabs (right), events pane
+(bottom). All data comes from the run log through a RunLogPoller in its own thread; runs are
+started and stopped through backend.launcher on a worker thread."""
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QStyle,
+                               QTabWidget, QToolBar, QVBoxLayout, QWidget)
+
+from backend import paths
+from backend.runlog import RunLog
+
+from .style import APP_NAME
+from .events_pane import EventsPane
+from .poller import Background, PollerThread
+from .runs_panel import RunsPanel
+from .setup_tab import SetupTab
+from .style import STYLESHEET
+
+DEMO_HINT = ("Press Launch to run the ReSet demo on the embedded model (about 10 minutes on a "
+             "laptop CPU). The demo preset is loaded below; every value can be changed.")
+# (tab title, module, class) of the views written against the run log
+VIEW_TABS = (("Live", "reset_gui.live_tab", "LiveTab"),
+             ("Samples", "reset_gui.samples_tab", "SamplesTab"),
+             ("Compare", "reset_gui.compare_tab", "CompareTab"))
+
+
+class PlaceholderTab(QWidget):
+    """Stands in for a view that could not be loaded; accepts the same slots and ignores them."""
+
+    def __init__(self, title: str, reason: str, parent=None):
+        super().__init__(parent)
+        label = QLabel(f"The {title} view is not available in this build.\n\n{reason}", self)
+        label.setObjectName("Placeholder")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.addWidget(label)
+        self.label = label
+
+    def on_rows(self, table: str, rows: list[dict]) -> None: ...
+    def set_runs(self, runs: list[dict]) -> None: ...
+    def set_current_run(self, run_id: str | None) -> None: ...
+
+
+def _scrollable(view: QWidget) -> QScrollArea:
+    """A view inside a frameless scroll area: a view wider than its tab scrolls instead of
+    stretching the whole window past the screen."""
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setWidget(view)
+    return area
+
+
+class MainWindow(QMainWindow):
+    current_run_changed = Signal(object)
+
+    def __init__(self, home: str | os.PathLike | None = None, parent=None, *,
+                 poll_interval_ms: int = 400, start_polling: bool = True):
+        super().__init__(parent)
+        self.home = paths.home_dir(home)
+        self.runlog_path = paths.runlog_path(self.home)
+        self.setWindowTitle(APP_NAME)
+        self.setStyleSheet(STYLESHEET)
+        self.resize(1400, 900)
+        self.runs: list[dict[str, Any]] = []
+        self.current_run_id: str | None = None
+        self._pending_select: str | None = None
+        self._first_runs = True
+        self._tab_errors: set[str] = set()
+        self._closed = False
+        self.last_error: str | None = None
+
+        startup_error = None
+        n_runs = 0
+        try:  # create the log if the home is new; one tiny query
+            with RunLog(self.runlog_path) as log:
+                n_runs = log.count("runs")
+        except Exception as exc:  # noqa: BLE001
+            startup_error = f"Cannot open the run log {self.runlog_path}: {exc}"
+
+        self.bg = Background(self)
+        # ---- widgets -------------------------------------------------------------------------
+        self.runs_panel = RunsPanel(self)
+        self.events = EventsPane(self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.setup = SetupTab(self.home, self, background=self.bg)
+        self.tabs.addTab(self.setup, "Setup")
+        self.views: dict[str, QWidget] = {}
+        for title, module, cls in VIEW_TABS:
+            w = self._load_view(title, module, cls)
+            self.views[title] = w
+            self.tabs.addTab(_scrollable(w), title)
+        self.live, self.samples, self.compare = (self.views[t] for t, _, _ in VIEW_TABS)
+        if hasattr(self.live, "checkpoint_clicked"):
+            self.live.checkpoint_clicked.connect(self.open_checkpoint)
+
+        top = QSplitter(Qt.Orientation.Horizontal, self)
+        top.addWidget(self.runs_panel)
+        top.addWidget(self.tabs)
+        top.setStretchFactor(0, 0)
+        top.setStretchFactor(1, 1)
+        top.setSizes([500, 900])
+        top.setChildrenCollapsible(False)
+        outer = QSplitter(Qt.Orientation.Vertical, self)
+        outer.addWidget(top)
+        outer.addWidget(self.events)
+        outer.setStretchFactor(0, 1)
+        outer.setStretchFactor(1, 0)
+        outer.setSizes([700, 160])
+        outer.setChildrenCollapsible(False)
+        self.top_split, self.outer_split = top, outer
+        self.setCentralWidget(outer)
+
+        # ---- actions -------------------------------------------------------------------------
+        tb = QToolBar("Runs", self)
+        tb.setMovable(False)
+        tb.setIconSize(QSize(16, 16))
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(tb)
+        icon = self.style().standardIcon
+        self.act_launch = QAction(icon(QStyle.StandardPixmap.SP_MediaPlay), "Launch", self)
+        self.act_launch.setToolTip("Launch the config on the Setup tab")
+        self.act_launch.setShortcut(QKeySequence("Ctrl+Return"))
+        self.act_launch.triggered.connect(self.launch)
+        self.act_cancel = QAction(icon(QStyle.StandardPixmap.SP_MediaStop), "Cancel", self)
+        self.act_cancel.setToolTip("Stop the selected run gracefully (its last checkpoint is kept)")
+        self.act_cancel.triggered.connect(self.cancel_selected)
+        self.act_resume = QAction(icon(QStyle.StandardPixmap.SP_BrowserReload), "Resume", self)
+        self.act_resume.setToolTip("Continue the selected stopped run; finished stages are skipped")
+        self.act_resume.triggered.connect(self.resume_selected)
+        self.act_clone = QAction(icon(QStyle.StandardPixmap.SP_FileDialogNewFolder), "Clone run", self)
+        self.act_clone.setToolTip("Load the selected run's config into Setup as a new run")
+        self.act_clone.triggered.connect(self.clone_selected)
+        for a in (self.act_launch, self.act_cancel, self.act_resume, self.act_clone):
+            tb.addAction(a)
+        self.toolbar = tb
+
+        self.path_label = QLabel(f"Run log: {self.runlog_path}", self)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.statusBar().addPermanentWidget(self.path_label)
+
+        # ---- wiring --------------------------------------------------------------------------
+        self.runs_panel.run_selected.connect(self.set_current_run)
+        self.setup.validity_changed.connect(lambda ok: self._update_actions())
+        self.setup.launched.connect(self._on_launched)
+        self.poller = PollerThread(self.runlog_path, self, interval_ms=poll_interval_ms)
+        p = self.poller.poller
+        p.rows.connect(self._on_rows)
+        p.runs_changed.connect(self._on_runs)
+        p.stages_changed.connect(self._on_stages)
+        p.error.connect(self._on_poll_error)
+        self._update_actions()
+
+        if startup_error:
+            self._on_poll_error(startup_error)
+        if n_runs == 0:
+            self.show_empty_home()
+        if start_polling:
+            self.poller.start()
+
+    # ---- views -------------------------------------------------------------------------------
+    def _load_view(self, title: str, module: str, cls: str) -> QWidget:
+        try:
+            mod = importlib.import_module(module)
+            return getattr(mod, cls)(self.runlog_path, self)
+        except Exception as exc:  # noqa: BLE001 - a broken/missing view must not stop the app
+            reason = (f"{module} is not installed yet." if isinstance(exc, ModuleNotFoundError)
+                      and exc.name == module else f"{type(exc).__name__}: {exc}")
+            if not isinstance(exc, ModuleNotFoundError):
+                traceback.print_exc()
+            return PlaceholderTab(title, reason, self)
+
+    def _call_views(self, method: str, *args: Any) -> None:
+        for title, view in self.views.items():
+            fn = getattr(view, method, None)
+            if fn is None:
+                continue
+            try:
+                fn(*args)
+            except Exception as exc:  # noqa: BLE001 - one view's bug must not stop the others
+                key = f"{title}.{method}"
+                if key not in self._tab_errors:
+                    self._tab_errors.add(key)
+                    traceback.print_exc()
+                    self.statusBar().showMessage(f"{title} view: {type(exc).__name__}: {exc}", 10000)
+
+    def show_tab(self, title: str) -> None:
+        """Switch to a tab by its title (Setup, Live, Samples, Compare)."""
+        for i in range(self.tabs.count()):
+            if self.tabs.tabText(i) == title:
+                self.tabs.setCurrentIndex(i)
+                return
+
+    def current_tab(self) -> str:
+        return self.tabs.tabText(self.tabs.currentIndex())
+
+    def show_empty_home(self) -> None:
+        self.tabs.setCurrentWidget(self.setup)
+        self.setup.show_hint(DEMO_HINT)
+
+    # ---- poller slots ------------------------------------------------------------------------
+    def _on_rows(self, table: str, rows: list) -> None:
+        if table == "events":
+            self.events.add_events(rows)
+        elif table == "checkpoints":
+            self.setup.add_checkpoints(rows)
+        self._call_views("on_rows", table, rows)
+
+    def _on_runs(self, runs: list) -> None:
+        self.runs = runs
+        self.runs_panel.set_runs(runs)
+        self.events.set_runs(runs)
+        self._call_views("set_runs", runs)
+        if self._pending_select and self.runs_panel.select_run(self._pending_select):
+            self._pending_select = None
+        elif self._first_runs and runs and self.current_run_id is None:
+            newest = max(runs, key=lambda r: r.get("created_at") or 0)
+            self.runs_panel.select_run(newest["id"])
+            self.show_tab("Live")
+        if runs:
+            self.setup.show_hint(None)
+        self._first_runs = False
+        self._update_actions()
+
+    def _on_stages(self, stages: list) -> None:
+        self.runs_panel.set_stages(stages)
+
+    def _on_poll_error(self, msg: str) -> None:
+        self.last_error = msg
+        self.statusBar().showMessage(msg, 15000)
+
+    # ---- selection ---------------------------------------------------------------------------
+    def selected_run(self) -> dict[str, Any] | None:
+        if self.current_run_id is None:
+            return None
+        return next((r for r in self.runs if r["id"] == self.current_run_id), None)
+
+    def set_current_run(self, run_id: str | None) -> None:
+        if run_id != self.current_run_id:
+            self.current_run_id = run_id
+            if run_id is not None and self.runs_panel._selected != run_id:
+                self.runs_panel.select_run(run_id, emit=False)
+            self.events.set_current_run(self.selected_run())
+            self._call_views("set_current_run", run_id)
+            self.current_run_changed.emit(run_id)
+        self._update_actions()
+
+    def select_run(self, run_id: str) -> bool:
+        """Select a run in the list (as a click would)."""
+        return self.runs_panel.select_run(run_id)
+
+    def open_checkpoint(self, run_id: str, tag: str) -> None:
+        self.show_tab("Samples")
+        fn = getattr(self.samples, "open_checkpoint", None)
+        if fn is not None:
+            fn(run_id, tag)
+
+    def _update_actions(self) -> None:
+        run = self.selected_run()
+        status = run.get("status") if run else None
+        self.act_launch.setEnabled(self.setup.valid)
+        self.act_cancel.setEnabled(status in ("running", "queued"))
+        self.act_resume.setEnabled(status in ("failed", "died", "cancelled"))
+        self.act_clone.setEnabled(run is not None)
+
+    # ---- actions -----------------------------------------------------------------------------
+    def launch(self) -> None:
+        if not self.setup.valid:
+            self.tabs.setCurrentWidget(self.setup)
+        self.setup.launch()
+
+    def _on_launched(self, run_id: str) -> None:
+        self.statusBar().showMessage(f"Launched {run_id}", 8000)
+        self.setup.show_hint(None)
+        self._pending_select = run_id
+        self.show_tab("Live")
+        self.poller.poll_now()
+
+    def cancel_selected(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        from backend import launcher
+        home, rid = self.home, run["id"]
+        self.statusBar().showMessage(f"Cancelling {run.get('name')}…")
+        self.bg.submit(lambda: launcher.cancel(rid, home),
+                       lambda _: self._after_action(f"Cancel requested for {run.get('name')}"),
+                       lambda exc, tb: self._action_failed("Cancel", exc))
+
+    def resume_selected(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        from backend import launcher
+        home, rid = self.home, run["id"]
+        self.statusBar().showMessage(f"Resuming {run.get('name')}…")
+        self.bg.submit(lambda: launcher.resume(rid, home),
+                       lambda _: self._after_action(f"Resumed {run.get('name')}"),
+                       lambda exc, tb: self._action_failed("Resume", exc))
+
+    def clone_selected(self) -> None:
+        run = self.selected_run()
+        if run is None:
+            return
+        self.setup.clone_run(run)
+        self.tabs.setCurrentWidget(self.setup)
+
+    def _after_action(self, msg: str) -> None:
+        self.statusBar().showMessage(msg, 8000)
+        self.poller.poll_now()
+
+    def _action_failed(self, what: str, exc: BaseException) -> None:
+        msg = f"{what} failed: {exc}"
+        self.last_error = msg
+        self.statusBar().showMessage(msg, 15000)
+        box = QMessageBox(QMessageBox.Icon.Warning, f"{what} failed", str(exc),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # ---- shutdown ----------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.poller.shutdown()
+        self.bg.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,406 @@
+"""What-if selection: move the judge weights, threshold and budget, see at once what a selection
+would keep; save it as a selection or continue training from it.
+
+Candidates (category scores of every sample of a sample stage) are loaded once per run on a
+worker thread; every slider move recomputes the selection in memory with numpy (views.py),
+debounced by 50 ms.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from .plots import DbTasks
+from .views import (CATEGORIES, CandidateArrays, fmt, load_candidates_sql, selection_defaults,
+                    selection_items, summarize_selection, whatif_select)
+
+KIND_SHORT = {"instruction": "instruction", "qa_extractive": "QA extractive",
+              "qa_abstractive": "QA abstractive", "summarization": "summarization", "all": "all"}
+CAT_LABELS = {"task": "task", "faithfulness": "faithfulness",
+              "instruction_following": "instruction following"}
+
+
+def _normalise_rows(rows: list[Any]) -> list[dict[str, Any]]:
+    """Rows from backend.stages.select.load_candidates or our SQL -> the keys CandidateArrays reads."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        scores = r.get("scores") if isinstance(r.get("scores"), dict) else {}
+        for c in CATEGORIES:
+            if r.get(c) is None:
+                r[c] = r.get(f"cat:{c}", scores.get(c, scores.get(f"cat:{c}")))
+        out.append(r)
+    return out
+
+
+def load_candidates_any(runlog_path: Path, conn, run_id: str, stage_idx: int) -> tuple[list[dict], str]:
+    """Use backend.stages.select.load_candidates when it exists (one SQL query), else ours."""
+    try:
+        from backend.stages.select import load_candidates  # torch-free at import (checked in tests)
+    except ImportError:
+        return _normalise_rows(load_candidates_sql(conn, run_id, stage_idx)), "reset_gui.views"
+    from backend.runlog import RunLog
+
+    with RunLog(runlog_path, readonly=True) as log:
+        return _normalise_rows(list(load_candidates(log, run_id, stage_idx))), "backend.stages.select"
+
+
+class _Slider(QtWidgets.QWidget):
+    """Label + slider + value; value in [lo, hi] with `steps` positions."""
+
+    changed = QtCore.Signal()
+
+    def __init__(self, label: str, lo: float, hi: float, steps: int = 100, decimals: int = 2,
+                 special_zero: str | None = None, parent: QtWidgets.QWidget | None = None):
+        super().__init__(parent)
+        self.lo, self.hi, self.steps, self.decimals = lo, hi, steps, decimals
+        self.special_zero = special_zero
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.label = QtWidgets.QLabel(label)
+        self.label.setMinimumWidth(118)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
+        self.slider.setRange(0, steps)
+        self.value_label = QtWidgets.QLabel()
+        self.value_label.setMinimumWidth(52)
+        self.value_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+        lay.addWidget(self.label)
+        lay.addWidget(self.slider, 1)
+        lay.addWidget(self.value_label)
+        self.slider.valueChanged.connect(self._moved)
+        self._moved(self.slider.value())
+
+    def set_range(self, lo: float, hi: float, steps: int) -> None:
+        v = self.value()
+        self.lo, self.hi, self.steps = lo, hi, max(1, steps)
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, self.steps)
+        self.slider.blockSignals(False)
+        self.set_value(v)
+
+    def value(self) -> float:
+        return self.lo + (self.hi - self.lo) * self.slider.value() / self.steps
+
+    def set_value(self, v: float) -> None:
+        pos = round((min(max(v, self.lo), self.hi) - self.lo) / ((self.hi - self.lo) or 1) * self.steps)
+        self.slider.setValue(int(pos))
+        self._moved(self.slider.value())
+
+    def _moved(self, _pos: int) -> None:
+        v = self.value()
+        if self.special_zero and v == 0:
+            self.value_label.setText(self.special_zero)
+        else:
+            self.value_label.setText(f"{v:.{self.decimals}f}" if self.decimals else f"{int(round(v))}")
+        self.changed.emit()
+
+
+class WhatIfPanel(QtWidgets.QGroupBox):
+    selection_saved = QtCore.Signal(str, str)      # run id, selection name
+    run_launched = QtCore.Signal(str)              # new run id
+    recomputed = QtCore.Signal()
+
+    def __init__(self, runlog_path: Path, db: DbTasks | None = None,
+                 parent: QtWidgets.QWidget | None = None):
+        super().__init__("What-if selection", parent)
+        self.runlog_path = Path(runlog_path)
+        self.db = db or DbTasks(self.runlog_path, self)
+        self.run_id: str | None = None
+        self.config_toml: str | None = None
+        self.stage_idx: int | None = None
+        self.arrays: CandidateArrays | None = None
+        self.source = ""
+        self.last_idx = np.zeros(0, dtype=np.int64)
+        self.last_comb = np.zeros(0)
+        self.last_ms = 0.0
+        self._load_token = 0
+        self.defaults: dict[str, Any] = selection_defaults(None)
+        self._timer = QtCore.QTimer(self, singleShot=True, interval=50)
+        self._timer.timeout.connect(self.recompute)
+        self._build()
+
+    def _build(self) -> None:
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setSpacing(4)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(QtWidgets.QLabel("Samples of"))
+        self.stage_combo = QtWidgets.QComboBox()
+        self.stage_combo.currentIndexChanged.connect(self._stage_chosen)
+        row.addWidget(self.stage_combo, 1)
+        lay.addLayout(row)
+        self.sliders: dict[str, _Slider] = {}
+        for c in CATEGORIES:
+            s = _Slider(f"weight: {CAT_LABELS[c]}", 0.0, 1.0)
+            s.changed.connect(self.schedule)
+            self.sliders[c] = s
+            lay.addWidget(s)
+        self.threshold = _Slider("threshold", 0.0, 1.0)
+        self.threshold.changed.connect(self.schedule)
+        lay.addWidget(self.threshold)
+        self.budget = _Slider("budget (samples)", 0, 100, steps=100, decimals=0, special_zero="no limit")
+        self.budget.changed.connect(self.schedule)
+        lay.addWidget(self.budget)
+        self.reset_button = QtWidgets.QPushButton("Reset to the run's policy")
+        self.reset_button.clicked.connect(self.apply_defaults)
+        lay.addWidget(self.reset_button)
+        note = QtWidgets.QLabel("Rule (our default): weighted mean of the category scores; the best "
+                                "candidate per prompt is kept if it reaches the threshold, then the "
+                                "budget keeps the highest.")
+        note.setWordWrap(True)
+        note.setStyleSheet("color: #666; font-size: 8pt;")
+        lay.addWidget(note)
+        self.table = QtWidgets.QTableWidget(0, 6)
+        self.table.setHorizontalHeaderLabels(["kind", "kept", "comb.", "faith.",
+                                              "instr.", "task"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setToolTip("kept = kept / prompts of that kind; means over the kept samples")
+        self.table.setMinimumHeight(150)
+        lay.addWidget(self.table, 1)
+        self.status = QtWidgets.QLabel("")
+        self.status.setWordWrap(True)
+        self.status.setStyleSheet("color: #444;")
+        lay.addWidget(self.status)
+        name_row = QtWidgets.QHBoxLayout()
+        name_row.addWidget(QtWidgets.QLabel("Name"))
+        self.name_edit = QtWidgets.QLineEdit()
+        self.name_edit.setPlaceholderText("whatif-1")
+        name_row.addWidget(self.name_edit, 1)
+        lay.addLayout(name_row)
+        self.save_button = QtWidgets.QPushButton("Save as selection")
+        self.save_button.clicked.connect(lambda: self.save_selection())
+        self.continue_button = QtWidgets.QPushButton("Continue training from this selection…")
+        self.continue_button.clicked.connect(lambda: self.continue_training())
+        lay.addWidget(self.save_button)
+        lay.addWidget(self.continue_button)
+        self._set_enabled(False)
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (*self.sliders.values(), self.threshold, self.budget, self.save_button,
+                  self.continue_button, self.reset_button, self.name_edit):
+            w.setEnabled(on)
+
+    # ---- run / stage ------------------------------------------------------------------------------
+    def set_run(self, run_id: str | None, config_toml: str | None = None) -> None:
+        if run_id == self.run_id and self.arrays is not None:
+            return
+        self.run_id, self.config_toml = run_id, config_toml
+        self.defaults = selection_defaults(config_toml)
+        self.arrays = None
+        self.stage_idx = None
+        self._set_enabled(False)
+        self.table.setRowCount(0)
+        self.stage_combo.blockSignals(True)
+        self.stage_combo.clear()
+        self.stage_combo.blockSignals(False)
+        if run_id is None:
+            self.status.setText("No run chosen.")
+            return
+        self.status.setText("Looking for judged samples…")
+        self._load_token += 1
+        token = self._load_token
+
+        def work(conn):
+            rows = conn.execute(
+                "SELECT s.stage_idx, COUNT(*) AS n, st.name FROM samples s LEFT JOIN stages st ON "
+                "st.run_id = s.run_id AND st.idx = s.stage_idx WHERE s.run_id = ? AND "
+                "EXISTS (SELECT 1 FROM prompts p WHERE p.run_id = s.run_id AND p.stage_idx = "
+                "s.stage_idx AND p.key NOT LIKE '%|%' LIMIT 1) AND (st.type IS NULL OR "
+                "st.type = 'sample') GROUP BY s.stage_idx ORDER BY s.stage_idx", (run_id,)).fetchall()
+            return token, [(r[0], r[1], r[2]) for r in rows]
+
+        self.db.submit(work, self._got_stages, self._failed)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.status.setText(f"Could not read the run log: {exc}")
+
+    def _got_stages(self, result: Any) -> None:
+        token, stages = result
+        if token != self._load_token:
+            return
+        if not stages:
+            self.status.setText("This run has no sampled candidates yet — the what-if panel works "
+                                "once a sample + judge stage has run.")
+            return
+        self.stage_combo.blockSignals(True)
+        for idx, n, name in stages:
+            self.stage_combo.addItem(f"{name or 'stage ' + str(idx)} ({n} samples)", idx)
+        self.stage_combo.blockSignals(False)
+        self._stage_chosen(0)
+
+    def _stage_chosen(self, i: int) -> None:
+        idx = self.stage_combo.itemData(i)
+        if idx is None or self.run_id is None:
+            return
+        self.stage_idx = idx
+        self.status.setText("Loading candidates…")
+        self._load_token += 1
+        token, run_id = self._load_token, self.run_id
+        path = self.runlog_path
+
+        def work(conn):
+            t0 = time.perf_counter()
+            rows, source = load_candidates_any(path, conn, run_id, idx)
+            arrays = CandidateArrays(rows)
+            return token, arrays, source, (time.perf_counter() - t0) * 1000
+
+        self.db.submit(work, self._got_candidates, self._failed)
+
+    def _got_candidates(self, result: Any) -> None:
+        token, arrays, source, ms = result
+        if token != self._load_token:
+            return
+        self.arrays, self.source = arrays, source
+        self.load_ms = ms
+        n_prompts = int(np.unique(arrays.prompt_id).size) if arrays.n else 0
+        self.budget.set_range(0, max(1, n_prompts), max(1, n_prompts))
+        self._set_enabled(arrays.n > 0)
+        self.apply_defaults()
+
+    def apply_defaults(self) -> None:
+        for c, s in self.sliders.items():
+            s.blockSignals(True)
+            s.set_value(self.defaults["weights"].get(c, 0.0))
+            s.blockSignals(False)
+        for s, v in ((self.threshold, self.defaults["threshold"]),
+                     (self.budget, self.defaults["budget"] or 0)):
+            s.blockSignals(True)
+            s.set_value(float(v))
+            s.blockSignals(False)
+        self.recompute()
+
+    # ---- recompute --------------------------------------------------------------------------------
+    def policy(self) -> dict[str, Any]:
+        b = int(round(self.budget.value()))
+        return {"weights": {c: round(s.value(), 4) for c, s in self.sliders.items()},
+                "threshold": round(self.threshold.value(), 4), "budget": b or None,
+                "per_kind_quota": dict(self.defaults.get("per_kind_quota") or {}),
+                "one_per_prompt": True, "source": "what-if", "samples_stage_idx": self.stage_idx}
+
+    def schedule(self) -> None:
+        self._timer.start()
+
+    def recompute(self) -> None:
+        if self.arrays is None:
+            return
+        t0 = time.perf_counter()
+        pol = self.policy()
+        if sum(pol["weights"].values()) <= 0:
+            self.status.setText("All weights are zero — give at least one category a weight.")
+            self.last_idx = np.zeros(0, dtype=np.int64)
+            self.table.setRowCount(0)
+            return
+        idx, comb = whatif_select(self.arrays, pol["weights"], pol["threshold"], pol["budget"],
+                                  pol["per_kind_quota"])
+        summary = summarize_selection(self.arrays, idx, comb)
+        self.last_idx, self.last_comb = idx, comb
+        self.table.setRowCount(len(summary))
+        for r, s in enumerate(summary):
+            vals = [KIND_SHORT.get(s.kind, s.kind), f"{s.kept} / {s.prompts}", fmt(s.mean_combined, 2),
+                    fmt(s.means["faithfulness"], 2), fmt(s.means["instruction_following"], 2),
+                    fmt(s.means["task"], 2)]
+            for c, v in enumerate(vals):
+                item = QtWidgets.QTableWidgetItem(v)
+                if c:
+                    item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+                if s.kind == "all":
+                    f = item.font()
+                    f.setBold(True)
+                    item.setFont(f)
+                self.table.setItem(r, c, item)
+        self.last_ms = (time.perf_counter() - t0) * 1000
+        self.status.setText(f"{idx.size} of {self.arrays.n} candidates kept · recomputed in "
+                            f"{self.last_ms:.0f} ms")
+        if not self.name_edit.text():
+            self.name_edit.setPlaceholderText(f"whatif-t{pol['threshold']:.2f}-{idx.size}")
+        self.recomputed.emit()
+
+    def kept_count(self) -> int:
+        return int(self.last_idx.size)
+
+    # ---- save / continue --------------------------------------------------------------------------
+    def selection_name(self) -> str:
+        return self.name_edit.text().strip() or self.name_edit.placeholderText()
+
+    def save_selection(self, name: str | None = None, then: Any = None) -> None:
+        """Store the current what-if selection (on a worker thread); emits selection_saved."""
+        if self.arrays is None or self.run_id is None:
+            return
+        self._timer.stop()
+        self.recompute()
+        name = name or self.selection_name()
+        run_id, pol = self.run_id, self.policy()
+        items = selection_items(self.arrays, self.last_idx, self.last_comb)
+        path = self.runlog_path
+        self.save_button.setEnabled(False)
+        self.status.setText(f"Saving {len(items)} samples as {name!r}…")
+
+        def work(_conn):
+            from backend.runlog import RunLog
+
+            with RunLog(path) as log:
+                if log.query("SELECT 1 FROM selections WHERE run_id = ? AND name = ?", (run_id, name)):
+                    raise ValueError(f"run {run_id} already has a selection named {name!r}")
+                log.add_selection(run_id, None, name, pol, items)
+            return name
+
+        def done(saved: str) -> None:
+            self.save_button.setEnabled(True)
+            self.status.setText(f"Saved {len(items)} samples as selection {saved!r}.")
+            self.selection_saved.emit(run_id, saved)
+            if then:
+                then(saved)
+
+        def failed(exc: BaseException) -> None:
+            self.save_button.setEnabled(True)
+            self.status.setText(f"Not saved: {exc}")
+
+        self.db.submit(work, done, failed)
+
+    def continue_training(self, name: str | None = None, confirm: bool = True) -> None:
+        """Save the selection if needed, build the continuation config (backend.plans) and launch."""
+        if self.arrays is None or self.run_id is None:
+            return
+        name = name or self.selection_name()
+        if confirm:
+            ans = QtWidgets.QMessageBox.question(
+                self, "Continue training",
+                f"Start a new run that continues this run's MTL checkpoint on the selection "
+                f"{name!r} ({self.kept_count()} samples), then evaluates it?")
+            if ans != QtWidgets.QMessageBox.StandardButton.Yes:
+                return
+        run_id, path = self.run_id, self.runlog_path
+
+        def launch(saved: str) -> None:
+            self.status.setText("Starting the continuation run…")
+
+            def work(_conn):
+                from backend.launcher import launch as start
+                from backend.plans import continue_from_selection
+
+                home = path.parent
+                cfg = continue_from_selection(run_id, saved, home)
+                return start(cfg, home, parent_run_id=run_id)
+
+            def done(new_id: str) -> None:
+                self.status.setText(f"Started run {new_id}.")
+                self.run_launched.emit(new_id)
+
+            self.db.submit(work, done, lambda exc: self.status.setText(f"Not started: {exc}"))
+
+        def exists(conn):
+            return bool(conn.execute("SELECT 1 FROM selections WHERE run_id = ? AND name = ?",
+                                     (run_id, name)).fetchone())
+
+        self.db.submit(exists, lambda there: launch(name) if there else self.save_selection(name, launch),
+                       lambda exc: self.status.setText(f"Not started: {exc}"))

@@ -1,0 +1,110 @@
+"""Runs as real background processes on the embedded model: launch, kill, resume, cancel, fail."""
+import os
+import signal
+
+import pytest
+
+from backend import launcher, paths
+from backend.runlog import RunLog
+from tests.helpers import metric_steps, tiny_config, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def _log(home):
+    return RunLog(paths.runlog_path(home))
+
+
+def test_refused_before_any_process(home):
+    cfg = tiny_config()
+    cfg.model.base = str(home / "does-not-exist")
+    with pytest.raises(launcher.LaunchError, match="does not exist"):
+        launcher.launch(cfg, home)
+    with _log(home) as log:
+        assert log.list_runs() == []
+    assert not any(paths.runs_dir(home).iterdir())
+
+
+def test_mtl_run_trains_and_adapter_generates(home):
+    run_id = launcher.launch(tiny_config("e2e", max_steps=4), home)
+    run = launcher.wait(run_id, home, timeout=600)
+    assert run["status"] == "succeeded", run
+    with _log(home) as log:
+        assert metric_steps(log, run_id) == [1, 2, 3, 4]
+        assert metric_steps(log, run_id, "gen_length")[:1] == [0]
+        names = {r["name"] for r in log.query("SELECT DISTINCT name FROM metrics WHERE run_id=?", (run_id,))}
+        assert {"loss", "learning_rate", "grad_norm", "tokens_per_s", "padding_fraction", "epoch"} <= names
+        final = log.find_checkpoint(run_id, "mtl")
+        assert final["kind"] == "adapter" and final["base"] == "embedded"
+        assert [c["tag"] for c in log.checkpoints(run_id)] == ["mtl@2", "mtl@4", "mtl"]
+    from peft import PeftModel
+    from backend.generation import generate_batch
+    from backend.models import load_model
+
+    base, tok = load_model("embedded")
+    model = PeftModel.from_pretrained(base, final["path"])
+    out = generate_batch(model, tok, [[{"role": "user", "content": "Name a colour."}]], max_new_tokens=8)
+    assert out[0].n_tokens > 0 and out[0].text
+
+
+def test_sigkill_marks_died_and_resume_completes(home):
+    run_id = launcher.launch(tiny_config("killed", max_steps=6, save_steps=2), home)
+    with _log(home) as log:
+        wait_for(lambda: log.find_checkpoint(run_id, "mtl@2") and 3 in metric_steps(log, run_id),
+                 timeout=600, what="step 3")
+        os.kill(launcher.worker_pid(run_id, home), signal.SIGKILL)
+        run = launcher.wait(run_id, home, timeout=60)
+        assert run["status"] == "died"
+        assert run["signal"] == signal.SIGKILL and "SIGKILL" in run["error"]
+        assert run["stderr_tail"] is not None
+        before = log.count("metrics", run_id=run_id)
+        assert before > 0
+    launcher.resume(run_id, home)
+    run = launcher.wait(run_id, home, timeout=600)
+    assert run["status"] == "succeeded", run
+    with _log(home) as log:
+        assert metric_steps(log, run_id) == [1, 2, 3, 4, 5, 6]  # continuous, none duplicated
+        assert log.count("metrics", run_id=run_id) >= before
+        events = [e["message"] for e in log.read_since("events", 0, run_id=run_id)]
+        assert any("resuming training from checkpoint-" in m for m in events)
+
+
+def test_worker_error_is_failed_with_message(home, monkeypatch):
+    monkeypatch.setenv("RESET_STUDIO_FAULT", "train_step=2:oom")
+    run_id = launcher.launch(tiny_config("oom", max_steps=4), home)
+    run = launcher.wait(run_id, home, timeout=600)
+    assert run["status"] == "failed"
+    assert "OutOfMemoryError" in run["error"] and "injected" in run["error"]
+    assert "Traceback" in run["error_tail"] or "inject_fault" in run["error_tail"]
+    with _log(home) as log:
+        assert metric_steps(log, run_id) == [1]  # step 1 was logged before the failure: kept
+        assert log.get_stages(run_id)[0]["status"] == "failed"
+
+
+def test_cancel_keeps_usable_checkpoint(home):
+    run_id = launcher.launch(tiny_config("cancel", max_steps=40, save_steps=100), home)
+    with _log(home) as log:
+        wait_for(lambda: 2 in metric_steps(log, run_id), timeout=600, what="step 2")
+    launcher.cancel(run_id, home)
+    run = launcher.wait(run_id, home, timeout=300)
+    assert run["status"] == "cancelled"
+    with _log(home) as log:
+        ck = log.find_checkpoint(run_id, "mtl")
+        assert ck is not None and ck["step"] < 40
+        assert os.path.exists(os.path.join(ck["path"], "adapter_model.safetensors"))
+
+
+def test_queue_and_two_concurrent_writers(home, monkeypatch):
+    monkeypatch.setenv("RESET_STUDIO_MAX_CONCURRENT", "2")
+    ids = [launcher.launch(tiny_config(f"c{i}", max_steps=3), home) for i in range(3)]
+    with _log(home) as log:
+        statuses = [log.get_run(i)["status"] for i in ids]
+    assert statuses == ["running", "running", "queued"]
+    for run_id in ids:
+        assert launcher.wait(run_id, home, timeout=900)["status"] == "succeeded"
+    with _log(home) as log:
+        for run_id in ids:
+            assert metric_steps(log, run_id) == [1, 2, 3]
+    for run_id in ids:
+        err = (paths.run_dir(run_id, home) / "worker.stderr.log").read_text()
+        assert "database is locked" not in err
