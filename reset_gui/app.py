@@ -24,6 +24,11 @@ def make_app(argv: list[str] | None = None):
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setOrganizationName("ReSet Studio")
+    icon = Path(__file__).resolve().parent.parent / "assets" / "icons" / "reset-studio.svg"
+    if icon.exists():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     configure_pyqtgraph()
     return app
 

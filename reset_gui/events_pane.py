@@ -120,7 +120,7 @@ class EventsPane(QWidget):
         self.problem.setObjectName("ProblemText")
         self.problem.setReadOnly(True)
         self.problem.setFont(mono_font())
-        self.problem.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.problem.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.problem_box = QWidget(self)
         pl = QVBoxLayout(self.problem_box)
         pl.setContentsMargins(0, 0, 0, 0)
@@ -192,15 +192,14 @@ class EventsPane(QWidget):
         if run.get("signal"):
             how.append(f"signal {run['signal']}")
         suffix = f" ({', '.join(how)})" if how else ""
-        self.problem_title.setText(
-            f"<b style='color:{color}'>Run {status}{suffix}:</b> "
-            f"<span style='color:{color}'>{_html(run.get('error') or 'no error message recorded')}</span>")
-        parts = []
+        self.problem_title.setText(f"<b style='color:{color}'>Run {status}{suffix}</b> — "
+                                   "error, traceback and worker stderr:")
+        parts = [f"error: {run.get('error') or 'no error message recorded'}"]
         if run.get("error_tail"):
             parts.append("— traceback —\n" + run["error_tail"].rstrip())
         if run.get("stderr_tail"):
             parts.append("— worker stderr (tail) —\n" + run["stderr_tail"].rstrip())
-        if not parts:
+        if len(parts) == 1:
             parts.append("(no traceback or stderr was captured for this run)")
         self.problem.setPlainText("\n\n".join(parts))
         self.problem.verticalScrollBar().setValue(self.problem.verticalScrollBar().maximum())

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import os
 import traceback
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal

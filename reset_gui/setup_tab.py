@@ -18,10 +18,13 @@ import typing
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+import threading
+
 import annotated_types
 import tomli_w
 from pydantic import BaseModel
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox,
                                QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QListWidget, QListWidgetItem,
@@ -50,8 +53,10 @@ MIX_COLUMNS = ("Name", "Source", "Format", "Kind", "Columns", "Weight", "Budget"
 MC = {name.split(" ")[0]: i for i, name in enumerate(MIX_COLUMNS)}  # Name, Source, ..., Eval
 FAITH_JUDGES = ["auto", "faith_summac", "faith_minilm", "faith_lexical"]
 LEFT_WIDTH = 292
+BAD_FILL = "#fbdada"
 DEFAULTS_NOTE = ("Defaults are ReSet Studio defaults, not values from the paper "
                  "(it does not publish them).")
+_PREVIEW_LOCK = threading.Lock()
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*$")
 
 
@@ -337,8 +342,23 @@ class ModelForm(QWidget):
 
     def mark(self, bad: set[str]) -> None:
         for name, ed in self.editors.items():
-            ed.widget.setStyleSheet(f"border: 1px solid {ERROR_RED};" if name in bad else "")
+            flag_widget(ed.widget, name in bad)
             self.labels[name].setStyleSheet(f"color: {ERROR_RED};" if name in bad else "")
+
+
+def flag_widget(widget: QWidget, bad: bool) -> None:
+    """Mark an editor as holding a bad value: a red frame for text fields, a pink fill for spin
+    boxes and combos (a style sheet border would break their arrows)."""
+    if isinstance(widget, (QLineEdit, QPlainTextEdit)):
+        widget.setStyleSheet(f"border: 1px solid {ERROR_RED};" if bad else "")
+        return
+    if bad:
+        pal = widget.palette()
+        pal.setColor(QPalette.ColorRole.Base, QColor(BAD_FILL))
+        pal.setColor(QPalette.ColorRole.Button, QColor(BAD_FILL))
+        widget.setPalette(pal)
+    else:
+        widget.setPalette(QPalette())
 
 
 # ============================================================================================
@@ -1122,13 +1142,35 @@ class SetupTab(QWidget):
                 bad_stage_fields.add(m.group(2))
         if self.stage_form is not None:
             self.stage_form.mark(bad_stage_fields)
-        red = f"border: 1px solid {ERROR_RED};"
-        self.base_edit.setStyleSheet(red if any(l.startswith("model.base") for l in locs) else "")
-        bad_w = any(l.startswith("judges.weights") for l in locs)
+            first = next((n for n in self.stage_form.editors if n in bad_stage_fields), None)
+            if first is not None:
+                self.stage_scroll.ensureWidgetVisible(self.stage_form.editors[first].widget)
+        flag_widget(self.base_edit, any(loc.startswith("model.base") for loc in locs))
+        bad_w = any(loc.startswith("judges.weights") for loc in locs)
         for sp in self.weight_spins.values():
-            sp.setStyleSheet(red if bad_w else "")
-        self.name_edit.setStyleSheet(red if "name" in locs else "")
-        self.nli_edit.setStyleSheet(red if any(l.startswith("judges.nli") for l in locs) else "")
+            flag_widget(sp, bad_w)
+        flag_widget(self.name_edit, "name" in locs)
+        flag_widget(self.nli_edit, any(loc.startswith("judges.nli") for loc in locs))
+        bad_cells = set()
+        for loc in locs:
+            m = re.match(r"data\.(\d+)\.(\w+)", loc)
+            if m:
+                col = {"name": "Name", "source": "Source", "format": "Format", "kind": "Kind",
+                       "columns": "Columns", "weight": "Weight", "budget": "Budget",
+                       "eval_source": "Eval"}.get(m.group(2))
+                if col:
+                    bad_cells.add((int(m.group(1)), MC[col]))
+            elif loc.startswith("data"):
+                bad_cells.update((r, MC["Weight"]) for r in range(self.mix.rowCount()))
+        with QSignalBlocker(self.mix):
+            for r in range(self.mix.rowCount()):
+                for c in range(len(MIX_COLUMNS)):
+                    item = self.mix.item(r, c)
+                    if item is not None:
+                        item.setData(Qt.ItemDataRole.BackgroundRole,
+                                     QColor(BAD_FILL) if (r, c) in bad_cells else None)
+                    elif self.mix.cellWidget(r, c) is not None:
+                        flag_widget(self.mix.cellWidget(r, c), (r, c) in bad_cells)
 
     def _edited(self, *_) -> None:
         if self._loading:
@@ -1183,7 +1225,8 @@ class SetupTab(QWidget):
         box = QMessageBox(QMessageBox.Icon.Warning, "Launch refused", msg.splitlines()[0],
                           QMessageBox.StandardButton.Ok, self)
         if len(lines) > 1:
-            box.setInformativeText("\n".join(lines[1:]))
+            box.setInformativeText("\n".join(f"• {ln}" for ln in lines[1:]))
+        box.setStyleSheet("QLabel { min-width: 560px; }")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.message_box = box
         box.open()  # non-blocking (window-modal)
@@ -1295,13 +1338,16 @@ class SetupTab(QWidget):
 
         def work():
             from backend.data import preview
-            return preview(spec, 5)
+            with _PREVIEW_LOCK:  # `datasets` is not safe to load from two threads at once
+                if req != self._preview_req:
+                    return None  # superseded while waiting
+                return preview(spec, 5)
 
         self.bg.submit(work, lambda recs: self._preview_done(req, name, recs),
                        lambda exc, tb: self._preview_error(req, f"{name}: {exc}"))
 
     def _preview_done(self, req: int, name: str, records) -> None:
-        if req != self._preview_req:
+        if req != self._preview_req or records is None:
             return
         self.preview_status.setStyleSheet("")
         self.preview_status.setText(f"First {len(records)} mapped records of {name}:")

@@ -127,7 +127,8 @@ def test_events_pane_shows_died_stderr_tail(window, home, qtbot):
     assert win.current_run_id == ids["died"]
     assert win.events.problem_box.isVisible()
     assert "MemoryError: out of RAM" in win.events.problem_text()
-    assert "process gone" in win.events.problem_title.text()
+    assert "process gone" in win.events.problem_text()
+    assert "died" in win.events.problem_title.text() and "signal 9" in win.events.problem_title.text()
     shown = [e["message"] for e in win.events.model.shown]
     assert "worker process gone without reporting: marked died" in shown
     assert all(e["run_id"] == ids["died"] for e in win.events.model.shown)
@@ -293,6 +294,33 @@ def test_launch_error_on_valid_config_from_launcher(qtbot, home, tmp_path, monke
     assert "checkpoint folder vanished" in tab.error_label.text()
     assert seen["cfg"].data[0].name == "alpaca"
     assert tab.launch_btn.isEnabled()
+
+
+def test_launch_real_process_that_fails_fast(window, home, qtbot, tmp_path):
+    """Launch through the toolbar: a worker process starts, fails on a data file whose columns do
+    not match its format, and the window shows the run as failed with its traceback."""
+    win = window(poll_interval_ms=200)
+    s = win.setup
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q?", "answer": "a"}\n{"question": "q2?", "answer": "b"}\n')
+    s.load_preset("mtl_demo")
+    while s.mix.rowCount() > 1:
+        s.mix.selectRow(s.mix.rowCount() - 1)
+        s.remove_dataset_row()
+    s.set_cell(0, "Source", str(bad))
+    s.set_cell(0, "Eval", "")
+    s.set_cell(0, "Format", "squad")
+    assert s.valid, s.last_errors
+    assert win.act_launch.isEnabled()
+    win.act_launch.trigger()
+    qtbot.waitUntil(lambda: len(win.runs) == 1, timeout=20000)
+    assert win.current_tab() == "Live"
+    qtbot.waitUntil(lambda: win.runs[0]["status"] in ("failed", "died", "succeeded"), timeout=120000)
+    assert win.runs[0]["status"] == "failed"
+    qtbot.waitUntil(lambda: win.current_run_id == win.runs[0]["id"], timeout=5000)
+    qtbot.waitUntil(lambda: "missing column" in win.events.problem_text(), timeout=5000)
+    assert any(e["level"] == "error" for e in win.events.model.shown)
+    assert win.act_resume.isEnabled()
 
 
 def test_config_save_load_round_trip(qtbot, home, tmp_path):

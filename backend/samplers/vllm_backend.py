@@ -57,7 +57,7 @@ class VLLMSampler(Sampler):
 
         resolved = materialize(resolved)
         self.lora = None
-        kwargs = {"dtype": dtype if dtype != "auto" else "auto", "seed": 0,
+        kwargs = {"dtype": dtype, "seed": 0,
                   "trust_remote_code": bool(resolved.trust_remote_code)}
         if resolved.is_adapter:
             base = resolved.base

@@ -135,7 +135,11 @@ def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
     ctx.progress(idx, done, total, "loading model" if pending else "done", force=True)
     if not pending:
         return
-    model_ref = ctx.model_ref_for(idx, stage.source)
+    if stage.backend == "openai":  # the endpoint serves the model; `source` only names the prompts
+        model_ref = f"{stage.endpoint.base_url} ({stage.endpoint.model or 'default'})" \
+            if stage.endpoint else "?"
+    else:
+        model_ref = ctx.model_ref_for(idx, stage.source)
     sampler = build_stage_sampler(ctx, idx, stage, model_ref)
     ctx.event(idx, f"sampling from {model_ref} with the {sampler.name} backend")
     t_start = time.time()

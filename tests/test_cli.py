@@ -1,0 +1,53 @@
+"""The headless CLI through real subprocesses."""
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def cli(*args, home=None):
+    cmd = [sys.executable, "-m", "backend.cli"]
+    if home is not None:
+        cmd += ["--home", str(home)]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+def test_help_lists_commands():
+    out = cli("--help").stdout
+    for name in ("run", "status", "list", "cancel", "resume", "logs", "judge", "export", "presets"):
+        assert name in out
+
+
+def test_presets_listed():
+    out = cli("presets").stdout
+    assert "reset_demo" in out and "mtl → sample → judge → select → reset → evaluate" in out
+
+
+def test_list_empty_home(tmp_path):
+    res = cli("list", home=tmp_path)
+    assert res.returncode == 0 and "no runs yet" in res.stdout
+
+
+def test_unknown_run_is_clear(tmp_path):
+    res = cli("status", "nope", home=tmp_path)
+    assert res.returncode == 2
+    assert "no run matching 'nope'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_validate_preset_and_bad_checkpoint(tmp_path):
+    ok = cli("validate", "mtl_demo", home=tmp_path)
+    assert ok.returncode == 0 and ok.stdout.startswith("ok:")
+    cfg = tmp_path / "bad.toml"
+    text = (REPO / "assets/presets/mtl_demo.toml").read_text().replace(
+        'base = "embedded"', f'base = "{tmp_path / "missing-model"}"')
+    cfg.write_text(text)
+    bad = cli("validate", str(cfg), home=tmp_path)
+    assert bad.returncode == 1 and "does not exist" in bad.stdout
+
+
+def test_run_refuses_bad_config(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[[stages]]\ntype = "train"\nlearning_rate = 0\n')
+    res = cli("run", str(cfg), home=tmp_path)
+    assert res.returncode == 2
+    assert "stages.0.learning_rate" in res.stderr and "Traceback" not in res.stderr
