@@ -189,7 +189,7 @@ class SelectStage(_Stage):
 
 class EvaluateStage(_Stage):
     type: Literal["evaluate"] = "evaluate"
-    checkpoints: list[str] = Field(default_factory=list)  # train stage names; empty = all + base
+    checkpoints: list[str] = Field(default_factory=list)  # train stage names; empty = all
     include_base: bool = False
     eval_size: int = Field(20, ge=1)  # per data set
     max_new_tokens: int = Field(96, ge=1)
@@ -347,5 +347,7 @@ def load_preset(name: str) -> RunConfig:
         path = Path(name)
         if path.exists():
             return load(path)
+        if path.suffix.lower() == ".toml" or "/" in name or "\\" in name:
+            raise ConfigError(f"config file not found: {path}")
         raise ConfigError(f"unknown preset {name!r}; available: {', '.join(presets) or 'none'}")
     return load(presets[name])

@@ -86,6 +86,8 @@ def load_rows(source: str, *, split: str = "train", subset: str | None = None) -
             if kind is None:
                 raise DataError(f"{path}: unsupported file type {path.suffix!r}; use "
                                 f"{', '.join(sorted(FILE_TYPES))}")
+            if not path.read_bytes()[:65536].strip() and not path.read_bytes().strip():
+                raise DataError(f"{path}: the file is empty")
             if path.suffix.lower() == ".jsonl":
                 _check_jsonl(path)
             ds = datasets.load_dataset(kind, data_files=str(path), split="train")
@@ -100,6 +102,8 @@ def load_rows(source: str, *, split: str = "train", subset: str | None = None) -
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - parse errors from pyarrow/pandas
+        while exc.__cause__ is not None or exc.__context__ is not None:  # datasets wraps the cause
+            exc = exc.__cause__ or exc.__context__
         raise DataError(f"{source}: could not be read ({type(exc).__name__}: {str(exc)[:300]})") from None
     if len(ds) == 0:
         raise DataError(f"{source}: the data set is empty")

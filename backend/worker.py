@@ -74,6 +74,15 @@ def _quiet_libraries(cfg) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    # Concurrent runs share the cores: torch's default (all cores each) oversubscribes them,
+    # which made generation several times slower when two processes ran at once.
+    import torch
+
+    from .launcher import max_concurrent
+
+    threads = os.environ.get("RESET_STUDIO_TORCH_THREADS")
+    torch.set_num_threads(int(threads) if threads else
+                          max(1, (os.cpu_count() or 1) // max_concurrent()))
 
 
 def main(argv: list[str] | None = None) -> int:

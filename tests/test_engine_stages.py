@@ -12,6 +12,8 @@ from backend.config import (DatasetSpec, DecodingSpec, EvaluateStage, JudgeSpec,
 from backend.runlog import RunLog
 from backend.stages.context import StageContext
 
+pytestmark = pytest.mark.slow  # samples and evaluates with the embedded model (1-3 min on 2 cores)
+
 RUN = "run-engine"
 GROUNDED = [
     {"id": f"g{i}", "kind": "qa_extractive", "prompt": q, "context": c, "reference": a}

@@ -119,11 +119,10 @@ def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
     for cand_idx, d in plan:
         key = (d.temperature, 1.0 if d.greedy else d.top_p)
         for r in records:
-            pid = key_to_id[r.id]
-            if (pid, cand_idx) in have:
-                continue
-            groups.setdefault(key, []).append((r, pid, cand_idx, d))
-    pending = sum(len(v) for v in groups.values())
+            # every job, done or not: batches must be the same ones an uninterrupted run forms,
+            # so a resumed stage reproduces the remaining samples bit for bit
+            groups.setdefault(key, []).append((r, key_to_id[r.id], cand_idx, d))
+    pending = sum(1 for jobs in groups.values() for _, pid, c, _ in jobs if (pid, c) not in have)
     done = total - pending
     kinds: dict[str, int] = {}
     for r in records:
@@ -145,12 +144,15 @@ def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
     t_start = time.time()
     generated = tokens = 0
     try:
+        offset = 0  # position of the group's first job in the stage: the metrics' step
         for (temp, top_p), jobs in groups.items():
             if sampler.name == "hf":  # similar lengths share a batch: less padding
                 jobs.sort(key=lambda j: len(user_message(j[0])))
             step = sampler.chunk_size
             for k in range(0, len(jobs), step):
                 chunk = jobs[k:k + step]
+                if all((pid, c) in have for _, pid, c, _ in chunk):
+                    continue  # written before an interruption (batches are written whole)
                 d = chunk[0][3]
                 seeds = [candidate_seed(stage_seed, r.id, c) for r, _, c, _ in chunk]
                 t0 = time.time()
@@ -166,13 +168,14 @@ def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
                 ctx.log.add_samples(rows)
                 generated += len(chunk)
                 tokens += sum(g.n_tokens for g in outs)
-                done += len(chunk)
-                ctx.log.log_metrics(ctx.run_id, idx, done, {
+                done += sum(1 for _, pid, c, _ in chunk if (pid, c) not in have)
+                ctx.log.log_metrics(ctx.run_id, idx, offset + k + len(chunk), {
                     "samples_per_s": len(chunk) / dt,
                     "tokens_per_s": sum(g.n_tokens for g in outs) / dt,
                     "mean_sample_length": sum(g.n_tokens for g in outs) / len(outs)})
                 ctx.progress(idx, done, total, f"sampled {done}/{total}")
                 ctx.check_stop()
+            offset += len(jobs)
     finally:
         sampler.close()
     elapsed = max(time.time() - t_start, 1e-6)
