@@ -86,7 +86,7 @@ def load_rows(source: str, *, split: str = "train", subset: str | None = None) -
             if kind is None:
                 raise DataError(f"{path}: unsupported file type {path.suffix!r}; use "
                                 f"{', '.join(sorted(FILE_TYPES))}")
-            if not path.read_bytes()[:65536].strip() and not path.read_bytes().strip():
+            if path.stat().st_size < 4096 and not path.read_bytes().strip():
                 raise DataError(f"{path}: the file is empty")
             if path.suffix.lower() == ".jsonl":
                 _check_jsonl(path)

@@ -20,7 +20,7 @@ def _samples(opts: Options):
         from .bench_sampling import ForcedLength, demo_records, embedded_model
 
         model, tok = embedded_model(opts)
-        records = demo_records(16)
+        records = demo_records(opts.n(8, 16))
         n_new = opts.n(16, 64)
         sampler = make_sampler("hf", max_new_tokens=n_new, batch_size=16, model=model, tokenizer=tok)
         gens, times = {}, {}

@@ -69,7 +69,7 @@ class LiveTab(QtWidgets.QWidget):
                                       "mean generated tokens",
                                       "No generation-length probes yet — logged every eval_steps "
                                       "while training (paper Fig. 4).")
-        self.bylen_panel = PlotPanel("Faithfulness by response length", "response length (tokens)",
+        self.bylen_panel = PlotPanel("Faithfulness by response length", "response length bucket",
                                      "faithfulness",
                                      "No evaluation with length buckets yet — faithfulness split "
                                      "by response length (paper Fig. 5).")

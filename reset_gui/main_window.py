@@ -100,15 +100,18 @@ class MainWindow(QMainWindow):
             self.views[title] = w
             self.tabs.addTab(_scrollable(w), title)
         self.live, self.samples, self.compare = (self.views[t] for t, _, _ in VIEW_TABS)
-        if hasattr(self.live, "checkpoint_clicked"):
-            self.live.checkpoint_clicked.connect(self.open_checkpoint)
+        for view in (self.live, self.compare):
+            if hasattr(view, "checkpoint_clicked"):
+                view.checkpoint_clicked.connect(self.open_checkpoint)
+        if hasattr(self.samples, "run_launched"):
+            self.samples.run_launched.connect(self._on_launched)
 
         top = QSplitter(Qt.Orientation.Horizontal, self)
         top.addWidget(self.runs_panel)
         top.addWidget(self.tabs)
         top.setStretchFactor(0, 0)
         top.setStretchFactor(1, 1)
-        top.setSizes([500, 900])
+        top.setSizes([400, 1000])
         top.setChildrenCollapsible(False)
         outer = QSplitter(Qt.Orientation.Vertical, self)
         outer.addWidget(top)
@@ -233,6 +236,7 @@ class MainWindow(QMainWindow):
 
     def _on_stages(self, stages: list) -> None:
         self.runs_panel.set_stages(stages)
+        self._call_views("on_rows", "stages", stages)
 
     def _on_poll_error(self, msg: str) -> None:
         self.last_error = msg
@@ -334,6 +338,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.poller.shutdown()
         self.bg.shutdown()
+        self._call_views("shutdown")  # the views' query threads hold their own connections
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.shutdown()

@@ -32,12 +32,16 @@ class PlotPanel(QtWidgets.QFrame):
         lay.setSpacing(2)
         head = QtWidgets.QHBoxLayout()
         self.title_label = QtWidgets.QLabel(f"<b>{title}</b>")
-        head.addWidget(self.title_label)
-        head.addStretch(1)
+        self.title_label.setToolTip(title)
+        # a long title may be clipped on a narrow window instead of widening the whole grid
+        self.title_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                       QtWidgets.QSizePolicy.Policy.Preferred)
+        self.title_label.setMinimumWidth(60)
+        head.addWidget(self.title_label, 1)
         self.extra = QtWidgets.QHBoxLayout()  # room for per-plot controls (combos)
         head.addLayout(self.extra)
         self.export_button = QtWidgets.QToolButton()
-        self.export_button.setText("Export…")
+        self.export_button.setText("Save…")
         self.export_button.setToolTip("Save this plot as PNG or SVG")
         self.export_button.setAutoRaise(True)
         self.export_button.clicked.connect(self._export)
@@ -57,6 +61,8 @@ class PlotPanel(QtWidgets.QFrame):
         self.empty_label = QtWidgets.QLabel(empty_text)
         self.empty_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
+        self.empty_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                       QtWidgets.QSizePolicy.Policy.Preferred)
         self.empty_label.setStyleSheet("color: #777; font-style: italic; padding: 16px;")
         self.stack.addWidget(self.plot)
         self.stack.addWidget(self.empty_label)
@@ -141,7 +147,9 @@ class TradeoffPlot(QtCore.QObject):
         self.star_label.setPos(1.0, 1.0)
         pi.addItem(self.star_label)
         self.front = pg.PlotDataItem(pen=pg.mkPen("#555", width=1.2,
-                                                  style=QtCore.Qt.PenStyle.DashLine))
+                                                  style=QtCore.Qt.PenStyle.DashLine),
+                                     symbol="o", symbolSize=17, symbolBrush=None,
+                                     symbolPen=pg.mkPen("#555", width=1))
         self.front.setZValue(1)
         pi.addItem(self.front)
         self.legend.addItem(self.front, "Pareto front")
@@ -183,7 +191,8 @@ class TradeoffPlot(QtCore.QObject):
 
     def add_rows(self, rows: Sequence[dict[str, Any]]) -> None:
         changed = self.data.add_evals(rows)
-        for run in changed:
+        for run in sorted(changed, key=lambda r: (r not in self.run_order,
+                                                  self.run_order.index(r) if r in self.run_order else 0, r)):
             self.update_run(run)
         if changed:
             self.update_front()
@@ -290,6 +299,9 @@ class DbTasks(QtCore.QObject):
         self._local = threading.local()
         self._closed = False
         self.pending = 0
+        app = QtCore.QCoreApplication.instance()
+        if app is not None:  # stop the worker before Qt tears down (else a crash at exit)
+            app.aboutToQuit.connect(self.shutdown)
 
     def connect_db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)

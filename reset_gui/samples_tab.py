@@ -150,7 +150,7 @@ class CandidateCard(QtWidgets.QFrame):
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.cand = cand
-        self.setFixedWidth(360)
+        self.setFixedWidth(330)
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         self.setCursor(QtCore.Qt.CursorShape.PointingHandCursor)
         accepted = cand.get("accepted")
@@ -334,7 +334,11 @@ class SamplesTab(QtWidgets.QWidget):
         self.empty_label.setWordWrap(True)
         self.empty_label.setStyleSheet("color:#777; font-style: italic;")
         ll.addWidget(self.empty_label)
-        self.splitter.addWidget(left)
+        # the what-if panel shares the left column with the prompt list, so the candidates get
+        # the width they need to stand side by side
+        self.side_tabs = QtWidgets.QTabWidget()
+        self.side_tabs.addTab(left, "Prompts")
+        self.splitter.addWidget(self.side_tabs)
 
         # middle: prompt + context, candidates
         mid = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
@@ -364,15 +368,14 @@ class SamplesTab(QtWidgets.QWidget):
         self.splitter.addWidget(mid)
 
         # right: what-if
-        self.whatif = WhatIfPanel(self.runlog_path, self.db)
-        self.whatif.setMinimumWidth(380)
+        self.whatif = WhatIfPanel(self.runlog_path)  # own worker: loading never delays paging
         self.whatif.selection_saved.connect(self._selection_saved)
         self.whatif.run_launched.connect(self.run_launched)
-        self.splitter.addWidget(self.whatif)
-        self.splitter.setStretchFactor(0, 3)
+        self.side_tabs.addTab(self.whatif, "What-if selection")
+        self.side_tabs.setMinimumWidth(360)
+        self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 5)
-        self.splitter.setStretchFactor(2, 2)
-        self.splitter.setSizes([420, 680, 400])
+        self.splitter.setSizes([390, 700])
 
         self._search_timer = QtCore.QTimer(self, singleShot=True, interval=250)
         self._search_timer.timeout.connect(self.apply_filter)
@@ -623,3 +626,4 @@ class SamplesTab(QtWidgets.QWidget):
 
     def shutdown(self) -> None:
         self.db.shutdown()
+        self.whatif.shutdown()

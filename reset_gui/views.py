@@ -610,7 +610,7 @@ def summarize_selection(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarr
 def selection_items(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarray) -> list[dict[str, Any]]:
     """Rows for RunLog.add_selection."""
     return [{"sample_id": int(arrays.sample_id[i]), "prompt_id": int(arrays.prompt_id[i]),
-             "combined": float(comb[i]), "rank": r} for r, i in enumerate(idx.tolist())]
+             "combined": float(comb[i]), "rank": r + 1} for r, i in enumerate(idx.tolist())]
 
 
 def select_samples_fallback(rows: Sequence[dict[str, Any]], threshold: float,
@@ -659,10 +659,14 @@ class PromptFilter:
     max_score: float | None = None
     text: str | None = None              # LIKE on the prompt text
 
-    def where(self) -> tuple[str, list[Any]]:
-        cond, args = ["p.run_id = ?"], [self.run_id]
+    def where(self, paging: bool = False) -> tuple[str, list[Any]]:
+        """SQL condition on prompts p. paging=True: walk the rowid (ORDER BY id LIMIT n stops
+        after n matches) instead of the (run_id, stage_idx, key) index, which would evaluate the
+        filters on every prompt of the stage and sort them, for each page."""
+        plus = "+" if paging and not self.key_prefix else ""
+        cond, args = [f"{plus}p.run_id = ?"], [self.run_id]
         if self.stage_idx is not None:
-            cond.append("p.stage_idx = ?")
+            cond.append(f"{plus}p.stage_idx = ?")
             args.append(self.stage_idx)
         if self.key_prefix:
             # range on the unique (run_id, stage_idx, key) index: '}' sorts right after '|'
@@ -676,13 +680,16 @@ class PromptFilter:
             cond.append("p.prompt LIKE ? ESCAPE '\\'")
             args.append(f"%{esc}%")
         if self.selection_id is not None and self.accepted is not None:
+            # CROSS JOIN pins the loop order: the prompt's few samples (unique prompt_id index),
+            # then one lookup each in (selection_id, sample_id); the planner's own choice scans
+            # the whole selection per prompt (minutes on 100 000 samples)
             cond.append(("" if self.accepted else "NOT ") +
-                        "EXISTS (SELECT 1 FROM samples s JOIN selection_items it ON "
-                        "it.selection_id = ? AND it.sample_id = s.id WHERE s.prompt_id = p.id)")
+                        "EXISTS (SELECT 1 FROM samples s CROSS JOIN selection_items it "
+                        "WHERE s.prompt_id = p.id AND it.selection_id = ? AND it.sample_id = s.id)")
             args.append(self.selection_id)
         if self.min_score is not None or self.max_score is not None:
-            best = ("(SELECT MAX(sc.value) FROM samples s JOIN scores sc ON sc.sample_id = s.id "
-                    "AND sc.judge = 'combined' WHERE s.prompt_id = p.id)")
+            best = ("(SELECT MAX(sc.value) FROM samples s CROSS JOIN scores sc WHERE "
+                    "s.prompt_id = p.id AND sc.sample_id = s.id AND sc.judge = 'combined')")
             if self.min_score is not None:
                 cond.append(f"{best} >= ?")
                 args.append(self.min_score)
@@ -702,7 +709,7 @@ def fetch_prompt_page(conn: sqlite3.Connection, flt: PromptFilter, after_id: int
     conn.row_factory = sqlite3.Row
     if flt.run_id is None:
         return []
-    where, args = flt.where()
+    where, args = flt.where(paging=True)
     rows = [dict(r) for r in conn.execute(
         f"SELECT p.id, p.kind, p.key, p.source, substr(p.prompt, 1, 300) AS prompt FROM prompts p "
         f"WHERE {where} AND p.id > ? ORDER BY p.id LIMIT ?", (*args, after_id, int(limit)))]

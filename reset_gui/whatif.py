@@ -184,6 +184,8 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         lay.addWidget(self.save_button)
         lay.addWidget(self.continue_button)
         self._set_enabled(False)
+        self.status.setText("No run chosen — pick a run to try selection policies on its judged "
+                            "samples.")
 
     def _set_enabled(self, on: bool) -> None:
         for w in (*self.sliders.values(), self.threshold, self.budget, self.save_button,
@@ -211,13 +213,24 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         token = self._load_token
 
         def work(conn):
-            rows = conn.execute(
-                "SELECT s.stage_idx, COUNT(*) AS n, st.name FROM samples s LEFT JOIN stages st ON "
-                "st.run_id = s.run_id AND st.idx = s.stage_idx WHERE s.run_id = ? AND "
-                "EXISTS (SELECT 1 FROM prompts p WHERE p.run_id = s.run_id AND p.stage_idx = "
-                "s.stage_idx AND p.key NOT LIKE '%|%' LIMIT 1) AND (st.type IS NULL OR "
-                "st.type = 'sample') GROUP BY s.stage_idx ORDER BY s.stage_idx", (run_id,)).fetchall()
-            return token, [(r[0], r[1], r[2]) for r in rows]
+            stages = {r[0]: (r[1], r[2]) for r in conn.execute(
+                "SELECT idx, name, type FROM stages WHERE run_id = ?", (run_id,))}
+            out = []
+            # distinct stage_idx by skipping along the (run_id, stage_idx) index
+            idx = -1
+            while True:
+                row = conn.execute("SELECT stage_idx FROM samples WHERE run_id = ? AND stage_idx > ? "
+                                   "ORDER BY stage_idx LIMIT 1", (run_id, idx)).fetchone()
+                if row is None:
+                    break
+                idx = row[0]
+                name, type_ = stages.get(idx, (None, None))
+                if type_ not in (None, "sample"):
+                    continue  # evaluation generations are not selection candidates
+                n = conn.execute("SELECT COUNT(*) FROM samples WHERE run_id = ? AND stage_idx = ?",
+                                 (run_id, idx)).fetchone()[0]
+                out.append((idx, n, name))
+            return token, out
 
         self.db.submit(work, self._got_stages, self._failed)
 
@@ -324,6 +337,9 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         if not self.name_edit.text():
             self.name_edit.setPlaceholderText(f"whatif-t{pol['threshold']:.2f}-{idx.size}")
         self.recomputed.emit()
+
+    def shutdown(self) -> None:
+        self.db.shutdown()
 
     def kept_count(self) -> int:
         return int(self.last_idx.size)

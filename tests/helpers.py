@@ -39,3 +39,62 @@ def wait_for(predicate, timeout: float = 300.0, poll: float = 0.5, what: str = "
 def metric_steps(log: RunLog, run_id: str, name: str = "loss") -> list[int]:
     return [r["step"] for r in log.query(
         "SELECT step FROM metrics WHERE run_id=? AND name=? ORDER BY step", (run_id, name))]
+
+
+def tiny_reset_config(name: str = "tiny-reset", seed: int = 7):
+    """Every ReSet stage on the embedded model, shrunk to run in about a minute on 2 cores."""
+    cfg = load_preset("reset_demo")
+    cfg.name, cfg.seed = name, seed
+    for d in cfg.data:
+        d.budget = 3
+    for st in cfg.stages:
+        if st.type == "train":
+            st.max_steps, st.save_steps, st.eval_steps = 3, 2, 2
+            st.batch_size, st.max_length = 2, 192
+            st.probe_size, st.probe_max_new_tokens = 2, 8
+        elif st.type == "sample":
+            st.budget_per_kind = {"qa_extractive": 2, "qa_abstractive": 1, "summarization": 1,
+                                  "instruction": 2}
+            st.max_new_tokens, st.batch_size = 12, 4
+            st.decoding = st.decoding[:2]
+        elif st.type == "select":
+            st.threshold = 0.2
+        elif st.type == "evaluate":
+            st.eval_size, st.max_new_tokens, st.batch_size = 1, 12, 5
+    return cfg
+
+
+# columns that depend on time, ids or paths, not on what the run computed
+_VOLATILE = {"id", "time", "created_at", "path", "run_id", "sample_id", "prompt_id", "selection_id",
+             "checkpoint_id"}
+_TIME_METRICS = {"tokens_per_s", "samples_per_s", "judged_per_s", "train_runtime"}
+
+
+def run_content(log: RunLog, run_id: str) -> dict[str, list]:
+    """A run's rows, keyed by content, for comparing an interrupted run with a clean one."""
+    def rows(sql):
+        return [tuple(v for k, v in r.items() if k not in _VOLATILE)
+                for r in log.query(sql, (run_id,))]
+
+    return {
+        "metrics": [(s, st, n, round(v, 3)) for (st, s, n, v) in rows(
+            "SELECT stage_idx, step, name, value FROM metrics WHERE run_id=? ORDER BY stage_idx, step, name")
+            if n not in _TIME_METRICS],
+        "checkpoints": rows("SELECT stage_idx, step, tag, kind, base FROM checkpoints WHERE run_id=? "
+                            "ORDER BY tag"),
+        "prompts": rows("SELECT stage_idx, key, kind, prompt, context, reference FROM prompts "
+                        "WHERE run_id=? ORDER BY stage_idx, key"),
+        "samples": rows("SELECT p.key, s.stage_idx, s.cand_idx, s.decoding, s.seed, s.text, s.n_tokens "
+                        "FROM samples s JOIN prompts p ON p.id=s.prompt_id WHERE s.run_id=? "
+                        "ORDER BY s.stage_idx, p.key, s.cand_idx"),
+        "scores": [r[:4] + (None if r[4] is None else round(r[4], 6),) for r in rows(
+            "SELECT p.key, s.cand_idx, sc.judge, sc.category, sc.value FROM scores sc "
+            "JOIN samples s ON s.id=sc.sample_id JOIN prompts p ON p.id=s.prompt_id "
+            "WHERE sc.run_id=? ORDER BY p.key, s.stage_idx, s.cand_idx, sc.judge")],
+        "selection": rows("SELECT sel.name, p.key, s.cand_idx, it.rank FROM selection_items it "
+                          "JOIN selections sel ON sel.id=it.selection_id JOIN samples s ON s.id=it.sample_id "
+                          "JOIN prompts p ON p.id=s.prompt_id WHERE sel.run_id=? ORDER BY sel.name, it.rank"),
+        "evals": [tuple(round(v, 6) if isinstance(v, float) else v for v in r) for r in rows(
+            "SELECT checkpoint_tag, dataset, category, n, faithfulness, instruction_following, "
+            "task_score, mean_length FROM evals WHERE run_id=? ORDER BY checkpoint_tag, dataset")],
+    }

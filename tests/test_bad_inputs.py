@@ -569,9 +569,23 @@ def _(tmp, home, server):
     assert_intact(home, before)
 
 
-@case("runlog-write-fails-disk-full-api")
+# A full disk: RLIMIT_FSIZE in a child process makes every write past LIMIT bytes of a file fail
+# with EFBIG (Python ignores SIGXFSZ), which is what SQLite and Python see on a full disk.
+LIMIT = 64 * 1024
+BAD_RUNLOG_WRITE = ("RunLog lets sqlite3.OperationalError('disk I/O error') escape from writes; "
+                    "fix: RunLog.transaction() turns it into RunLogError naming the file (report)")
+BAD_CLI_OSERROR = ("backend/cli.py main() catches neither sqlite3.Error nor OSError (only "
+                   "FileNotFoundError): a traceback instead of one line (report)")
+
+
+def _fsize_limit(limit: int = LIMIT):
+    def pre():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return pre
+
+
+@case("runlog-disk-full-write-api", pytest.mark.xfail(strict=True, reason=BAD_RUNLOG_WRITE))
 def _(tmp, home, server):
-    """A write that cannot fit (RLIMIT_FSIZE in a child process stands in for a full disk)."""
     before = populate(home)
     script = (
         "import sys\n"
@@ -584,32 +598,46 @@ def _(tmp, home, server):
         "except RunLogError as exc:\n"
         "    print('RunLogError:', exc)\n"
         "    sys.exit(3)\n")
-    limit = 64 * 1024
-
-    def pre():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
     p = subprocess.run([sys.executable, "-c", script, str(paths.runlog_path(home)), DONE_RUN],
                        cwd=str(REPO), capture_output=True, text=True, timeout=CLI_TIMEOUT,
-                       preexec_fn=pre)
+                       preexec_fn=_fsize_limit())
     shown = f"exit {p.returncode}\n{p.stdout}\n{p.stderr[-2000:]}"
     assert p.returncode == 3, shown
     assert re.search(r"run ?log.*runlog\.db.*(disk|full|write|I/O)", p.stdout, re.I), shown
     assert_intact(home, before)
 
 
-@case("runlog-disk-full-cli-run")
+@case("runlog-disk-full-cli-run-log-write", pytest.mark.xfail(strict=True, reason=BAD_CLI_OSERROR))
 def _(tmp, home, server):
-    """`run` when nothing more can be written: a clear one-line error, no traceback."""
+    """`run`: the config file still fits, the run row (config text in the WAL) does not."""
+    before = populate(home)
+    f = toml_file(tmp, config_text().replace('name = "bad"', 'name = "bad"\ndescription = "' +
+                                             "long " * 11_800 + '"'))
+    assert f.stat().st_size < LIMIT
+    expect_cli(home, ["run", str(f), "--detach"], r"run ?log.*(disk|full|write|I/O)",
+               preexec=_fsize_limit())
+    assert_intact(home, before)
+
+
+@case("runlog-disk-full-cli-config-write", pytest.mark.xfail(strict=True, reason=BAD_CLI_OSERROR))
+def _(tmp, home, server):
+    """`run`: not even the run's config.toml can be written."""
     before = populate(home)
     f = toml_file(tmp, config_text().replace('name = "bad"', 'name = "bad"\ndescription = "' +
                                              "long " * 20_000 + '"'))
-    limit = 64 * 1024
+    expect_cli(home, ["run", str(f), "--detach"], r"(disk|full|too large|cannot write)",
+               preexec=_fsize_limit())
+    assert_intact(home, before)
 
-    def pre():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    expect_cli(home, ["run", str(f), "--detach"], r"(disk|full|too large|cannot write)", preexec=pre)
+@case("runlog-disk-full-cli-open", pytest.mark.xfail(strict=True, reason=(
+    "RunLog.__init__ reports any sqlite3.DatabaseError as 'is not a ReSet Studio run log', also "
+    "an I/O error from a full disk (report)")))
+def _(tmp, home, server):
+    """Opening needs a 32 KiB -shm file: on a full disk that is an I/O problem, not a bad file."""
+    before = populate(home)
+    msg = expect_cli(home, ["list"], r"runlog\.db.*(disk|I/O|write)", preexec=_fsize_limit(16_000))
+    assert "not a ReSet Studio run log" not in msg
     assert_intact(home, before)
 
 
@@ -622,7 +650,9 @@ def _(tmp, home, server):
     assert not (tmp / "out.jsonl").exists()
 
 
-@case("judge-cli-weights-not-json")
+@case("judge-cli-weights-not-json", pytest.mark.xfail(strict=True, reason=(
+    "backend/cli.py cmd_judge passes json.loads' bare message ('Expecting value: line 1 column 1') "
+    "without naming --weights (report)")))
 def _(tmp, home, server):
     f = write(tmp / "answers.jsonl", json.dumps({"prompt": "p", "response": "r"}) + "\n")
     expect_cli(home, ["judge", str(f), "-o", str(tmp / "out.jsonl"), "--weights", "task=1"],

@@ -1,0 +1,66 @@
+"""Fault suite: SIGKILL the worker at random moments across all stages, resume each time, and
+check the final run log equals an uninterrupted run with the same seed, row for row in content.
+
+The CI version kills a few times; `python scripts/soak_kill_resume.py --kills 20` is the long one.
+"""
+import os
+import random
+import signal
+import time
+
+import pytest
+
+from backend import launcher, paths
+from backend.runlog import RunLog
+from tests.helpers import run_content, tiny_reset_config
+
+pytestmark = pytest.mark.slow
+
+
+def kill_resume_until_done(run_id, home, kills: int, rng: random.Random, log_fn=print) -> list[str]:
+    """Kill the worker `kills` times at random moments, resuming after each; returns kill notes."""
+    notes = []
+    with RunLog(paths.runlog_path(home)) as log:
+        for k in range(kills):
+            deadline = time.time() + rng.uniform(4.0, 25.0)
+            while time.time() < deadline and log.get_run(run_id)["status"] == "running":
+                time.sleep(0.2)
+            run = log.get_run(run_id)
+            if run["status"] != "running":
+                break
+            pid = launcher.worker_pid(run_id, home)
+            stage = next((s for s in log.get_stages(run_id) if s["idx"] == run["current_stage"]), None)
+            where = f"{stage['name']} {stage['done']}/{stage['total']}" if stage else "start-up"
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            final = launcher.wait(run_id, home, timeout=120)
+            notes.append(f"kill {k + 1} during {where}: {final['status']}")
+            log_fn(notes[-1])
+            if final["status"] == "succeeded":
+                break
+            assert final["status"] == "died", final
+            assert final["signal"] == signal.SIGKILL
+            launcher.resume(run_id, home)
+    return notes
+
+
+def test_killed_run_equals_clean_run(tmp_path, monkeypatch):
+    clean_home, killed_home = tmp_path / "clean", tmp_path / "killed"
+    monkeypatch.setenv("RESET_STUDIO_HOME", str(clean_home))
+    clean = launcher.launch(tiny_reset_config("clean"), clean_home)
+    assert launcher.wait(clean, clean_home, timeout=1500)["status"] == "succeeded"
+
+    rng = random.Random(int(os.environ.get("KILL_SEED", "1234")))
+    killed = launcher.launch(tiny_reset_config("killed"), killed_home)
+    notes = kill_resume_until_done(killed, killed_home, kills=int(os.environ.get("KILLS", "3")), rng=rng)
+    final = launcher.wait(killed, killed_home, timeout=1500)
+    assert final["status"] == "succeeded", (final, notes)
+    assert any("died" in n for n in notes), notes
+
+    with RunLog(paths.runlog_path(clean_home)) as a, RunLog(paths.runlog_path(killed_home)) as b:
+        want, got = run_content(a, clean), run_content(b, killed)
+    for table in want:
+        assert got[table] == want[table], f"{table} differs after kills: {notes}"
+    assert want["samples"] and want["evals"] and want["selection"]
