@@ -246,7 +246,11 @@ def cmd_judge(args) -> int:
     if not args.input or not args.output:
         raise SystemExit("reset-gui judge: give INPUT.jsonl and --output OUT.jsonl (or --list)")
     judges = args.judges.split(",") if args.judges else "auto"
-    weights = json.loads(args.weights) if args.weights else None
+    try:
+        weights = json.loads(args.weights) if args.weights else None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--weights is not valid JSON ({exc}); e.g. "
+                         '\'{"task": 0.3, "faithfulness": 0.4, "instruction_following": 0.3}\'') from None
     summary = judge_file(args.input, args.output, judges=judges, weights=weights, settings=settings)
     print(json.dumps(summary, indent=2, default=str))
     return 0
@@ -379,6 +383,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except (ConfigError, LaunchError, RunLogError, DataError, FileNotFoundError, ValueError) as exc:
         print(f"reset-gui {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, permissions, a file size limit
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"reset-gui {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
 
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from typing import Sequence
 
 
+TOP_K_FAST = 1024
+
+
 @dataclass
 class Generation:
     text: str
@@ -27,17 +30,27 @@ def _row_sampler(seeds: Sequence[int], temperature: float, top_p: float, device)
             self.gens = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
 
         def __call__(self, input_ids, scores):
-            logits = scores.float() / max(temperature, 1e-5)
-            probs = torch.softmax(logits, dim=-1)
-            if top_p < 1.0:
-                sorted_p, order = torch.sort(probs, descending=True, dim=-1)
-                keep = torch.cumsum(sorted_p, dim=-1) - sorted_p < top_p
-                sorted_p = torch.where(keep, sorted_p, torch.zeros_like(sorted_p))
-                probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-            probs = probs / probs.sum(dim=-1, keepdim=True)
-            probs_cpu = probs.cpu()
-            picks = [int(torch.multinomial(probs_cpu[i], 1, generator=g))
-                     for i, g in enumerate(self.gens)]
+            probs = torch.softmax(scores.float() / max(temperature, 1e-5), dim=-1)
+            # The nucleus almost always lies in the top few hundred tokens: sorting those instead
+            # of the 49k vocabulary made the sampler ~10x cheaper. Fall back to the full sort
+            # for rows whose top-k mass is below top_p (very flat distributions).
+            if top_p >= 1.0:  # plain sampling: no order needed
+                vals = probs
+                ids = torch.arange(probs.shape[-1]).expand(probs.shape[0], -1)
+            else:
+                vals, ids = torch.topk(probs, min(TOP_K_FAST, probs.shape[-1]), dim=-1)
+                if bool((vals.sum(-1) < top_p).any()):
+                    vals, ids = torch.sort(probs, descending=True, dim=-1)
+                keep = torch.cumsum(vals, dim=-1) - vals < top_p
+                vals = torch.where(keep, vals, torch.zeros_like(vals))
+            cdf = torch.cumsum(vals, dim=-1).cpu()
+            ids = ids.cpu()
+            picks = []
+            for i, g in enumerate(self.gens):
+                # inverse-CDF draw from the row's own generator
+                u = torch.rand(1, generator=g, dtype=cdf.dtype) * cdf[i, -1]
+                j = min(int(torch.searchsorted(cdf[i], u, right=True)), cdf.shape[-1] - 1)
+                picks.append(int(ids[i, j]))
             out = torch.full_like(scores, float("-inf"))
             out[torch.arange(len(picks)), torch.tensor(picks, device=scores.device)] = 0.0
             return out

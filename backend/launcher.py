@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,11 +60,20 @@ def preflight(cfg: RunConfig, home: str | os.PathLike | None = None) -> list[str
                           revision=cfg.model.revision, checkpoint_lookup=lookup)
         except ModelError as exc:
             problems.append(f"model.base: {exc}")
+    from .data import DataError, load_dataset_records
+
     for i, d in enumerate(cfg.data):
         for attr in ("source", "eval_source"):
             value = getattr(d, attr)
-            if value and (Path(value).suffix or value.startswith((".", "/"))) and not Path(value).exists():
+            if not value:
+                continue
+            if (Path(value).suffix or value.startswith((".", "/"))) and not Path(value).exists():
                 problems.append(f"data.{i}.{attr}: file not found: {value}")
+            elif Path(value).exists():  # local files are small: parse and map them now
+                try:
+                    load_dataset_records(d.model_copy(update={"source": value}))
+                except DataError as exc:
+                    problems.append(f"data.{i}.{attr}: {exc}")
     if cfg.model.device == "cuda":
         import importlib.util
         if importlib.util.find_spec("torch") is None:
@@ -89,11 +99,15 @@ def create_run(cfg: RunConfig, home: str | os.PathLike | None = None, *,
     run_id = new_run_id(cfg.name)
     rdir = paths.run_dir(run_id, home)
     rdir.mkdir(parents=True, exist_ok=False)
-    cfg.save(rdir / "config.toml")
-    with open_log(home) as log:
-        log.create_run(run_id, name=cfg.name, preset=cfg.preset, config_toml=cfg.to_toml(),
-                       run_dir=str(rdir), parent_run_id=parent_run_id)
-        log.event(run_id, f"run created from preset {cfg.preset!r}")
+    try:
+        cfg.save(rdir / "config.toml")
+        with open_log(home) as log:
+            log.create_run(run_id, name=cfg.name, preset=cfg.preset, config_toml=cfg.to_toml(),
+                           run_dir=str(rdir), parent_run_id=parent_run_id)
+            log.event(run_id, f"run created from preset {cfg.preset!r}")
+    except BaseException:
+        shutil.rmtree(rdir, ignore_errors=True)  # no folder without its row in the log
+        raise
     return run_id
 
 

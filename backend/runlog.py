@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 60_000
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "died")
 FINAL_STATUSES = ("succeeded", "failed", "cancelled", "died")
@@ -55,7 +55,7 @@ _TABLES: dict[str, tuple[dict[str, type], str, tuple[str, ...] | None, list[tupl
     "metrics": ({
         "id": int, "run_id": str, "stage_idx": int, "step": int, "name": str, "value": float,
         "time": float,
-    }, "id", ("run_id", "stage_idx", "step", "name"), [("run_id", "name")]),
+    }, "id", ("run_id", "stage_idx", "step", "name"), [("run_id", "name"), ("run_id", "id")]),
     "checkpoints": ({
         "id": int, "run_id": str, "stage_idx": int, "step": int, "tag": str, "path": str,
         "kind": str, "base": str, "created_at": float,
@@ -68,11 +68,11 @@ _TABLES: dict[str, tuple[dict[str, type], str, tuple[str, ...] | None, list[tupl
         "id": int, "run_id": str, "stage_idx": int, "prompt_id": int, "cand_idx": int,
         "decoding": str, "params": str, "seed": int, "text": str, "n_tokens": int,
         "finish_reason": str, "created_at": float,
-    }, "id", ("prompt_id", "cand_idx"), [("run_id", "stage_idx")]),
+    }, "id", ("prompt_id", "cand_idx"), [("run_id", "stage_idx"), ("run_id", "id")]),
     "scores": ({
         "id": int, "run_id": str, "sample_id": int, "judge": str, "category": str, "value": float,
         "details": str,
-    }, "id", ("sample_id", "judge"), [("run_id", "judge")]),
+    }, "id", ("sample_id", "judge"), [("run_id", "judge"), ("run_id", "id")]),
     "selections": ({
         "id": int, "run_id": str, "stage_idx": int, "name": str, "policy": str, "n_selected": int,
         "created_at": float,
@@ -93,8 +93,14 @@ _TABLES: dict[str, tuple[dict[str, type], str, tuple[str, ...] | None, list[tupl
     }, "id", None, [("run_id",)]),
 }
 
-# Each entry migrates a log from version i+1 to i+2; version 1 is the schema above.
-_MIGRATIONS: list = []
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """Version 2: (run_id, id) indexes make a per-run incremental poll an index range scan."""
+    for table in ("metrics", "samples", "scores"):
+        conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{table}_run_id_id ON {table} (run_id, id)")
+
+
+# _MIGRATIONS[i] migrates a log from version i+1 to i+2.
+_MIGRATIONS: list = [_v1_to_v2]
 
 
 class RunLog:
@@ -121,6 +127,9 @@ class RunLog:
                 conn.execute("PRAGMA synchronous=NORMAL")
             conn.row_factory = sqlite3.Row
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:  # exists but cannot be opened or read
+            raise RunLogError(f"cannot open the run log {self.path}: {exc} (disk full, no "
+                              "permission, or a locked/unreadable file?)") from exc
         except sqlite3.DatabaseError as exc:
             raise RunLogError(f"{self.path} is not a ReSet Studio run log ({exc})") from exc
         self.conn = conn
@@ -175,14 +184,21 @@ class RunLog:
         if self.conn.in_transaction:  # nested: join the outer transaction
             yield self.conn
             return
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise RunLogError(f"the run log {self.path} stayed locked for "
+                                  f"{BUSY_TIMEOUT_MS // 1000} s: {exc}") from exc
+            raise RunLogError(f"cannot write to the run log {self.path}: {exc} (disk full, over "
+                              "a file size limit, or not writable?)") from exc
 
     def _insert(self, table: str, rows: Iterable[dict[str, Any]]) -> int:
         """Insert rows, ignoring those whose natural key is already present. Returns rows added."""

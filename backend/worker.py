@@ -38,6 +38,18 @@ def _heartbeat(home, run_id: str, stop: threading.Event) -> None:
 _cancel_event = threading.Event()
 
 
+def _release_memory() -> None:
+    """Give the previous stage's model and activations back before the next stage loads its own."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc
+        pass
+
+
 def run_stages(ctx: StageContext) -> str:
     done = {st["idx"]: st["status"] for st in ctx.log.get_stages(ctx.run_id)}
     for idx, stage in enumerate(ctx.cfg.stages):
@@ -56,6 +68,7 @@ def run_stages(ctx: StageContext) -> str:
         except BaseException as exc:
             ctx.log.stage_end(ctx.run_id, idx, "failed", f"{type(exc).__name__}: {exc}"[:500])
             raise
+        _release_memory()
         ctx.log.stage_end(ctx.run_id, idx, "succeeded", f"{time.time() - t0:.1f} s")
         ctx.event(idx, f"stage {stage.name} finished in {time.time() - t0:.1f} s")
     return "succeeded"

@@ -111,12 +111,15 @@ def run(opts: Options) -> list[Target]:
     for s in stages:
         stage_of[s["idx"]] = f"{s['name']} ({s['type']})"
     rows = []
-    for idx in sorted(peaks):
+    for idx in sorted(set(peaks) | set(stage_of)):
         name = "start-up (imports, config)" if idx < 0 else stage_of.get(idx, str(idx))
         st = next((s for s in stages if s["idx"] == idx), None)
         dur = f"{(st['ended_at'] or 0) - (st['started_at'] or 0):.1f} s" if st and st["ended_at"] else "-"
-        rows.append([str(idx + 1) if idx >= 0 else "-", name, f"{peaks[idx] / 2**20:.0f} MiB", dur])
+        peak = f"{peaks[idx] / 2**20:.0f} MiB" if idx in peaks else "(< 0.1 s: not sampled)"
+        rows.append([str(idx + 1) if idx >= 0 else "-", name, peak, dur])
     table(rows, ["#", "stage", "peak RSS", "duration"])
+    print("  note: RSS a stage frees stays with the allocator, so a stage's figure includes what "
+          "earlier stages left behind; the train stages' figures are the true peaks")
     print(f"  run {run['status']} in {wall:.0f} s (worker exit {worker.returncode})", flush=True)
     if run["status"] != "succeeded":
         print(f"  error: {run['error']}\n  stderr tail:\n" +

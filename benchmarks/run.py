@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
     ap.add_argument("--reps", type=int, help="repetitions per measurement (default per benchmark)")
     ap.add_argument("--keep", action="store_true", help="keep temporary run logs and homes")
+    ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice); "
+                                                "use 1 on a machine shared with other jobs")
     args = ap.parse_args(argv)
     names = list(BENCHMARKS)
     if args.only:
@@ -48,6 +50,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        os.environ["RESET_STUDIO_TORCH_THREADS"] = str(args.threads)  # the memory benchmark's worker
+    load = os.getloadavg()[0]
+    if load > (os.cpu_count() or 1) and torch.get_num_threads() > 1:
+        print(f"WARNING: load average {load:.1f} on {os.cpu_count()} CPUs with {torch.get_num_threads()} "
+              "torch threads: OpenMP threads stall each other when the cores are shared (measured "
+              "here: 7-16x slower generation); rerun with --threads 1 or on a quiet machine")
     print(f"ReSet Studio benchmarks ({'quick' if opts.quick else 'full'}): python "
           f"{platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads), {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)

@@ -98,3 +98,13 @@ def run_content(log: RunLog, run_id: str) -> dict[str, list]:
             "SELECT checkpoint_tag, dataset, category, n, faithfulness, instruction_following, "
             "task_score, mean_length FROM evals WHERE run_id=? ORDER BY checkpoint_tag, dataset")],
     }
+
+
+def tiny_eval_config(name: str = "tiny-eval"):
+    """A tiny MTL run that also evaluates its checkpoint: one trade-off point, quickly."""
+    cfg = load_preset("mtl_demo")
+    tiny = tiny_config(name, max_steps=2, save_steps=2)
+    ev = cfg.stages[-1]
+    ev.eval_size, ev.max_new_tokens, ev.batch_size = 1, 8, 5
+    tiny.stages = [tiny.stages[0], ev]
+    return tiny

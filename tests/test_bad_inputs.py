@@ -572,10 +572,6 @@ def _(tmp, home, server):
 # A full disk: RLIMIT_FSIZE in a child process makes every write past LIMIT bytes of a file fail
 # with EFBIG (Python ignores SIGXFSZ), which is what SQLite and Python see on a full disk.
 LIMIT = 64 * 1024
-BAD_RUNLOG_WRITE = ("RunLog lets sqlite3.OperationalError('disk I/O error') escape from writes; "
-                    "fix: RunLog.transaction() turns it into RunLogError naming the file (report)")
-BAD_CLI_OSERROR = ("backend/cli.py main() catches neither sqlite3.Error nor OSError (only "
-                   "FileNotFoundError): a traceback instead of one line (report)")
 
 
 def _fsize_limit(limit: int = LIMIT):
@@ -584,7 +580,7 @@ def _fsize_limit(limit: int = LIMIT):
     return pre
 
 
-@case("runlog-disk-full-write-api", pytest.mark.xfail(strict=True, reason=BAD_RUNLOG_WRITE))
+@case("runlog-disk-full-write-api")
 def _(tmp, home, server):
     before = populate(home)
     script = (
@@ -607,7 +603,7 @@ def _(tmp, home, server):
     assert_intact(home, before)
 
 
-@case("runlog-disk-full-cli-run-log-write", pytest.mark.xfail(strict=True, reason=BAD_CLI_OSERROR))
+@case("runlog-disk-full-cli-run-log-write")
 def _(tmp, home, server):
     """`run`: the config file still fits, the run row (config text in the WAL) does not."""
     before = populate(home)
@@ -619,7 +615,7 @@ def _(tmp, home, server):
     assert_intact(home, before)
 
 
-@case("runlog-disk-full-cli-config-write", pytest.mark.xfail(strict=True, reason=BAD_CLI_OSERROR))
+@case("runlog-disk-full-cli-config-write")
 def _(tmp, home, server):
     """`run`: not even the run's config.toml can be written."""
     before = populate(home)
@@ -630,9 +626,7 @@ def _(tmp, home, server):
     assert_intact(home, before)
 
 
-@case("runlog-disk-full-cli-open", pytest.mark.xfail(strict=True, reason=(
-    "RunLog.__init__ reports any sqlite3.DatabaseError as 'is not a ReSet Studio run log', also "
-    "an I/O error from a full disk (report)")))
+@case("runlog-disk-full-cli-open")
 def _(tmp, home, server):
     """Opening needs a 32 KiB -shm file: on a full disk that is an I/O problem, not a bad file."""
     before = populate(home)
@@ -650,9 +644,7 @@ def _(tmp, home, server):
     assert not (tmp / "out.jsonl").exists()
 
 
-@case("judge-cli-weights-not-json", pytest.mark.xfail(strict=True, reason=(
-    "backend/cli.py cmd_judge passes json.loads' bare message ('Expecting value: line 1 column 1') "
-    "without naming --weights (report)")))
+@case("judge-cli-weights-not-json")
 def _(tmp, home, server):
     f = write(tmp / "answers.jsonl", json.dumps({"prompt": "p", "response": "r"}) + "\n")
     expect_cli(home, ["judge", str(f), "-o", str(tmp / "out.jsonl"), "--weights", "task=1"],

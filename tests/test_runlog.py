@@ -105,3 +105,15 @@ def test_concurrent_writers_no_lock_errors(tmp_path):
     for i in range(4):
         assert log.count("metrics", run_id=f"run{i}") == 300
         assert log.count("events", run_id=f"run{i}") == 150
+
+
+def test_migrates_version_1_log(tmp_path):
+    log = _log(tmp_path)
+    log.log_metrics("r1", 0, 1, {"loss": 1.5})
+    log.conn.execute("DROP INDEX idx_metrics_run_id_id")
+    log.conn.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    log.close()
+    log = RunLog(tmp_path / "runlog.db")
+    assert log._version() == SCHEMA_VERSION == 2
+    assert "idx_metrics_run_id_id" in {i.name for i in log.db["metrics"].indexes}
+    assert log.read_since("metrics", 0, run_id="r1")[0]["value"] == 1.5

@@ -125,6 +125,8 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
                 return
             from ..generation import generate_batch
 
+            t_probe = time.time()
+
             was_training = model.training
             model.eval()
             outs = generate_batch(model, tokenizer, [chat_messages(r) for r in probes],
@@ -133,6 +135,7 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
                 model.train()
             mean_len = sum(o.n_tokens for o in outs) / len(outs)
             ctx.log.log_metrics(ctx.run_id, idx, step, {"gen_length": mean_len})
+            self.t_last += time.time() - t_probe  # probe time is not training time (tokens/s)
 
         def on_train_begin(self, args, state, control, model=None, **kw):
             ctx.progress(idx, state.global_step, state.max_steps, "training", force=True)

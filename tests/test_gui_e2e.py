@@ -1,0 +1,107 @@
+"""The window against real runs: launch from Setup, points arrive live; a killed worker shows as
+died with its stderr tail; the app killed and reopened finds the run still running and updating."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from backend import launcher, paths
+from backend.runlog import RunLog
+from tests.conftest import REPO
+from tests.helpers import tiny_config, tiny_eval_config, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def window(qtbot, home):
+    from reset_gui.main_window import MainWindow
+
+    w = MainWindow(home, poll_interval_ms=300)
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    yield w
+    w.shutdown()
+
+
+def test_launch_from_setup_points_appear_in_live(window, qtbot, home):
+    window.setup.set_config(tiny_eval_config("gui-e2e"))
+    assert window.setup.validate()
+    window.launch()
+    qtbot.waitUntil(lambda: len(window.runs) == 1, timeout=60_000)
+    run_id = window.runs[0]["id"]
+    qtbot.waitUntil(lambda: len(window.live.tradeoff.data) >= 1, timeout=900_000)
+    points = window.live.tradeoff.data.all_points()
+    assert points[0].run_id == run_id and points[0].tag == "mtl"
+    assert 0.0 <= points[0].x <= 1.0 and 0.0 <= points[0].y <= 1.0
+    qtbot.waitUntil(lambda: window.runs_panel.selected_run() is not None
+                    and window.runs_panel.selected_run()["status"] == "succeeded", timeout=120_000)
+    window.grab().save(str(home / "e2e-live.png"))
+
+
+def test_killed_worker_shows_died_with_stderr(window, qtbot, home):
+    run_id = launcher.launch(tiny_config("gui-kill", max_steps=30), home)
+    with RunLog(paths.runlog_path(home)) as log:
+        wait_for(lambda: log.count("metrics", run_id=run_id) > 0, timeout=600, what="first metric")
+    print("worker noise to stderr is captured", file=sys.stderr)
+    os.kill(launcher.worker_pid(run_id, home), signal.SIGKILL)
+    window.runs_panel.select_run(run_id)
+    qtbot.waitUntil(lambda: any(r["id"] == run_id and r["status"] == "died" for r in window.runs),
+                    timeout=120_000)
+    window.runs_panel.select_run(run_id)
+    qtbot.waitUntil(lambda: "SIGKILL" in window.events.problem_text(), timeout=30_000)
+    assert "stderr" in window.events.problem_text().lower()
+
+
+def test_app_killed_and_reopened_keeps_updating(qtbot, home):
+    """The GUI process dies while a run trains; a new window finds the run and follows it."""
+    script = textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        from PySide6.QtWidgets import QApplication
+        from reset_gui.main_window import MainWindow
+        from tests.helpers import tiny_config
+        app = QApplication([])
+        w = MainWindow({str(home)!r})
+        w.setup.set_config(tiny_config("outlives-gui", max_steps=12, save_steps=50))
+        w.launch()
+        deadline = time.time() + 120
+        while not w.runs and time.time() < deadline:
+            app.processEvents(); time.sleep(0.05)
+        print("LAUNCHED", w.runs[0]["id"], flush=True)
+        while True:
+            app.processEvents(); time.sleep(0.05)
+    """)
+    gui = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    line = gui.stdout.readline()
+    assert line.startswith("LAUNCHED"), line
+    run_id = line.split()[1]
+    gui.send_signal(signal.SIGKILL)
+    gui.wait(30)
+    with RunLog(paths.runlog_path(home)) as log:
+        assert log.get_run(run_id)["status"] == "running"  # the run outlived the window
+
+    from reset_gui.main_window import MainWindow
+
+    w = MainWindow(home, poll_interval_ms=300)
+    qtbot.addWidget(w)
+    try:
+        qtbot.waitUntil(lambda: any(r["id"] == run_id and r["status"] == "running" for r in w.runs),
+                        timeout=30_000)
+        with RunLog(paths.runlog_path(home)) as log:
+            wait_for(lambda: log.count("metrics", run_id=run_id, name="loss") >= 1, timeout=600)
+            seen = log.count("metrics", run_id=run_id)
+        # the reopened window keeps receiving rows written after it opened
+        qtbot.waitUntil(lambda: w.poller.poller.last_ids.get("metrics", 0) > 0, timeout=60_000)
+        first = w.poller.poller.last_ids["metrics"]
+        qtbot.waitUntil(lambda: w.poller.poller.last_ids["metrics"] > first, timeout=600_000)
+        assert seen >= 1
+    finally:
+        launcher.cancel(run_id, home)
+        w.shutdown()
+    assert launcher.wait(run_id, home, timeout=300)["status"] in ("cancelled", "succeeded")
