@@ -15,7 +15,7 @@ from PySide6 import QtCore, QtWidgets
 
 from .plots import (CurveSet, DbTasks, PlotPanel, TradeoffPlot, bar_item, set_bars,
                     set_category_ticks)
-from .views import (KINDS, MetricSeries, accept_rates_from_rows, histogram_pair, length_buckets,
+from .views import (KINDS, MetricSeries, ema, accept_rates_from_rows, histogram_pair, length_buckets,
                     run_color, score_hist_sql)
 
 HIST_JUDGES = ("combined", "cat:faithfulness", "cat:instruction_following", "cat:task",
@@ -105,7 +105,8 @@ class LiveTab(QtWidgets.QWidget):
         self.boundaries: dict[str, list[pg.InfiniteLine]] = {"loss": [], "lr": [], "genlen": []}
         self.bylen_bars: list[pg.BarGraphItem] = []
         self.bylen_legend = self.bylen_panel.item.addLegend(offset=(-8, 8), labelTextSize="8pt")
-        self.bylen_panel.item.setYRange(0, 1.05, padding=0)
+        self.bylen_panel.item.setYRange(0, 1.3, padding=0)  # headroom: the legend sits above the bars
+        self.bylen_legend.setColumnCount(3)
         self.accept_bars = bar_item("#009E73", 0.6)
         self.accept_panel.item.addItem(self.accept_bars)
         self.accept_panel.item.setYRange(0, 1.15, padding=0)
@@ -220,7 +221,11 @@ class LiveTab(QtWidgets.QWidget):
                 panel.set_empty(True)
                 continue
             x, y = self.metrics.xy(run, name)
-            curves.set((run, name), x, y, color, symbol="o" if name == "gen_length" else None)
+            if name == "loss":  # raw steps jump with length-grouped batches: add a smoothed trend
+                curves.set((run, name), x, y, "#b8b8b8", width=1.0)
+                curves.set((run, "loss_ema"), x, ema(y), color, name="smoothed (EMA 0.8)")
+            else:
+                curves.set((run, name), x, y, color, symbol="o" if name == "gen_length" else None)
             panel.set_empty(False)
         self._update_boundaries()
 

@@ -17,6 +17,9 @@ pg.setConfigOptions(antialias=True, background="w", foreground="#222")
 
 AXIS_FONT = QtGui.QFont()
 AXIS_FONT.setPointSize(8)
+LABEL_FONT = QtGui.QFont()
+LABEL_FONT.setPointSize(8)
+LABEL_FONT.setBold(True)
 
 
 class PlotPanel(QtWidgets.QFrame):
@@ -104,7 +107,7 @@ class CurveSet:
         if c is None:
             pen = pg.mkPen(color, width=width, style=style)
             c = self.plot.plot(name=name, pen=pen, symbol=symbol, symbolSize=5,
-                               symbolBrush=color, symbolPen=None)
+                               symbolBrush=color, symbolPen=None, connect="finite")
             self.curves[key] = c
         c.setData(x, y)
         return c
@@ -160,6 +163,7 @@ class TradeoffPlot(QtCore.QObject):
         pi.addItem(self.hover_text)
         self.scatters: dict[str, pg.ScatterPlotItem] = {}
         self.lines: dict[str, pg.PlotDataItem] = {}
+        self.labels: dict[tuple[str, str], pg.TextItem] = {}
         self.rebuilds = 0  # items created (tests check that new rows do not rebuild)
 
     def color_of(self, run_id: str) -> str:
@@ -209,6 +213,15 @@ class TradeoffPlot(QtCore.QObject):
         ys = np.array([p.y for p in pts])
         self.scatters[run_id].setData(x=xs, y=ys, data=pts)
         self.lines[run_id].setData(xs, ys)
+        for p in pts:  # the checkpoint's tag beside its point, so "mtl" vs "reset" reads at once
+            label = self.labels.get((run_id, p.tag))
+            if label is None:
+                label = pg.TextItem(p.tag, color=self.color_of(run_id), anchor=(-0.25, 0.5))
+                label.setFont(LABEL_FONT)
+                label.setZValue(4)
+                self.panel.item.addItem(label)
+                self.labels[(run_id, p.tag)] = label
+            label.setPos(p.x, p.y)
 
     def update_front(self) -> None:
         pts = [p for r in self.data.points if self._shown(r) for p in self.data.series(r)]
@@ -225,6 +238,8 @@ class TradeoffPlot(QtCore.QObject):
             if not self._shown(run):
                 self.panel.item.removeItem(self.scatters.pop(run))
                 self.panel.item.removeItem(self.lines.pop(run))
+                for key in [k for k in self.labels if k[0] == run]:
+                    self.panel.item.removeItem(self.labels.pop(key))
                 self.legend.removeItem(self.run_name(run)[:28])
         for run in self.data.points:
             self.update_run(run)

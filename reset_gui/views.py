@@ -133,9 +133,27 @@ def tradeoff_tip(p: TradeoffPoint, run_name: str | None = None) -> str:
 # ==================================================================================================
 # metric curves over training steps, stages laid end to end
 
+def ema(y: np.ndarray, alpha: float = 0.8) -> np.ndarray:
+    """Exponential moving average that restarts after each NaN gap (a stage boundary)."""
+    out = np.empty_like(y, dtype=float)
+    acc = np.nan
+    for i, v in enumerate(y):
+        if np.isnan(v):
+            acc = np.nan
+        else:
+            acc = v if np.isnan(acc) else alpha * acc + (1 - alpha) * v
+        out[i] = acc if not np.isnan(v) else np.nan
+    return out
+
+
 class MetricSeries:
     """Metric rows -> per (run, name) x/y arrays. Each stage restarts its step count, so stages
     are laid end to end: x = offset(stage) + step, offset = sum of earlier stages' last steps."""
+
+    # metrics a training stage logs; other stages' rows (sampling speed, acceptance) have steps
+    # of their own that must not shift the training axis
+    TRAINING = frozenset({"loss", "learning_rate", "grad_norm", "epoch", "gen_length",
+                          "padding_fraction"})
 
     def __init__(self) -> None:
         self._data: dict[tuple[str, str], dict[int, dict[int, float]]] = {}
@@ -150,6 +168,9 @@ class MetricSeries:
             if value is None:
                 continue
             self._data.setdefault((run, name), {}).setdefault(stage, {})[step] = float(value)
+            if name not in self.TRAINING:
+                touched.add((run, name))
+                continue
             ms = self._max_step.setdefault(run, {})
             if step > ms.get(stage, -1):
                 ms[stage] = step
@@ -173,6 +194,9 @@ class MetricSeries:
         xs: list[float] = []
         ys: list[float] = []
         for stage in sorted(stages):
+            if xs:  # a NaN gap: stages are separate curves, not joined across the boundary
+                xs.append(xs[-1])
+                ys.append(np.nan)
             pts = stages[stage]
             for step in sorted(pts):
                 xs.append(off.get(stage, 0) + step)
