@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .data import chat_messages, write_jsonl
-from .records import Record
+from .records import record_from_prompt
 from .runlog import RunLog
 
 # Trainer state in a checkpoint folder: pickles and resume state, not part of an adapter.
@@ -110,12 +110,7 @@ def export_selection_jsonl(log: RunLog, run_id: str, selection_name: str,
 
     def lines():
         for r in rows:
-            cons = json.loads(r["constraints"]) if r["constraints"] else {}
-            rec = Record(id=r["key"], kind=r["kind"], prompt=r["prompt"], context=r["context"],
-                         reference=r["reference"], source=r["source"] or "",
-                         instruction_id_list=cons.get("instruction_id_list", []),
-                         kwargs=cons.get("kwargs", []))
-            yield {"messages": chat_messages(rec, r["text"] or "")}
+            yield {"messages": chat_messages(record_from_prompt(r), r["text"] or "")}
 
     return write_jsonl(out, lines())
 

@@ -1,6 +1,7 @@
 """The one record shape every data set is mapped into."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,3 +31,13 @@ class Record:
     def from_dict(cls, d: dict[str, Any]) -> "Record":
         names = cls.__dataclass_fields__.keys()
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def record_from_prompt(row: dict[str, Any], key_field: str = "key") -> Record:
+    """A Record rebuilt from a run log ``prompts`` row (constraints are stored as JSON)."""
+    cons = json.loads(row["constraints"]) if row.get("constraints") else {}
+    return Record(id=row[key_field], kind=row["kind"], prompt=row["prompt"],
+                  context=row.get("context"), reference=row.get("reference"),
+                  source=row.get("source") or "",
+                  instruction_id_list=cons.get("instruction_id_list") or [],
+                  kwargs=cons.get("kwargs") or [])

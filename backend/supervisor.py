@@ -8,7 +8,6 @@ period (kill the whole tree) and starts the next queued run when this one ends.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys

@@ -9,12 +9,11 @@ stage scores exactly the samples that have none.
 """
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from ..config import JudgeSpec, JudgeStage, RunConfig
-from ..records import Record
+from ..records import Record, record_from_prompt
 from .context import StageContext
 
 CATEGORY_ROWS = {"task": "cat:task", "faithfulness": "cat:faithfulness",
@@ -55,15 +54,6 @@ def faithfulness_info(judges: list) -> dict[str, Any]:
             return {"judge": j.name, "selection": getattr(j, "selection_note", None)
                     or "configured explicitly"}
     return {"judge": None, "selection": "no faithfulness judge configured"}
-
-
-def record_from_prompt(row: dict[str, Any], key_field: str = "key") -> Record:
-    cons = json.loads(row["constraints"]) if row.get("constraints") else {}
-    return Record(id=row[key_field], kind=row["kind"], prompt=row["prompt"],
-                  context=row.get("context"), reference=row.get("reference"),
-                  source=row.get("source") or "",
-                  instruction_id_list=cons.get("instruction_id_list") or [],
-                  kwargs=cons.get("kwargs") or [])
 
 
 def score_rows(run_id: str, sample_ids: list[int], records: list[Record], responses: list[str],

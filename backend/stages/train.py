@@ -8,7 +8,6 @@ save-and-stop at the next step boundary. Re-running the stage resumes from its l
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 from ..config import TrainStage
 from ..data import build_mixture, chat_messages, eval_sets
-from ..records import Record
+from ..records import Record, record_from_prompt
 from .context import StageContext, StopRequested, inject_fault
 
 IGNORE = -100
@@ -56,15 +55,7 @@ def selected_examples(ctx: StageContext, ref: str, idx: int) -> list[tuple[Recor
         "WHERE sel.run_id = ? AND sel.name = ? ORDER BY it.id", (run_id, name))
     if not rows:
         raise ValueError(f"selection {name!r} of run {run_id} is empty or does not exist")
-    out = []
-    for r in rows:
-        cons = json.loads(r["constraints"]) if r["constraints"] else {}
-        rec = Record(id=r["key"], kind=r["kind"], prompt=r["prompt"], context=r["context"],
-                     reference=r["reference"], source=r["source"] or "",
-                     instruction_id_list=cons.get("instruction_id_list", []),
-                     kwargs=cons.get("kwargs", []))
-        out.append((rec, r["text"]))
-    return out
+    return [(record_from_prompt(r), r["text"]) for r in rows]
 
 
 def training_examples(ctx: StageContext, idx: int, stage: TrainStage) -> list[tuple[Record, str]]:
