@@ -49,6 +49,18 @@ _SIGNATURES = [
 ]
 
 
+def _create_tqdm_lock() -> None:
+    """tqdm creates its class-wide lock lazily; two threads loading data sets at once (the GUI's
+    preview and launch checks) can race on it ("type object 'tqdm' has no attribute '_lock'").
+    Creating it once, at import, removes the race."""
+    from tqdm import tqdm
+
+    tqdm.get_lock()
+
+
+_create_tqdm_lock()
+
+
 class DataError(ValueError):
     """A data set that cannot be used; the message names the file, line or column."""
 

@@ -297,13 +297,15 @@ def test_launch_error_on_valid_config_from_launcher(qtbot, home, tmp_path, monke
 
 
 def test_launch_real_process_that_fails_fast(window, home, qtbot, tmp_path):
-    """Launch through the toolbar: a worker process starts, fails on a data file whose columns do
-    not match its format, and the window shows the run as failed with its traceback."""
+    """Launch through the toolbar. A data file whose columns do not match its format is refused
+    before any process starts; a run whose selection does not exist starts a real worker that
+    fails, and the window shows the run as failed with its traceback."""
     win = window(poll_interval_ms=200)
     s = win.setup
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q?", "answer": "a"}\n{"question": "q2?", "answer": "b"}\n')
     s.load_preset("mtl_demo")
+    good_source = s.dataset_row(0)[0]["source"]
     while s.mix.rowCount() > 1:
         s.mix.selectRow(s.mix.rowCount() - 1)
         s.remove_dataset_row()
@@ -313,12 +315,20 @@ def test_launch_real_process_that_fails_fast(window, home, qtbot, tmp_path):
     assert s.valid, s.last_errors
     assert win.act_launch.isEnabled()
     win.act_launch.trigger()
-    qtbot.waitUntil(lambda: len(win.runs) == 1, timeout=20000)
+    qtbot.waitUntil(lambda: s.last_message is not None, timeout=60000)
+    assert "missing column" in s.error_label.text()
+    assert win.runs == []
+
+    s.set_cell(0, "Source", good_source)
+    s.set_stage_field(0, "selection", "sel:no-such-run:nothing")
+    assert s.validate(), s.last_errors
+    win.act_launch.trigger()
+    qtbot.waitUntil(lambda: len(win.runs) == 1, timeout=60000)
     assert win.current_tab() == "Live"
-    qtbot.waitUntil(lambda: win.runs[0]["status"] in ("failed", "died", "succeeded"), timeout=120000)
+    qtbot.waitUntil(lambda: win.runs[0]["status"] in ("failed", "died", "succeeded"), timeout=180000)
     assert win.runs[0]["status"] == "failed"
     qtbot.waitUntil(lambda: win.current_run_id == win.runs[0]["id"], timeout=5000)
-    qtbot.waitUntil(lambda: "missing column" in win.events.problem_text(), timeout=5000)
+    qtbot.waitUntil(lambda: "does not exist" in win.events.problem_text(), timeout=5000)
     assert any(e["level"] == "error" for e in win.events.model.shown)
     assert win.act_resume.isEnabled()
 
