@@ -385,7 +385,8 @@ def test_preview_shows_records_and_errors(qtbot, home, tmp_path):
     tab.preview_selected()
     qtbot.waitUntil(lambda: "Preview failed" in tab.preview_text(), timeout=30000)
     assert "missing column" in tab.preview_text()
-    assert "torch" not in sys.modules
+    # (that the GUI never imports torch is checked in a fresh subprocess: other tests in this
+    # pytest process load models, so sys.modules here says nothing)
 
 
 def test_poller_streams_rows_written_after_start(qtbot, home):

@@ -10,6 +10,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 pytest.importorskip("pytestqt")
@@ -135,10 +136,14 @@ def test_live_training_and_selection_plots(qtbot, demo, closer):
     _feed(tab, demo["path"])
     tab.set_current_run(demo["reset"])
     x, y = tab.loss_curves.curves[(demo["reset"], "loss")].getData()
-    assert len(x) == 50 and x[-1] == 50  # stages laid end to end (30 + 20 steps)
+    finite = x[np.isfinite(y)]
+    assert len(finite) == 50 and finite[-1] == 50  # stages laid end to end (30 + 20 steps)
+    assert np.isnan(y).sum() == 1  # one gap: the two stages' curves are not joined
+    smooth = tab.loss_curves.curves[(demo["reset"], "loss_ema")].getData()[1]
+    assert np.nanstd(np.diff(smooth)) < np.nanstd(np.diff(y))  # the trend is smoother than the raw steps
     assert [ln.value() for ln in tab.boundaries["loss"] if ln.isVisible()] == [30]
-    gx, _ = tab.genlen_curves.curves[(demo["reset"], "gen_length")].getData()
-    assert len(gx) == 10
+    gx, gy = tab.genlen_curves.curves[(demo["reset"], "gen_length")].getData()
+    assert len(gx[np.isfinite(gy)]) == 10
     assert not tab.bylen_panel.is_empty
     assert len(tab.accept_bars.opts["height"]) == 4
     qtbot.waitUntil(lambda: not tab.hist_panel.is_empty, timeout=5000)
@@ -151,7 +156,7 @@ def test_live_training_and_selection_plots(qtbot, demo, closer):
     tab.on_rows("metrics", [{"id": 10**6, "run_id": demo["reset"], "stage_idx": 4, "step": 21,
                              "name": "loss", "value": 0.5, "time": 0.0}])
     assert tab.loss_curves.curves[(demo["reset"], "loss")] is curve
-    assert len(curve.getData()[0]) == 51
+    assert len(curve.getData()[0]) == 52  # 51 steps and the gap between the stages
 
 
 def test_plot_export_png_and_svg(qtbot, demo, closer, tmp_path):
