@@ -171,7 +171,8 @@ def cmd_list(args) -> int:
             stages = log.get_stages(r["id"])
             cur = next((s for s in stages if s["idx"] == r["current_stage"]), None)
             stage = f"{cur['name']} {cur['done'] or 0}/{cur['total'] or '?'}" if cur else "-"
-            print(f"{r['id']:<40} {r['preset'] or '-':<28} {r['status']:<10} {stage:<16} "
+            preset = (r["preset"] or "-") if len(r["preset"] or "-") <= 28 else r["preset"][:27] + "…"
+            print(f"{r['id']:<40} {preset:<28} {r['status']:<10} {stage:<16} "
                   f"{_elapsed(r):>8}")
     return 0
 
