@@ -43,12 +43,23 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="reset-gui gui", description=f"Open the {APP_NAME} window.")
     ap.add_argument("--home", default=None, help="where runs and the run log live "
                     "(default: $RESET_STUDIO_HOME or the per-user data folder)")
+    ap.add_argument("--quit-after", type=float, default=None, metavar="SECONDS",
+                    help="close the window after SECONDS (a smoke test for scripts and CI)")
     args, qt_args = ap.parse_known_args(sys.argv[1:] if argv is None else argv)
     if args.home:
         os.environ["RESET_STUDIO_HOME"] = str(Path(args.home).expanduser().resolve())
     app = make_app(qt_args)
     win = create_window(args.home)
     win.show()
+    if args.quit_after is not None:
+        from PySide6.QtCore import QTimer
+
+        def report_and_quit() -> None:
+            print(f"{APP_NAME}: window shown ({win.windowTitle()}, tab {win.current_tab()}, "
+                  f"{len(win.runs)} runs, run log {win.runlog_path})", flush=True)
+            app.quit()
+
+        QTimer.singleShot(int(args.quit_after * 1000), report_and_quit)
     try:
         return int(app.exec())
     finally:

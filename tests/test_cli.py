@@ -51,3 +51,17 @@ def test_run_refuses_bad_config(tmp_path):
     res = cli("run", str(cfg), home=tmp_path)
     assert res.returncode == 2
     assert "stages.0.learning_rate" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_app_command_opens_window_on_demo(tmp_path):
+    """The README's run command ends in `reset-gui`: the window opens on the demo preset."""
+    import os
+
+    exe = REPO / ".venv" / "bin" / "reset-gui"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "reset_gui.cli"]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    res = subprocess.run(cmd + ["gui", "--home", str(tmp_path), "--quit-after", "3"],
+                         capture_output=True, text=True, cwd=REPO, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "window shown (ReSet Studio, tab Setup, 0 runs" in res.stdout
+    assert (tmp_path / "runlog.db").exists()
