@@ -110,6 +110,7 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
             self.t_last = time.time()
             self.real_last = 0
             self.total_last = 0
+            self.seen_last = 0
 
         def _probe(self, model, step: int) -> None:
             if not probes:
@@ -129,6 +130,8 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
             self.t_last += time.time() - t_probe  # probe time is not training time (tokens/s)
 
         def on_train_begin(self, args, state, control, model=None, **kw):
+            self.t_last = time.time()
+            self.seen_last = int(getattr(state, "num_input_tokens_seen", 0) or 0)  # resumed runs
             ctx.progress(idx, state.global_step, state.max_steps, "training", force=True)
             if state.global_step == 0:
                 self._probe(model, 0)
@@ -140,12 +143,16 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
                                                           "epoch") if k in logs}
             if "loss" in logs:
                 dt = max(now - self.t_last, 1e-6)
+                # tokens the optimizer saw (the Trainer counts them in training_step; the collator
+                # runs a batch ahead because accelerate prefetches, so it only serves padding)
+                seen = int(getattr(state, "num_input_tokens_seen", 0) or 0)
+                values["tokens_per_s"] = (seen - self.seen_last) / dt
                 real = counter.real - self.real_last
                 total = counter.total - self.total_last
-                values["tokens_per_s"] = real / dt
                 if total:
                     values["padding_fraction"] = 1.0 - real / total
                 self.t_last, self.real_last, self.total_last = now, counter.real, counter.total
+                self.seen_last = seen
                 ctx.log.log_metrics(ctx.run_id, idx, state.global_step, values)
             elif "train_loss" in logs:
                 ctx.event(idx, f"training done: mean loss {logs['train_loss']:.4f} in "
@@ -241,6 +248,7 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
         disable_tqdm=True,
         dataloader_num_workers=0,
         remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding",
     )
     counter = PaddingCounter(DataCollatorForSeq2Seq(tokenizer, padding=True,
                                                     label_pad_token_id=IGNORE))
