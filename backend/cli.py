@@ -128,9 +128,7 @@ def cmd_run(args) -> int:
         status = log.get_run(run_id)["status"]
     print(f"run {run_id} {'started' if status == 'running' else 'queued'} "
           f"(home {paths.home_dir(args.home)})")
-    if args.detach:
-        return 0
-    return _print_run_end(follow(run_id, args.home))
+    return _follow_unless_detached(run_id, args)
 
 
 def cmd_resume(args) -> int:
@@ -138,6 +136,10 @@ def cmd_resume(args) -> int:
 
     run_id = launcher.resume(args.run, args.home)
     print(f"run {run_id} resumed")
+    return _follow_unless_detached(run_id, args)
+
+
+def _follow_unless_detached(run_id: str, args) -> int:
     if args.detach:
         return 0
     return _print_run_end(follow(run_id, args.home))
