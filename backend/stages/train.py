@@ -8,6 +8,7 @@ save-and-stop at the next step boundary. Re-running the stage resumes from its l
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -176,11 +177,28 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
     return RunLogCallback()
 
 
+def last_complete_checkpoint(ctx: StageContext, idx: int, out_dir: Path) -> str | None:
+    """The newest checkpoint a kill did not cut short. The Trainer writes trainer_state.json last,
+    so a folder without a readable one was interrupted mid-save: it is removed, and the one
+    before it is used."""
+    import shutil
+
+    folders = sorted((p for p in out_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                     key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for folder in folders:
+        try:
+            json.loads((folder / "trainer_state.json").read_text())
+            return str(folder)
+        except (OSError, ValueError):
+            ctx.event(idx, f"{folder.name} was cut short by an interruption; removed", level="warning")
+            shutil.rmtree(folder, ignore_errors=True)
+    return None
+
+
 # ---- stage ------------------------------------------------------------------------------------
 def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
     import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     seed = ctx.seed_for(idx)
     set_seed(seed)
@@ -256,7 +274,7 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
                              base_ref, kind)
     trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=counter,
                       processing_class=tokenizer, callbacks=[callback])
-    last = get_last_checkpoint(str(out_dir)) if out_dir.exists() else None
+    last = last_complete_checkpoint(ctx, idx, out_dir)
     if last:
         ctx.event(idx, f"resuming training from {Path(last).name}")
     trainer.train(resume_from_checkpoint=last)
