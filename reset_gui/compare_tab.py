@@ -116,6 +116,9 @@ class CompareTab(QtWidgets.QWidget):
     # ---- interface ------------------------------------------------------------------------------
     def set_runs(self, runs: list[dict[str, Any]]) -> None:
         checked = set(self.checked_runs())
+        if not self.runs and not checked:  # first snapshot: start with the three newest runs
+            newest = sorted(runs, key=lambda r: r.get("created_at") or 0, reverse=True)[:3]
+            checked = {r["id"] for r in newest}
         self.runs = list(runs)
         for r in self.runs:
             self.tradeoff.color_of(r["id"])
