@@ -12,7 +12,7 @@ import pstats
 import time
 from typing import Any
 
-from .common import Options, Target, fmt, header, interleaved, median, paired_ratio, table
+from .common import Options, Target, header, interleaved, median, paired_ratio, table
 
 
 def demo_records(n: int):
@@ -114,21 +114,21 @@ def seeded_sampler_breakdown(batch: int, vocab: int, top_p: float, steps: int = 
 
     probs = t("softmax", lambda: torch.softmax(scores.float() / 0.7, dim=-1))
     if top_p < 1.0:
-        sp, order = t("sort (top-p)", lambda: torch.sort(probs, descending=True, dim=-1))
-        t("cumsum+mask+scatter (top-p)", lambda: torch.zeros_like(probs).scatter(
+        sp, order = t("previous sampler: full sort (top-p)", lambda: torch.sort(probs, descending=True, dim=-1))
+        t("previous sampler: cumsum+mask+scatter", lambda: torch.zeros_like(probs).scatter(
             -1, order, torch.where(torch.cumsum(sp, -1) - sp < top_p, sp, torch.zeros_like(sp))))
-    t("per-row multinomial (python loop)",
+    t("previous sampler: per-row multinomial",
       lambda: [int(torch.multinomial(probs[i], 1, generator=g)) for i, g in enumerate(gens)])
     t("build -inf mask", lambda: torch.full_like(scores, float("-inf")))
-    # the proposed replacement: nucleus inside the top 1024 tokens (full sort only as a fallback
-    # when they hold less than top_p of the mass), per-row draw by inverse CDF from the row's RNG
-    def proposed():
+    # what backend/generation.py ships: nucleus inside the top 1024 tokens (full sort only as a
+    # fallback when they hold less than top_p of the mass), per-row inverse-CDF draw
+    def shipped():
         tp, ti = torch.topk(probs, min(1024, vocab), dim=-1)
         keep = torch.cumsum(tp, -1) - tp < top_p
         tp = torch.where(keep, tp, torch.zeros_like(tp))
         u = torch.stack([torch.rand(1, generator=g) for g in gens]) * tp.sum(-1, keepdim=True)
         return ti.gather(-1, torch.searchsorted(torch.cumsum(tp, -1), u).clamp_max(tp.shape[-1] - 1))
-    t("proposed: topk(1024) nucleus + inverse CDF", proposed)
+    t("shipped: topk(1024) nucleus + inverse CDF", shipped)
     # what HF's own sampler does per step, for comparison
     t("HF: top-p warper sort", lambda: torch.sort(scores, descending=False))
     t("HF: one batched multinomial", lambda: torch.multinomial(probs, 1))

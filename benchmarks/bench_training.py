@@ -97,7 +97,6 @@ def _stage_run(opts: Options, probes: bool, tmp: Path) -> _Clock:
 def _bare_run(opts: Options, tmp: Path) -> _Clock:
     """Same model, LoRA, data, collator and hyper-parameters; no run log, callback or probes."""
     import datasets
-    import transformers
     from peft import LoraConfig, get_peft_model
     from transformers import DataCollatorForSeq2Seq, TrainingArguments, set_seed
 
