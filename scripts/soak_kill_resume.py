@@ -26,6 +26,8 @@ def main() -> int:
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--home", default=None)
+    ap.add_argument("--max-delay", type=float, default=12.0,
+                    help="kill at a random moment 2..MAX seconds after each (re)start")
     args = ap.parse_args()
     root = Path(args.home or tempfile.mkdtemp(prefix="soak-"))
     shutil.rmtree(root, ignore_errors=True)
@@ -39,7 +41,8 @@ def main() -> int:
     rng = random.Random(args.seed)
     notes = []
     while len(notes) < args.kills:
-        got = kill_resume_until_done(killed, killed_home, args.kills - len(notes), rng)
+        got = kill_resume_until_done(killed, killed_home, args.kills - len(notes), rng,
+                                     delay=(2.0, args.max_delay))
         notes += got
         status = RunLog(paths.runlog_path(killed_home)).get_run(killed)["status"]
         if status == "succeeded" or not got:

@@ -17,12 +17,13 @@ from tests.helpers import run_content, tiny_reset_config
 pytestmark = pytest.mark.slow
 
 
-def kill_resume_until_done(run_id, home, kills: int, rng: random.Random, log_fn=print) -> list[str]:
+def kill_resume_until_done(run_id, home, kills: int, rng: random.Random, log_fn=print,
+                           delay: tuple[float, float] = (4.0, 25.0)) -> list[str]:
     """Kill the worker `kills` times at random moments, resuming after each; returns kill notes."""
     notes = []
     with RunLog(paths.runlog_path(home)) as log:
         for k in range(kills):
-            deadline = time.time() + rng.uniform(4.0, 25.0)
+            deadline = time.time() + rng.uniform(*delay)
             while time.time() < deadline and log.get_run(run_id)["status"] == "running":
                 time.sleep(0.2)
             run = log.get_run(run_id)
