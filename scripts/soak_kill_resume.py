@@ -26,7 +26,7 @@ def main() -> int:
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--home", default=None)
-    ap.add_argument("--max-delay", type=float, default=12.0,
+    ap.add_argument("--max-delay", type=float, default=16.0,
                     help="kill at a random moment 2..MAX seconds after each (re)start")
     args = ap.parse_args()
     root = Path(args.home or tempfile.mkdtemp(prefix="soak-"))

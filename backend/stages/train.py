@@ -86,8 +86,33 @@ def probe_records(ctx: StageContext, stage: TrainStage) -> list[Record]:
 
 
 # ---- callback ---------------------------------------------------------------------------------
+class TokenCount:
+    """Real and padded tokens of the batches the optimizer actually trained on."""
+
+    def __init__(self):
+        self.real = 0
+        self.total = 0
+
+
+def counting_trainer(counter: TokenCount):
+    """A Trainer that counts tokens in training_step. Counting in the collator is off on resume:
+    accelerate prefetches a batch, and the Trainer collates the batches it skips to catch up."""
+    from transformers import Trainer
+
+    class CountingTrainer(Trainer):
+        def training_step(self, model, inputs, *args, **kwargs):
+            mask = inputs.get("attention_mask")
+            if mask is not None:
+                counter.real += int(mask.sum())
+                counter.total += int(mask.numel())
+            return super().training_step(model, inputs, *args, **kwargs)
+
+    return CountingTrainer
+
+
 class PaddingCounter:
-    """Wraps the collator to count real and padded tokens (tokens/s and padding fraction)."""
+    """Wraps a collator to count real and padded tokens of every batch it builds (benchmarks:
+    padding share over whole epochs)."""
 
     def __init__(self, collator):
         self.collator = collator
@@ -103,7 +128,7 @@ class PaddingCounter:
 
 
 def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, probes: list[Record],
-                  counter: PaddingCounter, base_ref: str, kind: str):
+                  counter: TokenCount, base_ref: str, kind: str):
     from transformers import TrainerCallback
 
     class RunLogCallback(TrainerCallback):
@@ -144,8 +169,7 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
                                                           "epoch") if k in logs}
             if "loss" in logs:
                 dt = max(now - self.t_last, 1e-6)
-                # tokens the optimizer saw (the Trainer counts them in training_step; the collator
-                # runs a batch ahead because accelerate prefetches, so it only serves padding)
+                # tokens the optimizer saw, as the Trainer counts them (non-padding)
                 seen = int(getattr(state, "num_input_tokens_seen", 0) or 0)
                 values["tokens_per_s"] = (seen - self.seen_last) / dt
                 real = counter.real - self.real_last
@@ -198,7 +222,7 @@ def last_complete_checkpoint(ctx: StageContext, idx: int, out_dir: Path) -> str 
 # ---- stage ------------------------------------------------------------------------------------
 def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
     import torch
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+    from transformers import DataCollatorForSeq2Seq, TrainingArguments, set_seed
 
     seed = ctx.seed_for(idx)
     set_seed(seed)
@@ -268,12 +292,13 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding",
     )
-    counter = PaddingCounter(DataCollatorForSeq2Seq(tokenizer, padding=True,
-                                                    label_pad_token_id=IGNORE))
+    counter = TokenCount()
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
     callback = make_callback(ctx, idx, stage, tokenizer, probe_records(ctx, stage), counter,
                              base_ref, kind)
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=counter,
-                      processing_class=tokenizer, callbacks=[callback])
+    trainer = counting_trainer(counter)(model=model, args=args, train_dataset=train_ds,
+                                        data_collator=collator, processing_class=tokenizer,
+                                        callbacks=[callback])
     last = last_complete_checkpoint(ctx, idx, out_dir)
     if last:
         ctx.event(idx, f"resuming training from {Path(last).name}")
