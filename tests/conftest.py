@@ -21,3 +21,14 @@ def home(tmp_path, monkeypatch):
     h.mkdir()
     monkeypatch.setenv("RESET_STUDIO_HOME", str(h))
     return h
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_main_thread():
+    """Collect each test's dead Qt widgets here, on the main thread. Left to chance, the garbage
+    collector may run on a worker thread (a query thread of a later test); shiboken then defers
+    the C++ deletion to the main thread, which can deadlock against that worker's signal emit."""
+    yield
+    import gc
+
+    gc.collect()
