@@ -306,8 +306,11 @@ def test_compare_tab_overlays_and_diffs(qtbot, demo, closer):
     tab = _make(qtbot, CompareTab, demo["path"])
     closer(tab)
     _feed(tab, demo["path"])
-    assert tab.loss_panel.is_empty and tab.tradeoff_panel.is_empty
     runs = [r["id"] for r in _rows(demo["path"], "runs")]
+    # the first snapshot checks the newest runs (up to three): here both
+    assert set(tab.checked_runs()) == set(runs) and not tab.loss_panel.is_empty
+    tab.set_checked([])
+    assert tab.loss_panel.is_empty and tab.tradeoff_panel.is_empty
     tab.set_checked(runs)
     assert set(tab.loss_curves.curves) == {(r, "loss") for r in runs}
     assert set(tab.genlen_curves.curves) == {(r, "gen_length") for r in runs}
