@@ -290,26 +290,23 @@ class MainWindow(QMainWindow):
         self.poller.poll_now()
 
     def cancel_selected(self) -> None:
-        run = self.selected_run()
-        if run is None:
-            return
         from backend import launcher
-        home, rid = self.home, run["id"]
-        self.statusBar().showMessage(f"Cancelling {run.get('name')}…")
-        self.bg.submit(lambda: launcher.cancel(rid, home),
-                       lambda _: self._after_action(f"Cancel requested for {run.get('name')}"),
-                       lambda exc, tb: self._action_failed("Cancel", exc))
+        self._run_action("Cancel", "Cancelling", launcher.cancel, "Cancel requested for")
 
     def resume_selected(self) -> None:
+        from backend import launcher
+        self._run_action("Resume", "Resuming", launcher.resume, "Resumed")
+
+    def _run_action(self, what: str, doing: str, fn, done: str) -> None:
+        """Cancel/resume the selected run on the background thread; report in the status bar."""
         run = self.selected_run()
         if run is None:
             return
-        from backend import launcher
-        home, rid = self.home, run["id"]
-        self.statusBar().showMessage(f"Resuming {run.get('name')}…")
-        self.bg.submit(lambda: launcher.resume(rid, home),
-                       lambda _: self._after_action(f"Resumed {run.get('name')}"),
-                       lambda exc, tb: self._action_failed("Resume", exc))
+        home, rid, name = self.home, run["id"], run.get("name")
+        self.statusBar().showMessage(f"{doing} {name}…")
+        self.bg.submit(lambda: fn(rid, home),
+                       lambda _: self._after_action(f"{done} {name}"),
+                       lambda exc, tb: self._action_failed(what, exc))
 
     def clone_selected(self) -> None:
         run = self.selected_run()

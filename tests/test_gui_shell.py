@@ -59,14 +59,6 @@ def populate(log: RunLog) -> dict[str, str]:
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    h = tmp_path / "home"
-    h.mkdir()
-    monkeypatch.setenv("RESET_STUDIO_HOME", str(h))
-    return h
-
-
-@pytest.fixture
 def window(qtbot, home):
     from reset_gui.main_window import MainWindow
 
