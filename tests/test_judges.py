@@ -203,6 +203,40 @@ def test_summac_tiny_model(tiny_nli, monkeypatch):
     assert not ok and "entailment" in why
 
 
+def test_summac_zs_aggregation_hand_matrices():
+    from backend.judges.faithfulness import summac_zs_score, summac_zs_sentences
+
+    # one response sentence; context sentence 0 entails it, context sentence 1 contradicts it.
+    # reference: max(E) - max(C) = .95 - .95 = 0 (a per-pair max of E - C would give .95)
+    E, C = [[0.95, 0.02]], [[0.01, 0.95]]
+    rows = summac_zs_sentences(E, C)
+    assert rows[0]["score"] == pytest.approx(0.0)
+    assert rows[0]["entailment_index"] == 0 and rows[0]["contradiction_index"] == 1
+    # two response sentences x three context sentences, computed by hand:
+    # s0: max E = .9 (ctx 1), max C = .3 (ctx 2) -> .6 ; s1: max E = .2, max C = .7 -> -.5
+    E = [[0.1, 0.9, 0.4], [0.2, 0.1, 0.05]]
+    C = [[0.05, 0.02, 0.3], [0.7, 0.6, 0.1]]
+    assert [r["score"] for r in summac_zs_sentences(E, C)] == pytest.approx([0.6, -0.5])
+    assert summac_zs_score(E, C) == pytest.approx((0.6 - 0.5) / 2)
+    assert summac_zs_score([], []) == 0.0
+    with pytest.raises(ValueError):
+        summac_zs_sentences([[0.1]], [[0.1], [0.2]])
+
+
+def test_summac_judge_uses_reference_aggregation(tiny_nli, monkeypatch):
+    """The judge wires NLI probabilities through the same aggregation (fixed matrix, no model)."""
+    ctx = "Ana founded the bakery in 1990. Luis did not found the bakery."
+    rec = Record(id="x", kind="qa_abstractive", prompt="Who founded it?", context=ctx)
+    # pairs come response-sentence-major: (ctx0, r0), (ctx1, r0)
+    monkeypatch.setattr(SummaCZS, "_nli", lambda self, pairs, bs, ml: [(0.95, 0.01), (0.02, 0.95)])
+    r = SummaCZS({"nli_model": tiny_nli}).score(rec, "Ana founded the bakery.")
+    assert r.value == pytest.approx((0.95 - 0.95 + 1) / 2, abs=1e-4)  # 0.5, not 0.975
+    s = r.details["sentences"][0]
+    assert s["entailment"] == pytest.approx(0.95) and s["contradiction"] == pytest.approx(0.95)
+    assert s["contradicted_by"] == 1 and s["support"][0]["context_index"] == 0
+    assert r.details["unsupported"] == []  # 0.5 >= default threshold 0.5
+
+
 def test_pick_faithfulness_judge(tiny_nli, monkeypatch):
     monkeypatch.delenv("RESET_STUDIO_NLI_MODEL", raising=False)
     j = pick_faithfulness_judge({})

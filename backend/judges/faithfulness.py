@@ -369,10 +369,37 @@ def nli_label_ids(config: dict[str, Any]) -> tuple[int, int] | None:
     return ent, con
 
 
+def summac_zs_sentences(entail: list[list[float]], contradict: list[list[float]]
+                        ) -> list[dict[str, Any]]:
+    """Per response sentence (row), over context sentences (columns): max P(entail) minus
+    max P(contradict), as the reference's image2score (op1="max", use_ent and use_con). The two
+    maxima may come from different context sentences: one entailing and one contradicting
+    sentence give 0, not the entailing one's margin. An empty row (no context sentence) gives 0."""
+    out = []
+    for e_row, c_row in zip(entail, contradict, strict=True):
+        if not e_row:
+            out.append({"entailment": 0.0, "contradiction": 0.0, "score": 0.0,
+                        "entailment_index": None, "contradiction_index": None})
+            continue
+        ei = max(range(len(e_row)), key=lambda j: e_row[j])
+        ci = max(range(len(c_row)), key=lambda j: c_row[j])
+        out.append({"entailment": e_row[ei], "contradiction": c_row[ci],
+                    "score": e_row[ei] - c_row[ci], "entailment_index": ei,
+                    "contradiction_index": ci})
+    return out
+
+
+def summac_zs_score(entail: list[list[float]], contradict: list[list[float]]) -> float:
+    """SummaC-ZS score in [-1, 1]: mean over response sentences of summac_zs_sentences."""
+    rows = summac_zs_sentences(entail, contradict)
+    return sum(r["score"] for r in rows) / len(rows) if rows else 0.0
+
+
 class SummaCZS(_FaithJudge):
     """SummaC-ZS (Laban et al., 2022): NLI over the context-sentence x response-sentence matrix;
-    per pair P(entail) - P(contradict); max over context sentences, mean over response sentences;
-    mapped from [-1,1] to [0,1] by (x + 1) / 2. Works with any local NLI model folder loadable by
+    per response sentence max over context sentences of P(entail) minus max over context sentences
+    of P(contradict) (the reference `SummaCZS.image2score` with op1=max, use_con), mean over
+    response sentences; mapped from [-1,1] to [0,1] by (x + 1) / 2. Works with any local NLI model folder loadable by
     AutoModelForSequenceClassification whose config.id2label names entailment and contradiction.
     Model path: settings["faith_summac"]["model_path"], settings["nli_model"] or $RESET_STUDIO_NLI_MODEL.
     """
@@ -443,19 +470,22 @@ class SummaCZS(_FaithJudge):
                 out.append(self._not_applicable())
                 continue
             cs, rs, first = item
+            rows = [probs[first + i * len(cs): first + (i + 1) * len(cs)] for i in range(len(rs))]
+            per_sent = summac_zs_sentences([[e for e, _ in row] for row in rows],
+                                           [[c for _, c in row] for row in rows])
             sents = []
-            for i, r in enumerate(rs):
-                row = probs[first + i * len(cs): first + (i + 1) * len(cs)]
-                scores = [e - c for e, c in row]
-                order = sorted(range(len(cs)), key=lambda j: -scores[j])
+            for i, (r, row, ps) in enumerate(zip(rs, rows, per_sent)):
                 d = {"index": i, "start": r.start, "end": r.end, "text": r.text, "checked": True,
                      "missing": []}
-                if order:
-                    b = order[0]
-                    d.update(entailment=round(row[b][0], 4), contradiction=round(row[b][1], 4),
-                             score=round((scores[b] + 1) / 2, 4))
+                if row:
+                    d.update(entailment=round(ps["entailment"], 4),
+                             contradiction=round(ps["contradiction"], 4),
+                             contradicted_by=ps["contradiction_index"],
+                             score=round((ps["score"] + 1) / 2, 4))
+                    # support = the context sentences that entail this sentence most
+                    order = sorted(range(len(cs)), key=lambda j: -row[j][0])
                     d["support"] = [{"context_index": j, "start": cs[j].start, "end": cs[j].end,
-                                     "score": round((scores[j] + 1) / 2, 4)} for j in order[:3]]
+                                     "score": round(row[j][0], 4)} for j in order[:3]]
                 else:
                     d.update(score=0.0, support=[])
                 sents.append(d)
