@@ -122,13 +122,42 @@ def _print_run_end(run: dict) -> int:
 def cmd_run(args) -> int:
     from . import launcher
 
-    cfg = _load_config(args.config, args.name, args.seed)
+    cfg = _with_compute_overrides(_load_config(args.config, args.name, args.seed), args)
     run_id = launcher.launch(cfg, args.home)
     with launcher.open_log(args.home) as log:
         status = log.get_run(run_id)["status"]
     print(f"run {run_id} {'started' if status == 'running' else 'queued'} "
           f"(home {paths.home_dir(args.home)})")
     return _follow_unless_detached(run_id, args)
+
+
+def _with_compute_overrides(cfg, args):
+    """--processes / --executor replace the config's compute fields, validated like the file."""
+    from .config import config_from_dict
+
+    over = {k: v for k, v in (("processes", args.processes), ("executor", args.executor))
+            if v is not None}
+    if not over:
+        return cfg
+    data = cfg.to_dict()
+    data["compute"] = {**data.get("compute", {}), **over}
+    return config_from_dict(data, "(with command-line overrides)")
+
+
+def _compute_line(run: dict) -> str:
+    from .config import ConfigError, loads
+
+    try:
+        c = loads(run["config_toml"]).compute
+    except ConfigError:
+        return "-"
+    text = (f"{c.executor}, {c.processes} process{'es' if c.processes > 1 else ''} x "
+            f"{c.nodes} node{'s' if c.nodes > 1 else ''}")
+    if c.gpus_per_process:
+        text += f", {c.gpus_per_process} GPU/process"
+    if c.executor == "slurm":
+        text += f", partition {c.slurm.partition or 'default'}, time {c.slurm.time_limit}"
+    return text
 
 
 def cmd_resume(args) -> int:
@@ -198,6 +227,7 @@ def cmd_status(args) -> int:
         print(f"started  {_fmt_time(run['started_at'])}   elapsed {_elapsed(run)}   "
               f"heartbeat {_fmt_time(run['heartbeat_at'])}")
         print(f"folder   {run['run_dir']}")
+        print(f"compute  {_compute_line(run)}")
         for s in stages:
             prog = f"{s['done'] or 0}/{s['total']}" if s["total"] else f"{s['done'] or 0}"
             print(f"  [{s['idx'] + 1}] {s['name']:<14} {s['type']:<9} {s['status']:<12} {prog:<10} "
@@ -315,6 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detach", action="store_true", help="return at once; the run goes on")
     p.add_argument("--name", help="override the run name")
     p.add_argument("--seed", type=int, help="override the seed")
+    p.add_argument("--processes", type=int, help="data-parallel processes per node (compute.processes)")
+    p.add_argument("--executor", choices=["local", "slurm"], help="compute.executor")
     p.set_defaults(fn=cmd_run)
 
     p = sub.add_parser("status", help="one run in detail (or all runs)")

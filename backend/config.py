@@ -5,6 +5,7 @@ default here is ours (the paper does not publish them) and is labelled as a defa
 """
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -201,6 +202,75 @@ Stage = Annotated[Union[TrainStage, SampleStage, JudgeStage, SelectStage, Evalua
 STAGE_TYPES = ("train", "sample", "judge", "select", "evaluate")
 
 
+_SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")  # sbatch --time forms: M, M:S, H:M:S, D-H[:M[:S]]
+_SLURM_MEM = re.compile(r"^\d+[KMGT]?$", re.IGNORECASE)
+
+
+class SlurmSpec(_Strict):
+    """What a user sets for a batch job; everything else is Slurm's site default."""
+    partition: str | None = None
+    account: str | None = None
+    time_limit: str = "01:00:00"  # sbatch --time
+    mem: str | None = None  # sbatch --mem, e.g. "32G"
+    extra_sbatch: list[str] = Field(default_factory=list)  # e.g. ["--qos=high"]; "#SBATCH" added
+    setup: str = ""  # shell lines run before the worker, e.g. "module load cuda/12.4"
+    max_requeues: int = Field(3, ge=0, le=100)  # TIMEOUT / PREEMPTED resubmissions
+
+    @field_validator("time_limit")
+    @classmethod
+    def _time(cls, v: str) -> str:
+        v = v.strip()
+        if not _SLURM_TIME.match(v):
+            raise ValueError(f"time_limit must be minutes, H:M:S or D-H:M:S, got {v!r}")
+        return v
+
+    @field_validator("mem")
+    @classmethod
+    def _mem(cls, v: str | None) -> str | None:
+        if v is not None and not _SLURM_MEM.match(v.strip()):
+            raise ValueError(f"mem must be a number with an optional K/M/G/T unit, got {v!r}")
+        return v.strip() if v else v
+
+    @field_validator("extra_sbatch")
+    @classmethod
+    def _extra(cls, v: list[str]) -> list[str]:
+        out = []
+        for line in v:
+            line = line.strip().removeprefix("#SBATCH").strip()
+            if not line.startswith("-") or "\n" in line:
+                raise ValueError(f"extra_sbatch lines are sbatch options such as '--qos=high', "
+                                 f"got {line!r}")
+            out.append(line)
+        return out
+
+    @field_validator("partition", "account")
+    @classmethod
+    def _word(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or any(c.isspace() for c in v.strip())):
+            raise ValueError(f"must be one word, got {v!r}")
+        return v.strip() if v else v
+
+
+class ComputeSpec(_Strict):
+    """Where and how wide a run executes: data-parallel processes per node, nodes, executor."""
+    executor: Literal["local", "slurm"] = "local"
+    processes: int = Field(1, ge=1, le=64)  # data-parallel workers per node (torchrun)
+    nodes: int = Field(1, ge=1, le=64)
+    gpus_per_process: int = Field(0, ge=0, le=8)  # 0: CPU, or whatever model.device picks
+    slurm: SlurmSpec = Field(default_factory=SlurmSpec)
+
+    @property
+    def world_size(self) -> int:
+        return self.processes * self.nodes
+
+    @model_validator(mode="after")
+    def _where(self) -> "ComputeSpec":
+        if self.nodes > 1 and self.executor != "slurm":
+            raise ValueError(f"nodes = {self.nodes} needs executor = \"slurm\" (a local run "
+                             "has one machine)")
+        return self
+
+
 class RunConfig(_Strict):
     name: str = "run"
     preset: str = "custom"
@@ -210,9 +280,13 @@ class RunConfig(_Strict):
     data: list[DatasetSpec] = Field(default_factory=list)
     judges: JudgeSpec = Field(default_factory=JudgeSpec)
     stages: list[Stage] = Field(default_factory=list)
+    compute: ComputeSpec = Field(default_factory=ComputeSpec)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "RunConfig":
+        if self.compute.gpus_per_process and self.model.device == "cpu":
+            raise ValueError("compute.gpus_per_process: model.device is \"cpu\"; set it to "
+                             "\"auto\" or \"cuda\", or gpus_per_process = 0")
         names = [d.name for d in self.data]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -303,18 +377,20 @@ def config_from_dict(data: dict[str, Any], where: str = "") -> RunConfig:
 
 
 def loads(text: str, where: str = "<string>") -> RunConfig:
+    from .presets import resolve  # `extends` / `stage_defaults`; presets imports this module
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where} is not valid TOML: {exc}") from None
-    return config_from_dict(data, where)
+    return config_from_dict(resolve(data, where), where)
 
 
 def load(path: str | Path) -> RunConfig:
+    from .presets import resolve_file
+
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"config file not found: {path}")
-    cfg = loads(path.read_text(encoding="utf-8"), str(path))
+    cfg = config_from_dict(resolve_file(path), str(path))
     return absolutize(cfg, path.parent)
 
 
@@ -338,7 +414,9 @@ def absolutize(cfg: RunConfig, base: Path) -> RunConfig:
 
 
 def list_presets() -> dict[str, Path]:
-    return {p.stem: p for p in sorted(PRESETS.glob("*.toml"))}
+    from .presets import list_presets as listed
+
+    return listed()
 
 
 def load_preset(name: str) -> RunConfig:
