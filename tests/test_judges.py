@@ -117,6 +117,30 @@ def test_rouge_and_token_f1():
     _json_ok(rr + ff)
 
 
+def test_squad_f1_em_max_over_all_golds():
+    from backend.judges.task import squad_scores
+
+    golds = ["Denver Broncos", "the Denver Broncos!", "Broncos"]
+    s = squad_scores("Broncos", golds)
+    assert s["f1"] == 1.0 and s["em"] == 1.0 and s["best_gold"] == 2 and s["n_gold"] == 3
+    # by hand: "denver broncos won" vs "denver broncos": p = 2/3, r = 1 -> F1 = 0.8; vs "broncos":
+    # p = 1/3, r = 1 -> 0.5; the max is 0.8, and no gold matches exactly
+    s = squad_scores("The Denver Broncos won.", golds)
+    assert s["f1"] == pytest.approx(0.8) and s["em"] == 0.0
+    # the first gold alone would give 0; the second gives 1
+    s = squad_scores("Carolina Panthers", ["Denver", "Carolina Panthers"])
+    assert s["f1"] == 1.0 and s["em"] == 1.0
+    # golds that normalise to nothing are dropped (official v2 script); none left -> gold ''
+    assert squad_scores("", ["the", "."])["em"] == 1.0
+    assert squad_scores("x", ["a"])["f1"] == 0.0
+    # the judge reads every gold the record carries
+    rec = Record(id="q", kind="qa_extractive", prompt="Who?", context=CTX, reference="Crane")
+    rec.references = ["Crane", "Mayor Edith Crane"]  # what a loader keeps for SQuAD's answers list
+    r = TokenF1({}).score(rec, "mayor edith crane")
+    assert r.value == 1.0 and r.details["em"] == 1.0 and r.details["best_gold"] == 1
+    assert TokenF1({}).score(RECORDS[4], "Edith Crane").details["em"] == 1.0
+
+
 # ---------------------------------------------------------------------------------------------------
 # faithfulness judges
 

@@ -54,6 +54,7 @@ class RougeL(_ReferenceJudge):
 
 
 def token_f1(prediction: str, reference: str) -> tuple[float, dict]:
+    """SQuAD token F1 of one prediction against one gold answer (official evaluate-v2.0 compute_f1)."""
     pred = squad_normalize(prediction or "").split()
     ref = squad_normalize(reference or "").split()
     if not pred or not ref:
@@ -67,8 +68,31 @@ def token_f1(prediction: str, reference: str) -> tuple[float, dict]:
     return 2 * p * r / (p + r), {"precision": round(p, 4), "recall": round(r, 4), "common": same}
 
 
+def gold_answers(record: Record) -> list[str]:
+    """Every gold answer of a record: a `references` list when the record carries one (SQuAD has
+    several per question), else the single `reference`."""
+    many = getattr(record, "references", None)
+    golds = [g for g in (many or []) if isinstance(g, str)] or [record.reference or ""]
+    return golds
+
+
+def squad_scores(prediction: str, golds: list[str]) -> dict:
+    """Official SQuAD metrics: F1 and exact match, each the max over all gold answers; golds that
+    normalise to nothing are dropped (evaluate-v2.0), and if none is left the gold is ''."""
+    golds = [g for g in golds if squad_normalize(g or "")] or [""]
+    norm_pred = squad_normalize(prediction or "")
+    em = max(float(norm_pred == squad_normalize(g)) for g in golds)
+    best_f1, best, best_i = -1.0, {}, 0
+    for i, g in enumerate(golds):
+        f1, det = token_f1(prediction, g)
+        if f1 > best_f1:
+            best_f1, best, best_i = f1, det, i
+    return {"f1": best_f1, "em": em, "best_gold": best_i, "n_gold": len(golds), **best}
+
+
 class TokenF1(_ReferenceJudge):
-    """SQuAD-style token F1 (lowercase, strip punctuation and articles, bag of tokens)."""
+    """SQuAD token F1 (lowercase, strip punctuation and articles, bag of tokens), max over all gold
+    answers; exact match (also max over golds) is in details["em"]."""
 
     name = "token_f1"
 
@@ -79,7 +103,7 @@ class TokenF1(_ReferenceJudge):
             if not self.applies(rec):
                 out.append(JudgeResult(None, {"reason": "no reference"}))
                 continue
-            f1, det = token_f1(resp, rec.reference)
-            det["f1"] = round(f1, 4)
-            out.append(JudgeResult(clamp01(f1), det))
+            det = squad_scores(resp, gold_answers(rec))
+            det["f1"] = round(det["f1"], 4)
+            out.append(JudgeResult(clamp01(det["f1"]), det))
         return out
