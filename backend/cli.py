@@ -312,6 +312,18 @@ def cmd_export(args) -> int:
 def cmd_presets(args) -> int:
     from .config import list_presets, load
 
+    if args.show:
+        # the preset with `extends` and `stage_defaults` worked out: a config that stands alone
+        import tomli_w
+
+        from .config import config_from_dict
+        from .presets import preset_path, resolve_file
+
+        path = Path(args.show) if Path(args.show).is_file() else preset_path(args.show)
+        data = resolve_file(path)
+        cfg = config_from_dict(data, str(path))  # fails here, not at launch, if it is invalid
+        print(cfg.to_toml() if args.full else tomli_w.dumps(data), end="")
+        return 0
     for name, path in list_presets().items():
         cfg = load(path)
         plan = " → ".join(s.name for s in cfg.stages)
@@ -394,6 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("presets", help="list the shipped stage-plan presets")
+    p.add_argument("--show", metavar="NAME", help="print one preset (or config file) resolved: "
+                                                  "`extends` and `stage_defaults` filled in")
+    p.add_argument("--full", action="store_true", help="with --show: every value, defaults too")
     p.set_defaults(fn=cmd_presets)
 
     p = sub.add_parser("validate", help="check a config (and its checkpoint and files) without running")

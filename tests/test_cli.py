@@ -23,6 +23,26 @@ def test_presets_listed():
     assert "reset_demo" in out and "mtl → sample → judge → select → reset → evaluate" in out
 
 
+def test_presets_show_prints_the_resolved_config(tmp_path):
+    import tomllib
+
+    from backend.config import config_from_dict, load_preset
+
+    res = cli("presets", "--show", "reset_s_demo")
+    assert res.returncode == 0, res.stderr
+    data = tomllib.loads(res.stdout)
+    assert "extends" not in data and "stage_defaults" not in data
+    assert [s["name"] for s in data["stages"]] == ["mtl", "sample", "judge", "select", "reset_s",
+                                                   "evaluate"]
+    assert data["stages"][0]["lora_r"] == 8  # filled in from _demo_base's stage defaults
+    shown = config_from_dict(data)
+    assert shown.to_dict()["stages"] == load_preset("reset_s_demo").to_dict()["stages"]
+    full = tomllib.loads(cli("presets", "--show", "mtl_demo", "--full").stdout)
+    assert full["stages"][0]["lora_dropout"] == 0.05  # a default the preset does not state
+    missing = cli("presets", "--show", "nope")
+    assert missing.returncode == 2 and "unknown preset 'nope'" in missing.stderr
+
+
 def test_list_empty_home(tmp_path):
     res = cli("list", home=tmp_path)
     assert res.returncode == 0 and "no runs yet" in res.stdout
@@ -38,9 +58,8 @@ def test_validate_preset_and_bad_checkpoint(tmp_path):
     ok = cli("validate", "mtl_demo", home=tmp_path)
     assert ok.returncode == 0 and ok.stdout.startswith("ok:")
     cfg = tmp_path / "bad.toml"
-    text = (REPO / "assets/presets/mtl_demo.toml").read_text().replace(
-        'base = "embedded"', f'base = "{tmp_path / "missing-model"}"')
-    cfg.write_text(text)
+    # a user file that extends a preset and changes one value
+    cfg.write_text(f'extends = "mtl_demo"\n[model]\nbase = "{tmp_path / "missing-model"}"\n')
     bad = cli("validate", str(cfg), home=tmp_path)
     assert bad.returncode == 1 and "does not exist" in bad.stdout
 
