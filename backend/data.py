@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 import random
+import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -20,6 +22,15 @@ FILE_TYPES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "par
 
 SUMMARIZE_PROMPT = "Summarize the article in two or three sentences."
 XSUM_PROMPT = "Summarize the document in one sentence."
+# Policy for a SQuAD v2 question with no answer: train on an explicit refusal grounded in the
+# context, not skip it; learning to say so is the faithful behaviour the method is after.
+UNANSWERABLE_REPLY = "The context does not contain the answer to this question."
+CHARS_PER_TOKEN = 4  # the preview's token estimate (no tokenizer in the GUI); training counts exactly
+# Truncation policy, stated in the preview and in the train stage's events.
+TRUNCATION_POLICY = ("an example longer than max_length loses the END of its context first (an "
+                     "article's lead and the passage's start are kept), so the whole reference is "
+                     "learned; an extractive answer cut out of its context drops the example; only "
+                     "an example without context loses the end of its response")
 
 # format -> (implied kind, default column mapping: record field -> source column)
 FORMATS: dict[str, tuple[str | None, dict[str, str]]] = {
@@ -65,6 +76,49 @@ class DataError(ValueError):
     """A data set that cannot be used; the message names the file, line or column."""
 
 
+@dataclass
+class DataReport:
+    """What loading a data set did to its rows besides mapping them: nothing is changed silently."""
+    name: str = ""
+    rows: int = 0
+    encoding: str | None = None  # a non-UTF-8 encoding the file was read as (from its BOM)
+    no_reference: int = 0        # kept as prompts (sampling, evaluation); not trained on
+    unanswerable: int = 0        # SQuAD v2 questions with no answer -> UNANSWERABLE_REPLY
+    over_length: int = 0         # preview only: records estimated longer than max_length
+    over_tokens: int = 0         # ... and the tokens that training would cut (estimate)
+    max_length: int | None = None
+
+    def notes(self) -> list[str]:
+        out = []
+        if self.encoding:
+            out.append(f"{self.name}: file is {self.encoding.upper()} (byte-order mark); read it "
+                       "as such")
+        if self.unanswerable:
+            out.append(f"{self.name}: {self.unanswerable} of {self.rows} questions have no answer "
+                       f"(SQuAD v2 unanswerable): trained on the reply {UNANSWERABLE_REPLY!r}")
+        if self.no_reference:
+            out.append(f"{self.name}: {self.no_reference} of {self.rows} records have no reference "
+                       "(e.g. an empty Alpaca `output`): kept as prompts for sampling and "
+                       "evaluation, skipped by supervised training")
+        if self.over_length:
+            out.append(f"{self.name}: about {self.over_length} of {self.rows} records exceed "
+                       f"max_length={self.max_length} tokens (≈{self.over_tokens} tokens would be "
+                       f"cut, at {CHARS_PER_TOKEN} characters a token); {TRUNCATION_POLICY}")
+        return out
+
+
+_REPORTS: dict[str, DataReport] = {}  # the last load of each data set in this process, by name
+
+
+class Preview(list):
+    """The first mapped records of a data set, plus its whole-set report (``notes``)."""
+
+    def __init__(self, records: list[Record], report: DataReport):
+        super().__init__(records)
+        self.report = report
+        self.notes = report.notes()
+
+
 # ---- loading ----------------------------------------------------------------------------------
 def _check_jsonl(path: Path) -> None:
     """datasets reports a bad JSONL line without its number; find it first."""
@@ -82,11 +136,45 @@ def _check_jsonl(path: Path) -> None:
                                 "expected an object")
 
 
+_BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe\x00\x00", "utf-32-le"),
+         (b"\x00\x00\xfe\xff", "utf-32-be"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def _as_utf8(path: Path) -> tuple[Path, str | None]:
+    """A text file with a byte-order mark is re-encoded once to a UTF-8 copy (cached by content
+    hash) that the loaders read; a UTF-16 file without one is named, not mis-parsed."""
+    if path.suffix.lower() not in (".json", ".jsonl", ".csv"):
+        return path, None
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    encoding = next((enc for bom, enc in _BOMS if head.startswith(bom)), None)
+    if encoding is None:
+        if len(head) >= 4 and head.count(b"\x00") > len(head) // 4:
+            raise DataError(f"{path}: file looks UTF-16 or UTF-32 without a byte-order mark; save "
+                            "it as UTF-8")
+        return path, None
+    data = path.read_bytes()
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: starts with a {encoding} byte-order mark but is not valid "
+                        f"{encoding} ({exc}); save it as UTF-8") from None
+    digest = hashlib.sha1(data).hexdigest()[:16]
+    copy = Path(tempfile.gettempdir()) / "reset-studio-utf8" / f"{digest}{path.suffix.lower()}"
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        tmp = copy.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(copy)
+    return copy, (None if encoding == "utf-8-sig" else encoding)
+
+
 def _is_hub_id(source: str) -> bool:
     return not Path(source).suffix and source.count("/") == 1 and not source.startswith((".", "/"))
 
 
-def load_rows(source: str, *, split: str = "train", subset: str | None = None) -> list[dict[str, Any]]:
+def load_rows(source: str, *, split: str = "train", subset: str | None = None,
+              report: DataReport | None = None) -> list[dict[str, Any]]:
     """Rows of a local file (json/jsonl/csv/parquet) or a hub data set, as plain dicts."""
     import datasets
 
@@ -100,9 +188,15 @@ def load_rows(source: str, *, split: str = "train", subset: str | None = None) -
                                 f"{', '.join(sorted(FILE_TYPES))}")
             if path.stat().st_size < 4096 and not path.read_bytes().strip():
                 raise DataError(f"{path}: the file is empty")
+            readable, encoding = _as_utf8(path)
+            if report is not None:
+                report.encoding = encoding
             if path.suffix.lower() == ".jsonl":
-                _check_jsonl(path)
-            ds = datasets.load_dataset(kind, data_files=str(path), split="train")
+                try:
+                    _check_jsonl(readable)
+                except DataError as exc:  # name the user's file, not the UTF-8 copy
+                    raise DataError(str(exc).replace(str(readable), str(path))) from None
+            ds = datasets.load_dataset(kind, data_files=str(readable), split="train")
         elif _is_hub_id(source):
             try:
                 ds = datasets.load_dataset(source, subset, split=split)
@@ -165,7 +259,15 @@ def _conversation(turns: list[dict[str, Any]]) -> tuple[str | None, str | None]:
     return user, assistant
 
 
-def map_rows(rows: list[dict[str, Any]], spec: DatasetSpec) -> list[Record]:
+def _no_answers(value: Any) -> bool:
+    """SQuAD v2 marks an unanswerable question with empty answer lists."""
+    if isinstance(value, dict):
+        value = value.get("text")
+    return isinstance(value, (list, tuple)) and len(value) == 0
+
+
+def map_rows(rows: list[dict[str, Any]], spec: DatasetSpec,
+             report: DataReport | None = None) -> list[Record]:
     fmt = spec.format if spec.format != "auto" else (
         "custom" if spec.columns and spec.kind else detect_format(rows[0].keys()))
     implied_kind, mapping = FORMATS[fmt]
@@ -194,6 +296,10 @@ def map_rows(rows: list[dict[str, Any]], spec: DatasetSpec) -> list[Record]:
             prompt, reference = _conversation(get("conversations"))
         else:
             prompt, reference = _text(get("prompt")), _text(get("reference"))
+            if fmt == "squad" and reference is None and _no_answers(get("reference")):
+                reference = UNANSWERABLE_REPLY
+                if report is not None:
+                    report.unanswerable += 1
             if fmt == "alpaca" and _text(get("input")):
                 prompt = f"{prompt}\n\n{_text(get('input'))}"
         if rec_kind == "summarization" and not prompt:
@@ -207,6 +313,8 @@ def map_rows(rows: list[dict[str, Any]], spec: DatasetSpec) -> list[Record]:
         if isinstance(ids, str):
             ids = json.loads(ids) if ids.strip().startswith("[") else [ids]
         raw_id = get("id")
+        if reference is None and report is not None:
+            report.no_reference += 1
         records.append(Record(
             id=f"{spec.name}:{raw_id if raw_id not in (None, '') else i}",
             kind=rec_kind, prompt=prompt, context=context, reference=reference,
@@ -219,8 +327,27 @@ def map_rows(rows: list[dict[str, Any]], spec: DatasetSpec) -> list[Record]:
     return records
 
 
-def load_dataset_records(spec: DatasetSpec) -> list[Record]:
-    return map_rows(load_rows(spec.source, split=spec.split, subset=spec.subset), spec)
+def load_dataset_records(spec: DatasetSpec, report: DataReport | None = None) -> list[Record]:
+    report = report if report is not None else DataReport()
+    report.name = spec.name
+    rows = load_rows(spec.source, split=spec.split, subset=spec.subset, report=report)
+    report.rows = len(rows)
+    records = map_rows(rows, spec, report)
+    _REPORTS[spec.name] = report
+    return records
+
+
+def data_notes(specs: list[DatasetSpec], names: list[str] | None = None) -> list[str]:
+    """The load notes (encoding, unanswerable, no reference) of the data sets a stage uses, for
+    its events; from this process's last load of each, else loaded now."""
+    out = []
+    for s in specs:
+        if names and s.name not in names:
+            continue
+        if s.name not in _REPORTS:
+            load_dataset_records(s)
+        out.extend(_REPORTS[s.name].notes())
+    return out
 
 
 # ---- splits and mixtures ----------------------------------------------------------------------
@@ -299,10 +426,22 @@ def eval_sets(specs: list[DatasetSpec], names: list[str] | None = None,
     return out
 
 
-def preview(spec: DatasetSpec, n: int = 5) -> list[Record]:
-    """First records of a data set, for the GUI's mixture editor."""
-    rows = load_rows(spec.source, split=spec.split, subset=spec.subset)
-    return map_rows(rows[: max(n, 1)], spec)
+def _estimated_tokens(record: Record) -> int:
+    text = user_message(record) + (record.reference or "")
+    return len(text) // CHARS_PER_TOKEN + 8  # + the chat template's few tokens
+
+
+def preview(spec: DatasetSpec, n: int = 5, max_length: int | None = None) -> Preview:
+    """First records of a data set, for the GUI's mixture editor, with the whole set's report:
+    every row is mapped so the counts (no reference, unanswerable, over max_length) are real."""
+    report = DataReport()
+    records = load_dataset_records(spec, report)
+    if max_length:
+        report.max_length = max_length
+        over = [_estimated_tokens(r) - max_length for r in records]
+        over = [o for o in over if o > 0]
+        report.over_length, report.over_tokens = len(over), sum(over)
+    return Preview(records[: max(n, 1)], report)
 
 
 # ---- chat formatting --------------------------------------------------------------------------
@@ -333,3 +472,104 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
             n += 1
     tmp.replace(path)
     return n
+
+
+# ---- fitting examples into max_length (the stated truncation policy) -------------------------
+IGNORE_INDEX = -100
+
+
+@dataclass
+class FitReport:
+    """What fitting a training set into max_length cut; every number goes to the stage's events."""
+    max_length: int
+    examples: int = 0
+    context_cut: int = 0          # examples whose context lost its end
+    context_tokens_cut: int = 0
+    response_cut: int = 0         # examples (no context) whose response lost its end
+    response_tokens_cut: int = 0
+    dropped_prompt: int = 0       # the prompt alone fills the window (no context to cut)
+    dropped_answer: int = 0       # an extractive answer no longer in the cut context
+    dropped_template: int = 0     # the chat template renders the prompt differently in context
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_prompt + self.dropped_answer + self.dropped_template
+
+    def events(self) -> list[tuple[str, str]]:
+        """(level, message) lines: the policy once, then each count that is not zero."""
+        out = []
+        if self.context_cut or self.response_cut or self.dropped:
+            out.append(("info", f"truncation policy at max_length={self.max_length}: "
+                                f"{TRUNCATION_POLICY}"))
+        if self.context_cut:
+            out.append(("warning", f"{self.context_cut} of {self.examples} examples had the end of "
+                                   f"their context cut ({self.context_tokens_cut} tokens) to fit "
+                                   f"max_length={self.max_length}"))
+        if self.response_cut:
+            out.append(("warning", f"{self.response_cut} of {self.examples} examples had the end of "
+                                   f"their response cut ({self.response_tokens_cut} tokens) to fit "
+                                   f"max_length={self.max_length}"))
+        if self.dropped_answer:
+            out.append(("warning", f"{self.dropped_answer} of {self.examples} extractive examples "
+                                   "dropped: their answer lay in the cut end of the context"))
+        if self.dropped_prompt:
+            out.append(("warning", f"{self.dropped_prompt} of {self.examples} examples dropped: "
+                                   f"prompt longer than max_length={self.max_length}"))
+        if self.dropped_template:
+            out.append(("warning", f"{self.dropped_template} of {self.examples} examples dropped: "
+                                   "the chat template renders their prompt differently inside the "
+                                   "full conversation"))
+        return out
+
+
+def _template_ids(tokenizer, record: Record, response: str) -> tuple[list[int], list[int]]:
+    prompt_ids = tokenizer.apply_chat_template(chat_messages(record), add_generation_prompt=True,
+                                               tokenize=True, return_dict=False)
+    full_ids = tokenizer.apply_chat_template(chat_messages(record, response), tokenize=True,
+                                             return_dict=False)
+    if hasattr(prompt_ids, "keys"):  # some tokenizers return a BatchEncoding regardless
+        prompt_ids, full_ids = prompt_ids["input_ids"], full_ids["input_ids"]
+    return list(prompt_ids), list(full_ids)
+
+
+def fit_example(tokenizer, record: Record, response: str, max_length: int,
+                report: FitReport) -> dict[str, list[int]] | None:
+    """Chat-template one example within max_length, by the stated policy; labels are -100 on the
+    prompt so only the response is learned. None when it is dropped (counted in ``report``)."""
+    report.examples += 1
+    prompt_ids, full_ids = _template_ids(tokenizer, record, response)
+    over = len(full_ids) - max_length
+    if over > 0 and record.context:
+        ctx_ids = tokenizer(record.context, add_special_tokens=False)["input_ids"]
+        keep = len(ctx_ids)
+        for _ in range(4):  # re-tokenising a cut text can shift a token or two: tighten and retry
+            keep = max(keep - over - 2, 0)
+            cut = replace(record, context=tokenizer.decode(ctx_ids[:keep]).rstrip())
+            prompt_ids, full_ids = _template_ids(tokenizer, cut, response)
+            over = len(full_ids) - max_length
+            if over <= 0 or keep == 0:
+                break
+        if record.kind == "qa_extractive" and response.strip() not in cut.context:
+            report.dropped_answer += 1
+            return None
+        report.context_cut += 1
+        report.context_tokens_cut += len(ctx_ids) - keep
+    if full_ids[: len(prompt_ids)] != prompt_ids:
+        report.dropped_template += 1
+        return None
+    if len(prompt_ids) >= max_length - 4:
+        report.dropped_prompt += 1
+        return None
+    if len(full_ids) > max_length:
+        report.response_cut += 1
+        report.response_tokens_cut += len(full_ids) - max_length
+        full_ids = full_ids[:max_length]
+    labels = [IGNORE_INDEX] * len(prompt_ids) + full_ids[len(prompt_ids):]
+    return {"input_ids": full_ids, "attention_mask": [1] * len(full_ids), "labels": labels}
+
+
+def encode_examples(tokenizer, pairs: list[tuple[Record, str]],
+                    max_length: int) -> tuple[list[dict[str, list[int]]], FitReport]:
+    report = FitReport(max_length=max_length)
+    encoded = [fit_example(tokenizer, r, resp, max_length, report) for r, resp in pairs]
+    return [e for e in encoded if e is not None], report

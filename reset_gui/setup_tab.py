@@ -1336,12 +1336,16 @@ class SetupTab(QWidget):
         self.preview_status.setStyleSheet("")
         self.preview_status.setText(f"Loading a preview of {name}…")
 
+        # the truncation estimate uses the plan's smallest train window
+        max_length = min((int(st.get("max_length") or 256) for st in self.stages
+                          if st.get("type") == "train"), default=256)
+
         def work():
             from backend.data import preview
             with _PREVIEW_LOCK:  # `datasets` is not safe to load from two threads at once
                 if req != self._preview_req:
                     return None  # superseded while waiting
-                return preview(spec, 5)
+                return preview(spec, 5, max_length=max_length)
 
         self.bg.submit(work, lambda recs: self._preview_done(req, name, recs),
                        lambda exc, tb: self._preview_error(req, f"{name}: {exc}"))
@@ -1350,7 +1354,8 @@ class SetupTab(QWidget):
         if req != self._preview_req or records is None:
             return
         self.preview_status.setStyleSheet("")
-        self.preview_status.setText(f"First {len(records)} mapped records of {name}:")
+        notes = "".join(f"\n• {n}" for n in getattr(records, "notes", []))  # data quirks, counted
+        self.preview_status.setText(f"First {len(records)} mapped records of {name}:{notes}")
         self.preview_table.setRowCount(len(records))
         for i, rec in enumerate(records):
             for c, value in enumerate((rec.id, rec.kind, rec.prompt, rec.context, rec.reference)):

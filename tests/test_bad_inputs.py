@@ -292,6 +292,99 @@ def _(tmp, home, server):
                  spec(tmp / "nope.jsonl"))
 
 
+# real data quirks: each has a stated policy, a count in the preview and the run's events, no loss
+@case("file-alpaca-empty-output")
+def _(tmp, home, server):
+    from backend.data import DataReport, preview
+
+    rows = [{"instruction": "Say hi.", "input": "", "output": "Hi."},
+            {"instruction": "Say nothing useful.", "input": "", "output": "   "},
+            {"instruction": "Count to two.", "input": "", "output": "1, 2"}]
+    f = write(tmp / "alpaca.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    report = DataReport()
+    recs = load_dataset_records(spec(f), report)
+    assert [r.reference for r in recs] == ["Hi.", None, "1, 2"]  # kept as a prompt, not lost
+    assert report.no_reference == 1 and report.rows == 3
+    notes = preview(spec(f)).notes
+    assert any(re.search(r"1 of 3 records have no reference.*skipped by supervised training", n)
+               for n in notes), notes
+
+
+@case("file-squad-v2-unanswerable")
+def _(tmp, home, server):
+    from backend.data import UNANSWERABLE_REPLY, DataReport, preview
+
+    rows = [{"id": "a", "title": "T", "context": "Port Elm was founded in 1801.",
+             "question": "When was Port Elm founded?",
+             "answers": {"text": ["1801"], "answer_start": [24]}},
+            {"id": "b", "title": "T", "context": "Port Elm was founded in 1801.",
+             "question": "Who is the mayor of Port Elm?", "answers": {"text": [], "answer_start": []}}]
+    f = write(tmp / "squad_v2.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    report = DataReport()
+    recs = load_dataset_records(spec(f), report)
+    assert [r.reference for r in recs] == ["1801", UNANSWERABLE_REPLY]
+    assert report.unanswerable == 1 and report.no_reference == 0
+    assert any("1 of 2 questions have no answer (SQuAD v2 unanswerable)" in n
+               for n in preview(spec(f)).notes)
+
+
+@case("file-context-longer-than-max-length")
+def _(tmp, home, server):
+    from transformers import AutoTokenizer
+
+    from backend.data import encode_examples, preview
+    from backend.models import materialize_embedded
+    from backend.records import Record
+
+    article = " ".join(f"Sentence {i} of the report says the river rose {i} cm." for i in range(80))
+    rows = [{"id": "long", "article": article, "highlights": "The river rose."},
+            {"id": "short", "article": "The river rose 3 cm.", "highlights": "The river rose."}]
+    f = write(tmp / "cnn.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    pv = preview(spec(f), max_length=128)
+    assert any(re.search(r"about 1 of 2 records exceed max_length=128 tokens.*END of its context", n)
+               for n in pv.notes), pv.notes
+    tok = AutoTokenizer.from_pretrained(str(materialize_embedded()))
+    recs = load_dataset_records(spec(f))
+    qa_tail = Record(id="q", kind="qa_extractive", prompt="How far did it rise at the end?",
+                     context=article, reference="79 cm")  # its answer lies in the cut end
+    encoded, fit = encode_examples(tok, [(r, r.reference) for r in recs] + [(qa_tail, "79 cm")], 128)
+    assert len(encoded) == 2 and all(len(e["input_ids"]) <= 128 for e in encoded)
+    full = len(tok(article, add_special_tokens=False)["input_ids"])
+    assert fit.context_cut == 1 and full - 128 < fit.context_tokens_cut < full
+    assert fit.dropped_answer == 1 and fit.response_cut == 0
+    # the whole reference is still learned: the labels end with the summary's tokens
+    learned = [t for t in encoded[0]["labels"] if t != -100]
+    assert "The river rose." in tok.decode(learned)
+    events = " | ".join(m for _, m in fit.events())
+    assert "truncation policy at max_length=128" in events
+    assert f"1 of 3 examples had the end of their context cut ({fit.context_tokens_cut} tokens)" in events
+    assert "1 of 3 extractive examples dropped" in events
+
+
+@case("file-utf16-with-bom")
+def _(tmp, home, server):
+    from backend.data import preview
+
+    text = "".join(json.dumps({"instruction": f"Grüße {i} — ☂", "output": f"ok {i}"},
+                              ensure_ascii=False) + "\n" for i in range(3))
+    for enc, name in (("utf-16", "utf-16-le"), ("utf-16-be", "utf-16-be")):
+        bom = b"\xfe\xff" if enc == "utf-16-be" else b""
+        f = write(tmp / f"{enc}.jsonl", bom + text.encode(enc))
+        recs = load_dataset_records(spec(f))
+        assert [r.prompt for r in recs] == [f"Grüße {i} — ☂" for i in range(3)]
+        assert any(f"file is {name.upper()}" in n for n in preview(spec(f)).notes)
+    f = write(tmp / "utf16.csv", "\ufeffinstruction,output\nGrüße,ok\n".encode("utf-16-le"))
+    assert load_dataset_records(spec(f))[0].prompt == "Grüße"
+
+
+@case("file-utf16-without-bom")
+def _(tmp, home, server):
+    f = write(tmp / "nobom.jsonl", (json.dumps({"instruction": "a", "output": "b"}) + "\n")
+              .encode("utf-16-le"))
+    expect_error(DataError, r"nobom\.jsonl: file looks UTF-16.*save it as UTF-8",
+                 load_dataset_records, spec(f))
+
+
 @case("file-unknown-kind-in-records")
 def _(tmp, home, server):
     f = write(tmp / "rec.jsonl", json.dumps({"id": 1, "kind": "poetry", "prompt": "p"}) + "\n")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TrainStage
-from ..data import build_mixture, chat_messages, eval_sets
+from ..data import build_mixture, chat_messages, data_notes, encode_examples, eval_sets
 from ..records import Record, record_from_prompt
 from .context import StageContext, StopRequested, inject_fault
 
@@ -23,22 +23,6 @@ IGNORE = -100
 
 
 # ---- data -------------------------------------------------------------------------------------
-def encode(tokenizer, record: Record, response: str, max_length: int) -> dict[str, list[int]] | None:
-    """Chat-template an example; labels are -100 on the prompt so only the response is learned."""
-    prompt_ids = tokenizer.apply_chat_template(chat_messages(record), add_generation_prompt=True,
-                                               tokenize=True, return_dict=False)
-    full_ids = tokenizer.apply_chat_template(chat_messages(record, response), tokenize=True,
-                                             return_dict=False)
-    if hasattr(prompt_ids, "keys"):  # some tokenizers return a BatchEncoding regardless
-        prompt_ids, full_ids = prompt_ids["input_ids"], full_ids["input_ids"]
-    prompt_ids, full_ids = list(prompt_ids), list(full_ids)
-    if full_ids[: len(prompt_ids)] != prompt_ids or len(prompt_ids) >= max_length - 4:
-        return None  # template mismatch or the prompt alone fills the window
-    full_ids = full_ids[:max_length]
-    labels = [IGNORE] * len(prompt_ids) + full_ids[len(prompt_ids):]
-    return {"input_ids": full_ids, "attention_mask": [1] * len(full_ids), "labels": labels}
-
-
 def selected_examples(ctx: StageContext, ref: str, idx: int) -> list[tuple[Record, str]]:
     """(prompt record, accepted response) pairs of a selection: a select stage of this run, or
     ``sel:<run_id>:<name>`` for a selection saved from the GUI."""
@@ -249,14 +233,15 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
         model.enable_input_require_grads()
 
     pairs = training_examples(ctx, idx, stage)
-    encoded = [e for e in (encode(tokenizer, r, resp, stage.max_length) for r, resp in pairs) if e]
-    dropped = len(pairs) - len(encoded)
+    if not stage.selection:  # load notes: encoding, unanswerable, records without a reference
+        for note in data_notes(ctx.cfg.data, stage.data or None):
+            ctx.event(idx, note)
+    encoded, fit = encode_examples(tokenizer, pairs, stage.max_length)
+    for level, message in fit.events():  # truncation is never silent
+        ctx.event(idx, message, level=level)
     if not encoded:
         raise ValueError(f"stage {stage.name}: every example was longer than max_length="
                          f"{stage.max_length}")
-    if dropped:
-        ctx.event(idx, f"{dropped} of {len(pairs)} examples dropped: prompt longer than "
-                       f"max_length={stage.max_length}", level="warning")
     import datasets
 
     train_ds = datasets.Dataset.from_list(encoded)
