@@ -24,6 +24,18 @@ class ConfigError(ValueError):
     """A config that cannot run; the message names the field and the bad value."""
 
 
+Loc = tuple[str | int, ...]  # where a problem is: ("stages", 0, "learning_rate")
+
+
+class FieldError(ValueError):
+    """A cross-field check's failure, carrying the location of the field it names: pydantic
+    reports model-level errors at (), and the GUI marks fields by location, not by parsing text."""
+
+    def __init__(self, loc: Loc, msg: str):
+        super().__init__(f"{'.'.join(map(str, loc))}: {msg}")
+        self.loc, self.msg = loc, msg
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -285,35 +297,35 @@ class RunConfig(_Strict):
     @model_validator(mode="after")
     def _cross_checks(self) -> "RunConfig":
         if self.compute.gpus_per_process and self.model.device == "cpu":
-            raise ValueError("compute.gpus_per_process: model.device is \"cpu\"; set it to "
+            raise FieldError(("compute", "gpus_per_process"), "model.device is \"cpu\"; set it to "
                              "\"auto\" or \"cuda\", or gpus_per_process = 0")
         names = [d.name for d in self.data]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"data: duplicate data set names {dupes}")
+            raise FieldError(("data",), f"duplicate data set names {dupes}")
         if self.data and all(d.budget is None for d in self.data) \
                 and sum((d.weight or 0.0) for d in self.data) <= 0:
-            raise ValueError("data: mixture weights sum to zero; give at least one data set a "
+            raise FieldError(("data",), "mixture weights sum to zero; give at least one data set a "
                              "positive weight or a budget")
         if not self.stages:
-            raise ValueError("stages: the stage plan is empty")
+            raise FieldError(("stages",), "the stage plan is empty")
         seen: dict[str, str] = {}
         for i, st in enumerate(self.stages):
             if not st.name:
                 st.name = f"{st.type}{i}"
             if st.name in seen:
-                raise ValueError(f"stages.{i}.name: duplicate stage name {st.name!r}")
+                raise FieldError(("stages", i, "name"), f"duplicate stage name {st.name!r}")
             for ref_field in ("data",):
                 for dname in getattr(st, ref_field, []) or []:
                     if dname not in names:
-                        raise ValueError(f"stages.{i}.data: unknown data set {dname!r}; the "
+                        raise FieldError(("stages", i, "data"), f"unknown data set {dname!r}; the "
                                          f"mixture has {names}")
             for ref_field in ("init", "source", "samples", "selection"):
                 ref = getattr(st, ref_field, None)
                 if ref and ref.startswith(("run:", "sel:")):
                     continue  # a checkpoint or selection of an earlier run
                 if ref and ref not in ("base", "previous") and ref not in seen:
-                    raise ValueError(f"stages.{i}.{ref_field}: {ref!r} is not an earlier stage")
+                    raise FieldError(("stages", i, ref_field), f"{ref!r} is not an earlier stage")
             seen[st.name] = st.type
         return self
 
@@ -350,30 +362,46 @@ class RunConfig(_Strict):
         return path
 
 
-def _format_errors(exc: ValidationError, where: str) -> str:
-    lines = []
+def problems_of(exc: ValidationError) -> list[tuple[Loc, str]]:
+    """pydantic's errors as (location, message): the message shows the bad value, and the
+    discriminator tag pydantic puts in stage locations ("stages", 2, "train", "lr") is dropped."""
+    out = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-        # drop the discriminator tag pydantic puts in union locations ("stages.2.train.lr")
-        parts = [p for p in loc.split(".") if p not in STAGE_TYPES] if loc.startswith("stages") else [loc]
-        loc = ".".join(parts)
-        msg = err["msg"].removeprefix("Value error, ")
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            out.append((cause.loc, cause.msg))
+            continue
+        loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
+        if loc[:1] == ("stages",) and len(loc) > 2 and loc[2] in STAGE_TYPES:
+            loc = loc[:2] + loc[3:]
         value = err.get("input")
         shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
-        lines.append(f"{loc or 'config'}: {msg}{shown}")
-    return f"invalid config {where}:\n  " + "\n  ".join(lines)
+        out.append((loc, err["msg"].removeprefix("Value error, ") + shown))
+    return out
+
+
+def check_dict(data: dict[str, Any]) -> tuple[RunConfig | None, list[tuple[Loc, str]]]:
+    """The validated config, or None and every problem as (location, message)."""
+    for i, st in enumerate(data.get("stages") if isinstance(data.get("stages"), list) else []):
+        if isinstance(st, dict) and st.get("type") not in STAGE_TYPES:
+            return None, [(("stages", i, "type"), f"unknown stage type {st.get('type')!r}; "
+                                                  f"use one of {list(STAGE_TYPES)}")]
+    try:
+        return RunConfig.model_validate(data), []
+    except ValidationError as exc:
+        return None, problems_of(exc)
+
+
+def format_problems(found: list[tuple[Loc, str]], where: str = "") -> str:
+    return f"invalid config {where}:\n  " + "\n  ".join(
+        f"{'.'.join(map(str, loc)) or 'config'}: {msg}" for loc, msg in found)
 
 
 def config_from_dict(data: dict[str, Any], where: str = "") -> RunConfig:
-    if isinstance(data.get("stages"), list):
-        for i, st in enumerate(data["stages"]):
-            if isinstance(st, dict) and st.get("type") not in STAGE_TYPES:
-                raise ConfigError(f"invalid config {where}:\n  stages.{i}.type: unknown stage type "
-                                  f"{st.get('type')!r}; use one of {list(STAGE_TYPES)}")
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, where)) from None
+    cfg, found = check_dict(data)
+    if cfg is None:
+        raise ConfigError(format_problems(found, where))
+    return cfg
 
 
 def loads(text: str, where: str = "<string>") -> RunConfig:
