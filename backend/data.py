@@ -38,7 +38,7 @@ FORMATS: dict[str, tuple[str | None, dict[str, str]]] = {
                        "reference": "reference", "instruction_id_list": "instruction_id_list",
                        "kwargs": "kwargs"}),
     "alpaca": ("instruction", {"prompt": "instruction", "input": "input", "reference": "output"}),
-    "sharegpt": ("instruction", {"conversations": "conversations"}),
+    "sharegpt": ("instruction", {"id": "id", "conversations": "conversations"}),
     "squad": ("qa_extractive", {"id": "id", "context": "context", "prompt": "question",
                                 "reference": "answers"}),
     "cnn_dailymail": ("summarization", {"id": "id", "context": "article", "reference": "highlights"}),
@@ -56,6 +56,7 @@ _SIGNATURES = [
     ("cnn_dailymail", {"article", "highlights"}),
     ("xsum", {"document", "summary"}),
     ("sharegpt", {"conversations"}),
+    ("sharegpt", {"messages"}),  # the OpenAI/TRL chat layout (role/content), as exported here
     ("alpaca", {"instruction", "output"}),
 ]
 
@@ -247,7 +248,11 @@ def _clean_kwargs(kwargs: Any, n: int) -> list[dict[str, Any]]:
     return out + [{}] * (n - len(out))
 
 
-def _conversation(turns: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+def _conversation(turns: Any) -> tuple[str | None, str | None]:
+    """The first user turn and the assistant turn answering it (system turns are skipped)."""
+    if isinstance(turns, dict):  # a struct of lists (Sequence of dict features) -> list of dicts
+        keys = list(turns)
+        turns = [dict(zip(keys, vals)) for vals in zip(*(turns[k] or [] for k in keys))]
     user = assistant = None
     for turn in turns or []:
         role = turn.get("from") or turn.get("role")
@@ -275,8 +280,10 @@ def map_rows(rows: list[dict[str, Any]], spec: DatasetSpec,
     kind = spec.kind or implied_kind
     columns = set(rows[0].keys())
     required = {"prompt"} if fmt not in ("sharegpt", "cnn_dailymail", "xsum") else set()
-    if fmt in ("sharegpt",):
+    if fmt == "sharegpt":
         required = {"conversations"}
+        if mapping["conversations"] not in columns and "messages" in columns:
+            mapping["conversations"] = "messages"
     for field in required | ({"context"} if kind in ("qa_extractive", "qa_abstractive",
                                                      "summarization") else set()):
         col = mapping.get(field)
