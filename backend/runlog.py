@@ -205,7 +205,7 @@ class RunLog:
         rows = list(rows)
         if not rows:
             return 0
-        columns = list(rows[0].keys())
+        columns = list(dict.fromkeys(k for r in rows for k in r))  # rows may differ in keys
         sql = (f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) "
                f"VALUES ({', '.join('?' for _ in columns)})")
         with self.transaction() as conn:

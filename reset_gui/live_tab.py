@@ -13,10 +13,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from backend.queries import score_values
+
 from .plots import (CurveSet, DbTasks, PlotPanel, TradeoffPlot, bar_item, set_bars,
                     set_category_ticks)
 from .views import (KINDS, MetricSeries, ema, accept_rates_from_rows, histogram_pair, length_buckets,
-                    run_color, score_hist_sql)
+                    run_color)
 
 HIST_JUDGES = ("combined", "cat:faithfulness", "cat:instruction_following", "cat:task",
                "rouge_l", "token_f1", "faith_lexical", "faith_minilm", "faith_summac", "ifeval",
@@ -330,10 +332,9 @@ class LiveTab(QtWidgets.QWidget):
         sel = self._latest_selection(run)
         self._hist_token += 1
         token = self._hist_token
-        sql, args = score_hist_sql(run, judge, sel)
 
-        def work(conn):
-            rows = [dict(r) for r in conn.execute(sql, args)]
+        def work(log):
+            rows = score_values(log, run, judge, sel)
             vals = np.array([np.nan if r["value"] is None else r["value"] for r in rows], dtype=float)
             acc = np.array([bool(r["accepted"]) for r in rows], dtype=bool)
             rates = accept_rates_from_rows(rows) if sel is not None else {}

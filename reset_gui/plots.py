@@ -290,9 +290,10 @@ def set_category_ticks(plot: pg.PlotItem, labels: Sequence[str]) -> None:
 # ==================================================================================================
 # background queries: a single worker thread with its own read-only connection
 
-import sqlite3  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+from backend.runlog import RunLog  # noqa: E402
 
 
 class _Relay(QtCore.QObject):
@@ -300,8 +301,9 @@ class _Relay(QtCore.QObject):
 
 
 class DbTasks(QtCore.QObject):
-    """Runs ``fn(conn)`` on one worker thread (its own read-only SQLite connection) and hands the
-    result to ``callback(result)`` on the GUI thread. Keeps heavy reads off the UI thread."""
+    """Runs ``fn(log)`` on one worker thread (its own read-only RunLog, read through
+    ``backend.queries``) and hands the result to ``callback(result)`` on the GUI thread. Keeps
+    heavy reads off the UI thread."""
 
     def __init__(self, runlog_path: str | Path, parent: QtCore.QObject | None = None):
         super().__init__(parent)
@@ -318,19 +320,12 @@ class DbTasks(QtCore.QObject):
         if app is not None:  # stop the worker before Qt tears down (else a crash at exit)
             app.aboutToQuit.connect(self.shutdown)
 
-    def connect_db(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            if not self.path.exists():
-                raise FileNotFoundError(f"run log not found: {self.path}")
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=60,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=60000")
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
-        return conn
+    def connect_db(self) -> RunLog:
+        if getattr(self._local, "log", None) is None:
+            self._local.log = RunLog(self.path, readonly=True)
+        return self._local.log
 
-    def submit(self, fn: Callable[[sqlite3.Connection], Any], callback: Callable[[Any], None],
+    def submit(self, fn: Callable[[RunLog], Any], callback: Callable[[Any], None],
                on_error: Callable[[BaseException], None] | None = None) -> None:
         if self._closed:
             return

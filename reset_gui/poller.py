@@ -17,6 +17,8 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Qt, Signal, Slot
 
+from backend import queries
+
 APPEND_TABLES = ("metrics", "checkpoints", "prompts", "samples", "scores", "selections",
                  "selection_items", "evals", "events")
 
@@ -126,18 +128,16 @@ class RunLogPoller(QObject):
         self._log = None
 
     def _poll_runs(self, log) -> None:
-        sig = tuple(log.conn.execute(
-            "SELECT count(*), max(updated_at), total(updated_at) FROM runs").fetchone())
+        sig = queries.table_signature(log, "runs")
         if sig != self._runs_sig:
             runs = log.list_runs()
             self._runs_sig = sig
             self.runs_changed.emit(runs)
 
     def _poll_stages(self, log) -> None:
-        sig = tuple(log.conn.execute(
-            "SELECT count(*), max(updated_at), total(updated_at) FROM stages").fetchone())
+        sig = queries.table_signature(log, "stages")
         if sig != self._stages_sig:
-            stages = log.query("SELECT * FROM stages ORDER BY run_id, idx")
+            stages = queries.all_stages(log)
             self._stages_sig = sig
             self.stages_changed.emit(stages)
 

@@ -1,6 +1,6 @@
 """Samples tab: browse prompts and every candidate response, with judge scores and highlights.
 
-The prompt list is a lazy QAbstractTableModel over keyset-paged SQL (``views.fetch_prompt_page``,
+The prompt list is a lazy QAbstractTableModel over keyset-paged reads (``queries.fetch_prompt_page``,
 200 rows a page, on a worker thread), so it stays fast on 100 000 samples. Choosing a prompt loads
 its candidates (one small query) and shows them side by side, accepted ones first; unsupported
 response sentences are red, words absent from the context darker red, and the context sentences
@@ -15,10 +15,11 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from backend.queries import (PAGE_SIZE, PromptFilter, count_prompts, fetch_candidates,
+                             fetch_prompt_page, prompt_stages, selections)
+
 from .plots import DbTasks
-from .views import (KINDS, PAGE_SIZE, PromptFilter, count_prompts, faith_highlights,
-                    fetch_candidates, fetch_prompt_page, fmt, judge_why, loads_json,
-                    prompt_stages, spans_html)
+from .views import KINDS, faith_highlights, fmt, judge_why, loads_json, spans_html
 from .whatif import WhatIfPanel
 
 UNSUPPORTED_CSS = "background-color: #ffd0d0;"
@@ -102,7 +103,7 @@ class PromptListModel(QtCore.QAbstractTableModel):
         if not self.exhausted:
             self._request()
             gen = self.gen
-            self.db.submit(lambda conn: (gen, count_prompts(conn, flt)), self._got_count)
+            self.db.submit(lambda log: (gen, count_prompts(log, flt)), self._got_count)
 
     def _request(self) -> None:
         if self.loading or self.exhausted:
@@ -111,9 +112,9 @@ class PromptListModel(QtCore.QAbstractTableModel):
         gen, flt = self.gen, self.filter
         after = self.rows[-1]["id"] if self.rows else 0
 
-        def work(conn):
+        def work(log):
             t0 = time.perf_counter()
-            page = fetch_prompt_page(conn, flt, after, PAGE_SIZE)
+            page = fetch_prompt_page(log, flt, after, PAGE_SIZE)
             return gen, page, (time.perf_counter() - t0) * 1000
 
         self.db.submit(work, self._got_page, self._failed)
@@ -444,12 +445,8 @@ class SamplesTab(QtWidgets.QWidget):
             self._got_stages((token, [], []))
             return
 
-        def work(conn):
-            stages = prompt_stages(conn, run_id)
-            sels = [dict(r) for r in conn.execute(
-                "SELECT id, name, n_selected, stage_idx FROM selections WHERE run_id = ? ORDER BY id",
-                (run_id,))]
-            return token, stages, sels
+        def work(log):
+            return token, prompt_stages(log, run_id), selections(log, run_id)
 
         prev = self.stage_combo.currentData() if keep else None
         prev_sel = self.selection_combo.currentData() if keep else None
@@ -570,8 +567,8 @@ class SamplesTab(QtWidgets.QWidget):
         token = self._cand_token
         sel = self.model.filter.selection_id
 
-        def work(conn):
-            return token, *fetch_candidates(conn, prompt_id, sel)
+        def work(log):
+            return token, *fetch_candidates(log, prompt_id, sel)
 
         self.db.submit(work, self._got_candidates)
 

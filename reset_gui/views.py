@@ -2,7 +2,7 @@
 
 Following pyqtgraph's own examples, the *data* (what to draw) is kept apart from the *drawing*
 (items updated with ``setData``): every class and function here takes plain rows from the run log
-(dicts, as ``RunLog.read_since`` / ``RunLog.query`` return them) and gives back arrays, lists and
+(dicts, as ``RunLog.read_since`` and ``backend.queries`` return them) and gives back arrays, lists and
 strings. The widgets in ``live_tab``/``samples_tab``/``compare_tab`` only feed rows in and draw.
 """
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import sqlite3
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -319,20 +318,6 @@ def accept_rates_from_rows(rows: Iterable[dict[str, Any]]) -> dict[str, float]:
     return {k: acc[k] / tot[k] for k in tot if tot[k]}
 
 
-def score_hist_sql(run_id: str, judge: str, selection_id: int | None) -> tuple[str, tuple]:
-    """Scores of one judge for every sample of a run, flagged accepted by a selection."""
-    if selection_id is None:
-        return ("SELECT sc.value AS value, p.kind AS kind, 0 AS accepted FROM scores sc "
-                "JOIN samples s ON s.id = sc.sample_id JOIN prompts p ON p.id = s.prompt_id "
-                "WHERE sc.run_id = ? AND sc.judge = ?", (run_id, judge))
-    return ("SELECT sc.value AS value, p.kind AS kind, (it.id IS NOT NULL) AS accepted FROM scores sc "
-            "JOIN samples s ON s.id = sc.sample_id JOIN prompts p ON p.id = s.prompt_id "
-            "LEFT JOIN selection_items it ON it.selection_id = ? AND it.sample_id = sc.sample_id "
-            "WHERE sc.run_id = ? AND sc.judge = ? AND s.stage_idx = "
-            "(SELECT s2.stage_idx FROM selection_items i2 JOIN samples s2 ON s2.id = i2.sample_id "
-            " WHERE i2.selection_id = ? LIMIT 1)", (selection_id, run_id, judge, selection_id))
-
-
 # ==================================================================================================
 # config diff
 
@@ -517,23 +502,6 @@ def judge_why(judge: str, value: Any, details: Any) -> str:
 # ==================================================================================================
 # what-if selection: candidates held in memory as arrays, recomputed on every slider move
 
-def load_candidates_sql(conn: sqlite3.Connection, run_id: str, stage_idx: int) -> list[dict[str, Any]]:
-    """Fallback for backend.stages.select.load_candidates: one row per sample of a sample stage
-    with its category scores (None when the category does not apply)."""
-    conn.row_factory = sqlite3.Row
-    sql = ("SELECT s.id AS sample_id, s.prompt_id AS prompt_id, p.kind AS kind, "
-           "MAX(CASE WHEN sc.judge = 'cat:task' THEN sc.value END) AS task, "
-           "MAX(CASE WHEN sc.judge = 'cat:faithfulness' THEN sc.value END) AS faithfulness, "
-           "MAX(CASE WHEN sc.judge = 'cat:instruction_following' THEN sc.value END) "
-           "AS instruction_following, "
-           "MAX(CASE WHEN sc.judge = 'combined' THEN sc.value END) AS combined "
-           "FROM samples s JOIN prompts p ON p.id = s.prompt_id "
-           "LEFT JOIN scores sc ON sc.sample_id = s.id AND sc.judge IN "
-           "('cat:task', 'cat:faithfulness', 'cat:instruction_following', 'combined') "
-           "WHERE s.run_id = ? AND s.stage_idx = ? GROUP BY s.id ORDER BY s.id")
-    return [dict(r) for r in conn.execute(sql, (run_id, stage_idx))]
-
-
 class CandidateArrays:
     """Category scores of every candidate of one sample stage, as numpy arrays."""
 
@@ -665,174 +633,4 @@ def selection_defaults(config_toml: str | None) -> dict[str, Any]:
             out["budget"] = st.get("budget")
             out["per_kind_quota"] = dict(st.get("per_kind_quota") or {})
             break
-    return out
-
-
-# ==================================================================================================
-# sample inspector: keyset-paged prompt list and per-prompt candidates
-
-@dataclass
-class PromptFilter:
-    run_id: str | None = None
-    stage_idx: int | None = None
-    key_prefix: str | None = None        # "<checkpoint tag>" for evaluation generations
-    kind: str | None = None
-    selection_id: int | None = None
-    accepted: bool | None = None         # relative to selection_id; None = all
-    min_score: float | None = None       # on the prompt's best combined score
-    max_score: float | None = None
-    text: str | None = None              # LIKE on the prompt text
-
-    def where(self, paging: bool = False) -> tuple[str, list[Any]]:
-        """SQL condition on prompts p. paging=True: walk the rowid (ORDER BY id LIMIT n stops
-        after n matches) instead of the (run_id, stage_idx, key) index, which would evaluate the
-        filters on every prompt of the stage and sort them, for each page."""
-        plus = "+" if paging and not self.key_prefix else ""
-        cond, args = [f"{plus}p.run_id = ?"], [self.run_id]
-        if self.stage_idx is not None:
-            cond.append(f"{plus}p.stage_idx = ?")
-            args.append(self.stage_idx)
-        if self.key_prefix:
-            # range on the unique (run_id, stage_idx, key) index: '}' sorts right after '|'
-            cond.append("p.key >= ? AND p.key < ?")
-            args += [f"{self.key_prefix}|", f"{self.key_prefix}}}"]
-        if self.kind:
-            cond.append("p.kind = ?")
-            args.append(self.kind)
-        if self.text:
-            esc = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            cond.append("p.prompt LIKE ? ESCAPE '\\'")
-            args.append(f"%{esc}%")
-        if self.selection_id is not None and self.accepted is not None:
-            # CROSS JOIN pins the loop order: the prompt's few samples (unique prompt_id index),
-            # then one lookup each in (selection_id, sample_id); the planner's own choice scans
-            # the whole selection per prompt (minutes on 100 000 samples)
-            cond.append(("" if self.accepted else "NOT ") +
-                        "EXISTS (SELECT 1 FROM samples s CROSS JOIN selection_items it "
-                        "WHERE s.prompt_id = p.id AND it.selection_id = ? AND it.sample_id = s.id)")
-            args.append(self.selection_id)
-        if self.min_score is not None or self.max_score is not None:
-            best = ("(SELECT MAX(sc.value) FROM samples s CROSS JOIN scores sc WHERE "
-                    "s.prompt_id = p.id AND sc.sample_id = s.id AND sc.judge = 'combined')")
-            if self.min_score is not None:
-                cond.append(f"{best} >= ?")
-                args.append(self.min_score)
-            if self.max_score is not None:
-                cond.append(f"{best} <= ?")
-                args.append(self.max_score)
-        return " AND ".join(cond), args
-
-
-PAGE_SIZE = 200
-
-
-def fetch_prompt_page(conn: sqlite3.Connection, flt: PromptFilter, after_id: int = 0,
-                      limit: int = PAGE_SIZE) -> list[dict[str, Any]]:
-    """One keyset page of prompts (id > after_id) with candidate counts, best combined score and
-    accepted count. Two indexed queries; a few ms whatever the table size."""
-    conn.row_factory = sqlite3.Row
-    if flt.run_id is None:
-        return []
-    where, args = flt.where(paging=True)
-    rows = [dict(r) for r in conn.execute(
-        f"SELECT p.id, p.kind, p.key, p.source, substr(p.prompt, 1, 300) AS prompt FROM prompts p "
-        f"WHERE {where} AND p.id > ? ORDER BY p.id LIMIT ?", (*args, after_id, int(limit)))]
-    if not rows:
-        return rows
-    ids = [r["id"] for r in rows]
-    marks = ",".join("?" * len(ids))
-    if flt.selection_id is not None:
-        agg_sql = (f"SELECT s.prompt_id, COUNT(*) AS n, MAX(sc.value) AS best, "
-                   f"SUM(it.id IS NOT NULL) AS n_acc FROM samples s "
-                   f"LEFT JOIN scores sc ON sc.sample_id = s.id AND sc.judge = 'combined' "
-                   f"LEFT JOIN selection_items it ON it.selection_id = ? AND it.sample_id = s.id "
-                   f"WHERE s.prompt_id IN ({marks}) GROUP BY s.prompt_id")
-        agg_args: tuple = (flt.selection_id, *ids)
-    else:
-        agg_sql = (f"SELECT s.prompt_id, COUNT(*) AS n, MAX(sc.value) AS best, NULL AS n_acc "
-                   f"FROM samples s LEFT JOIN scores sc ON sc.sample_id = s.id AND "
-                   f"sc.judge = 'combined' WHERE s.prompt_id IN ({marks}) GROUP BY s.prompt_id")
-        agg_args = tuple(ids)
-    agg = {r[0]: (r[1], r[2], r[3]) for r in conn.execute(agg_sql, agg_args)}
-    for r in rows:
-        n, best, n_acc = agg.get(r["id"], (0, None, None))
-        r.update(n=n, best=best, n_acc=n_acc)
-    return rows
-
-
-def count_prompts(conn: sqlite3.Connection, flt: PromptFilter) -> int:
-    if flt.run_id is None:
-        return 0
-    where, args = flt.where()
-    return int(conn.execute(f"SELECT COUNT(*) FROM prompts p WHERE {where}", args).fetchone()[0])
-
-
-def fetch_candidates(conn: sqlite3.Connection, prompt_id: int, selection_id: int | None
-                     ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-    """(prompt row, candidates) — candidates accepted first, then by combined score, each with
-    "scores": {judge: (value, category, details)} and "accepted"."""
-    conn.row_factory = sqlite3.Row
-    p = conn.execute("SELECT * FROM prompts WHERE id = ?", (prompt_id,)).fetchone()
-    if p is None:
-        return None, []
-    cands = [dict(r) for r in conn.execute(
-        "SELECT * FROM samples WHERE prompt_id = ? ORDER BY cand_idx", (prompt_id,))]
-    if not cands:
-        return dict(p), []
-    ids = [c["id"] for c in cands]
-    marks = ",".join("?" * len(ids))
-    by_sample: dict[int, dict[str, tuple]] = {}
-    for r in conn.execute(f"SELECT sample_id, judge, category, value, details FROM scores "
-                          f"WHERE sample_id IN ({marks})", ids):
-        by_sample.setdefault(r[0], {})[r[1]] = (r[3], r[2], r[4])
-    accepted: dict[int, int] = {}
-    if selection_id is not None:
-        accepted = {r[0]: r[1] for r in conn.execute(
-            f"SELECT sample_id, rank FROM selection_items WHERE selection_id = ? AND "
-            f"sample_id IN ({marks})", (selection_id, *ids))}
-    for c in cands:
-        c["scores"] = by_sample.get(c["id"], {})
-        c["accepted"] = c["id"] in accepted
-        c["rank"] = accepted.get(c["id"])
-        c["params"] = loads_json(c.get("params")) or {}
-        comb = c["scores"].get("combined")
-        c["combined"] = comb[0] if comb else None
-    cands.sort(key=lambda c: (not c["accepted"],
-                              -(c["combined"] if c["combined"] is not None else -1.0),
-                              c["cand_idx"]))
-    return dict(p), cands
-
-
-def prompt_stages(conn: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
-    """Choices for the inspector's stage combo: sampling stages, and one entry per checkpoint of
-    evaluation stages (their prompt keys are "<tag>|<record id>")."""
-    conn.row_factory = sqlite3.Row
-    stage_rows = {r["idx"]: dict(r) for r in conn.execute(
-        "SELECT idx, name, type FROM stages WHERE run_id = ?", (run_id,))}
-    out = []
-    for (idx,) in conn.execute("SELECT DISTINCT stage_idx FROM prompts WHERE run_id = ? "
-                               "ORDER BY stage_idx", (run_id,)).fetchall():
-        st = stage_rows.get(idx, {})
-        # evaluation keys carry a "<tag>|" prefix; probe one key to tell the stage kind
-        first = conn.execute("SELECT key FROM prompts WHERE run_id = ? AND stage_idx = ? LIMIT 1",
-                             (run_id, idx)).fetchone()
-        is_eval = st.get("type") == "evaluate" or (st.get("type") is None and first
-                                                     and "|" in (first[0] or ""))
-        if is_eval:
-            tags, key = [], ""
-            while True:  # distinct prefixes by skipping through the key index
-                row = conn.execute("SELECT key FROM prompts WHERE run_id = ? AND stage_idx = ? "
-                                   "AND key > ? ORDER BY key LIMIT 1", (run_id, idx, key)).fetchone()
-                if row is None or "|" not in row[0]:
-                    break
-                tag = row[0].split("|", 1)[0]
-                tags.append(tag)
-                key = tag + "}"
-            for tag in tags:
-                out.append({"label": f"evaluation · {tag}", "stage_idx": idx, "key_prefix": tag,
-                            "type": "evaluate", "tag": tag})
-        else:
-            name = st.get("name") or f"stage {idx}"
-            out.append({"label": f"sampling · {name}", "stage_idx": idx, "key_prefix": None,
-                        "type": st.get("type") or "sample", "tag": None})
     return out

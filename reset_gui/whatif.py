@@ -14,39 +14,16 @@ from typing import Any
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from backend import queries
+
 from .plots import DbTasks
-from .views import (CATEGORIES, CandidateArrays, fmt, load_candidates_sql, selection_defaults,
+from .views import (CATEGORIES, CandidateArrays, fmt, selection_defaults,
                     selection_items, summarize_selection, whatif_select)
 
 KIND_SHORT = {"instruction": "instruction", "qa_extractive": "QA extractive",
               "qa_abstractive": "QA abstractive", "summarization": "summarization", "all": "all"}
 CAT_LABELS = {"task": "task", "faithfulness": "faithfulness",
               "instruction_following": "instruction following"}
-
-
-def _normalise_rows(rows: list[Any]) -> list[dict[str, Any]]:
-    """Rows from backend.stages.select.load_candidates or our SQL -> the keys CandidateArrays reads."""
-    out = []
-    for r in rows:
-        r = dict(r)
-        scores = r.get("scores") if isinstance(r.get("scores"), dict) else {}
-        for c in CATEGORIES:
-            if r.get(c) is None:
-                r[c] = r.get(f"cat:{c}", scores.get(c, scores.get(f"cat:{c}")))
-        out.append(r)
-    return out
-
-
-def load_candidates_any(runlog_path: Path, conn, run_id: str, stage_idx: int) -> tuple[list[dict], str]:
-    """Use backend.stages.select.load_candidates when it exists (one SQL query), else ours."""
-    try:
-        from backend.stages.select import load_candidates  # torch-free at import (checked in tests)
-    except ImportError:
-        return _normalise_rows(load_candidates_sql(conn, run_id, stage_idx)), "reset_gui.views"
-    from backend.runlog import RunLog
-
-    with RunLog(runlog_path, readonly=True) as log:
-        return _normalise_rows(list(load_candidates(log, run_id, stage_idx))), "backend.stages.select"
 
 
 class _Slider(QtWidgets.QWidget):
@@ -113,7 +90,6 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         self.config_toml: str | None = None
         self.stage_idx: int | None = None
         self.arrays: CandidateArrays | None = None
-        self.source = ""
         self.last_idx = np.zeros(0, dtype=np.int64)
         self.last_comb = np.zeros(0)
         self.last_ms = 0.0
@@ -212,27 +188,8 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         self._load_token += 1
         token = self._load_token
 
-        def work(conn):
-            stages = {r[0]: (r[1], r[2]) for r in conn.execute(
-                "SELECT idx, name, type FROM stages WHERE run_id = ?", (run_id,))}
-            out = []
-            # distinct stage_idx by skipping along the (run_id, stage_idx) index
-            idx = -1
-            while True:
-                row = conn.execute("SELECT stage_idx FROM samples WHERE run_id = ? AND stage_idx > ? "
-                                   "ORDER BY stage_idx LIMIT 1", (run_id, idx)).fetchone()
-                if row is None:
-                    break
-                idx = row[0]
-                name, type_ = stages.get(idx, (None, None))
-                if type_ not in (None, "sample"):
-                    continue  # evaluation generations are not selection candidates
-                n = conn.execute("SELECT COUNT(*) FROM samples WHERE run_id = ? AND stage_idx = ?",
-                                 (run_id, idx)).fetchone()[0]
-                out.append((idx, n, name))
-            return token, out
-
-        self.db.submit(work, self._got_stages, self._failed)
+        self.db.submit(lambda log: (token, queries.sample_stages(log, run_id)), self._got_stages,
+                       self._failed)
 
     def _failed(self, exc: BaseException) -> None:
         self.status.setText(f"Could not read the run log: {exc}")
@@ -259,21 +216,19 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         self.status.setText("Loading candidates…")
         self._load_token += 1
         token, run_id = self._load_token, self.run_id
-        path = self.runlog_path
 
-        def work(conn):
+        def work(log):
             t0 = time.perf_counter()
-            rows, source = load_candidates_any(path, conn, run_id, idx)
-            arrays = CandidateArrays(rows)
-            return token, arrays, source, (time.perf_counter() - t0) * 1000
+            arrays = CandidateArrays(queries.candidates(log, run_id, idx))
+            return token, arrays, (time.perf_counter() - t0) * 1000
 
         self.db.submit(work, self._got_candidates, self._failed)
 
     def _got_candidates(self, result: Any) -> None:
-        token, arrays, source, ms = result
+        token, arrays, ms = result
         if token != self._load_token:
             return
-        self.arrays, self.source = arrays, source
+        self.arrays = arrays
         self.load_ms = ms
         n_prompts = int(np.unique(arrays.prompt_id).size) if arrays.n else 0
         self.budget.set_range(0, max(1, n_prompts), max(1, n_prompts))
@@ -361,11 +316,11 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         self.save_button.setEnabled(False)
         self.status.setText(f"Saving {len(items)} samples as {name!r}…")
 
-        def work(_conn):
+        def work(_log):
             from backend.runlog import RunLog
 
-            with RunLog(path) as log:
-                if log.query("SELECT 1 FROM selections WHERE run_id = ? AND name = ?", (run_id, name)):
+            with RunLog(path) as log:  # the worker's own log is read-only
+                if queries.selection(log, run_id, name):
                     raise ValueError(f"run {run_id} already has a selection named {name!r}")
                 log.add_selection(run_id, None, name, pol, items)
             return name
@@ -400,7 +355,7 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         def launch(saved: str) -> None:
             self.status.setText("Starting the continuation run…")
 
-            def work(_conn):
+            def work(_log):
                 from backend.launcher import launch as start
                 from backend.plans import continue_from_selection
 
@@ -414,9 +369,8 @@ class WhatIfPanel(QtWidgets.QGroupBox):
 
             self.db.submit(work, done, lambda exc: self.status.setText(f"Not started: {exc}"))
 
-        def exists(conn):
-            return bool(conn.execute("SELECT 1 FROM selections WHERE run_id = ? AND name = ?",
-                                     (run_id, name)).fetchone())
+        def exists(log):
+            return queries.selection(log, run_id, name) is not None
 
         self.db.submit(exists, lambda there: launch(name) if there else self.save_selection(name, launch),
                        lambda exc: self.status.setText(f"Not started: {exc}"))

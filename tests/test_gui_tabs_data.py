@@ -199,7 +199,8 @@ def add_sampled(log: RunLog, run: str, stage: int, n_prompts: int, n_cands: int,
 def build_runlog(home: Path, n_prompts: int = 2000, n_cands: int = 4, seed: int = 7,
                  full_scores: bool = True) -> dict:
     """Returns {"path", "mtl", "reset"} (run ids)."""
-    from reset_gui.views import select_samples_fallback, load_candidates_sql
+    from backend.queries import candidates
+    from reset_gui.views import select_samples_fallback
 
     rng = random.Random(seed)
     path = Path(home) / "runlog.db"
@@ -228,7 +229,7 @@ def build_runlog(home: Path, n_prompts: int = 2000, n_cands: int = 4, seed: int 
     _train_metrics(log, reset, 0, rng, 2.5)
     log.add_checkpoint(reset, 0, 30, "mtl", str(home / "runs" / reset / "stage0" / "final"), "adapter", "embedded")
     add_sampled(log, reset, 1, n_prompts, n_cands, rng, full_scores=full_scores)
-    cands = load_candidates_sql(log.conn, reset, 1)
+    cands = candidates(log, reset, 1)
     items = select_samples_fallback(cands, 0.7, {"task": 0.3, "faithfulness": 0.4,
                                                   "instruction_following": 0.3}, {}, None)
     log.add_selection(reset, 3, "select", {"threshold": 0.7}, items)

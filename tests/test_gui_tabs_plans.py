@@ -1,6 +1,7 @@
 """backend/plans.py: a continuation run config from a saved selection; what-if == select stage."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from backend.config import EvaluateStage, TrainStage, loads
 from backend.plans import PlanError, continue_from_selection
 from backend.runlog import RunLog
 
-from tests.test_gui_tabs_data import build_runlog
+sys.path.insert(0, str(Path(__file__).parent))
+from test_gui_tabs_data import build_runlog  # noqa: E402
 
 
 @pytest.fixture(scope="module")
