@@ -1,7 +1,13 @@
-"""Shared helpers for tests that start real runs on the embedded model."""
+"""Shared helpers for tests: real runs on the embedded model, and a local OpenAI-compatible
+endpoint."""
 from __future__ import annotations
 
+import json
+import threading
 import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
 
 from backend.config import load_preset
 from backend.runlog import RunLog
@@ -108,3 +114,92 @@ def tiny_eval_config(name: str = "tiny-eval"):
     ev.eval_size, ev.max_new_tokens, ev.batch_size = 1, 8, 5
     tiny.stages = [tiny.stages[0], ev]
     return tiny
+
+
+# ---- a real local OpenAI-compatible endpoint ----------------------------------------------------
+@dataclass
+class Request:
+    path: str
+    payload: dict[str, Any]
+    auth: str | None  # the Authorization header as sent
+
+
+def chat_completion(content: str, finish_reason: str = "stop", completion_tokens: int = 1) -> dict:
+    """A minimal /chat/completions reply body."""
+    return {"id": "x", "object": "chat.completion", "created": 0, "model": "fake",
+            "choices": [{"index": 0, "finish_reason": finish_reason,
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": completion_tokens,
+                      "total_tokens": 1 + completion_tokens}}
+
+
+Reply = dict | tuple[int, Any, str]  # a JSON body (HTTP 200), or (status, body, content type)
+
+
+class FakeEndpoint:
+    """An HTTP server on 127.0.0.1 (a thread) that speaks the OpenAI API as ``answer`` says.
+
+    ``answer(request)`` returns the reply for a POST. Some paths misbehave on purpose first:
+    ``/slow/...`` waits ``slow_s`` and then answers; ``/garbage/...`` replies HTML;
+    ``/fail/...`` HTTP 500 whose message echoes the Authorization header (so a test can check
+    the client redacts it); ``/nochoices/...`` a completion without choices; ``/missing/...`` 404.
+    Every request is kept in ``requests``. Use as a context manager.
+    """
+
+    def __init__(self, answer: Callable[[Request], Reply] = lambda r: chat_completion("ok"),
+                 slow_s: float = 3.0):
+        self.answer, self.slow_s = answer, slow_s
+        self.requests: list[Request] = []
+        self._srv = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._srv.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._srv.server_address[1]}"
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *a):  # quiet
+                pass
+
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                req = Request(self.path, json.loads(body or b"{}"), self.headers.get("Authorization"))
+                endpoint.requests.append(req)
+                self._send(*endpoint._reply(req))
+
+            def _send(self, code: int, body: Any, ctype: str) -> None:
+                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client timed out first
+                    pass
+
+        return Handler
+
+    def _reply(self, req: Request) -> tuple[int, Any, str]:
+        if req.path.startswith("/slow/"):
+            time.sleep(self.slow_s)
+        elif req.path.startswith("/garbage/"):
+            return 200, "<html><body>502 Bad Gateway</body></html>", "text/html"
+        elif req.path.startswith("/fail/"):
+            return 500, {"error": {"message": f"internal server error: boom (auth was {req.auth})"}}, \
+                "application/json"
+        elif req.path.startswith("/nochoices/"):
+            return 200, {"object": "chat.completion"}, "application/json"
+        elif req.path.startswith("/missing/"):
+            return 404, {"error": "not found"}, "application/json"
+        reply = self.answer(req)
+        return reply if isinstance(reply, tuple) else (200, reply, "application/json")
+
+    def __enter__(self) -> "FakeEndpoint":
+        threading.Thread(target=self._srv.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._srv.shutdown()
+        self._srv.server_close()

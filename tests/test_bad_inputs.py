@@ -13,9 +13,7 @@ import resource
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,6 +23,7 @@ from backend.config import ConfigError, DatasetSpec, DecodingSpec, EndpointSpec,
 from backend.data import DataError, load_dataset_records
 from backend.models import ModelError, resolve_model
 from backend.runlog import RunLog, RunLogError
+from tests.helpers import FakeEndpoint, chat_completion
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_TIMEOUT = 120
@@ -151,43 +150,11 @@ def toml_file(tmp: Path, text: str, name: str = "bad.toml") -> Path:
     return write(tmp / name, text)
 
 
-# ---- a local OpenAI-compatible server that misbehaves on purpose -----------------------------------
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *a):
-        pass
-
-    def _send(self, code: int, body: str, ctype: str = "application/json") -> None:
-        data = body.encode()
-        try:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-
-    def do_POST(self):  # noqa: N802
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        if self.path.startswith("/slow/"):
-            time.sleep(3.0)
-            return self._send(200, json.dumps({"choices": [{"message": {"content": "8"}}]}))
-        if self.path.startswith("/garbage/"):
-            return self._send(200, "<html><body>It works!</body></html>", "text/html")
-        if self.path.startswith("/fail/"):
-            return self._send(500, json.dumps({"error": {"message": "internal server error"}}))
-        return self._send(404, json.dumps({"error": "no such route"}))
-
-
+# ---- a local OpenAI-compatible server: its /slow/, /garbage/ and /fail/ routes misbehave -----------
 @pytest.fixture(scope="module")
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with FakeEndpoint(lambda req: chat_completion("8")) as ep:
+        yield ep.url
 
 
 def _closed_port() -> int:

@@ -4,8 +4,6 @@ configured through judges.llm_endpoint."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -13,45 +11,30 @@ from backend.config import (DatasetSpec, DecodingSpec, EndpointSpec, JudgeSpec, 
                             RunConfig, SampleStage, SelectStage)
 from backend.runlog import RunLog
 from backend.stages.context import StageContext, StopRequested
+from tests.helpers import FakeEndpoint, Request, chat_completion
 
 RUN = "run-endpoint"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    calls: list = []
-    auth: list = []
-
-    def log_message(self, *a):
-        pass
-
-    def do_POST(self):  # noqa: N802
-        payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        type(self).calls.append(payload)
-        type(self).auth.append(self.headers.get("Authorization"))
-        user = payload["messages"][-1]["content"]
-        if "rate" in json.dumps(payload["messages"]).lower() and "seed" not in payload \
-                and payload.get("max_tokens", 0) <= 16 and len(payload["messages"]) > 1:
-            content = "Rating: 8"  # the LLM judge's request (system + user)
-        else:
-            content = f"reply to [{user[-20:]}] seed {payload.get('seed')}"
-        body = json.dumps({"choices": [{"message": {"role": "assistant", "content": content},
-                                        "finish_reason": "stop"}],
-                           "usage": {"completion_tokens": 6}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+def _answer(req: Request) -> dict:
+    messages = req.payload["messages"]
+    if "rate" in json.dumps(messages).lower() and "seed" not in req.payload \
+            and req.payload.get("max_tokens", 0) <= 16 and len(messages) > 1:
+        return chat_completion("Rating: 8", completion_tokens=6)  # the LLM judge (system + user)
+    return chat_completion(f"reply to [{messages[-1]['content'][-20:]}] seed {req.payload.get('seed')}",
+                           completion_tokens=6)
 
 
 @pytest.fixture
-def ctx(tmp_path, monkeypatch):
+def endpoint():
+    with FakeEndpoint(_answer) as ep:
+        yield ep
+
+
+@pytest.fixture
+def ctx(tmp_path, monkeypatch, endpoint):
     monkeypatch.setenv("RESET_TEST_KEY", "sk-very-secret-123")
-    _Handler.calls = []
-    _Handler.auth = []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{srv.server_address[1]}/v1"
+    url = endpoint.url + "/v1"
     rows = [{"id": f"q{i}", "kind": "qa_abstractive", "prompt": f"Question {i}?",
              "context": f"Fact {i}: the sky is blue.", "reference": "blue"} for i in range(5)]
     rows += [{"id": f"i{i}", "kind": "instruction", "prompt": f"Do task {i}.",
@@ -73,15 +56,13 @@ def ctx(tmp_path, monkeypatch):
     c = StageContext(run_id=RUN, home=tmp_path, run_dir=tmp_path / "run", cfg=cfg, log=log)
     yield c
     log.close()
-    srv.shutdown()
-    srv.server_close()
 
 
 def _samples(ctx):
     return ctx.log.query("SELECT * FROM samples WHERE run_id=? AND stage_idx=0 ORDER BY id", (RUN,))
 
 
-def test_openai_sample_stage_stop_and_resume(ctx):
+def test_openai_sample_stage_stop_and_resume(ctx, endpoint):
     from backend.stages import sample
 
     st = ctx.cfg.stages[0]
@@ -97,7 +78,7 @@ def test_openai_sample_stage_stop_and_resume(ctx):
     assert len(samples) == 8 * 3
     assert len({(s["prompt_id"], s["cand_idx"]) for s in samples}) == 24
     assert ctx.log.count("prompts", run_id=RUN, stage_idx=0) == 8
-    assert len(_Handler.calls) == 24  # nothing asked twice
+    assert len(endpoint.requests) == 24  # nothing asked twice
     for s in samples:
         if s["cand_idx"] == 0:
             assert s["text"].endswith("seed None") and s["decoding"] == "greedy"
@@ -106,16 +87,16 @@ def test_openai_sample_stage_stop_and_resume(ctx):
         assert s["n_tokens"] == 6
         assert json.loads(s["params"])["backend"] == "openai"
     sample.run(ctx, 0, st)  # complete: no request, no row
-    assert len(_Handler.calls) == 24 and len(_samples(ctx)) == 24
+    assert len(endpoint.requests) == 24 and len(_samples(ctx)) == 24
 
 
-def test_judge_stage_with_llm_judge_endpoint(ctx):
+def test_judge_stage_with_llm_judge_endpoint(ctx, endpoint):
     from backend.stages import judge, sample, select
 
     sample.run(ctx, 0, ctx.cfg.stages[0])
-    n_sampling = len(_Handler.calls)
+    n_sampling = len(endpoint.requests)
     judge.run(ctx, 1, ctx.cfg.stages[1])
-    assert len(_Handler.calls) == n_sampling + 24  # one judge request per sample
+    assert len(endpoint.requests) == n_sampling + 24  # one judge request per sample
     rows = ctx.log.query("SELECT * FROM scores WHERE run_id=? AND judge='llm_judge'", (RUN,))
     assert len(rows) == 24 and all(r["value"] == pytest.approx(7 / 9) for r in rows)
     assert all(r["category"] == "instruction_following" for r in rows)
@@ -123,7 +104,7 @@ def test_judge_stage_with_llm_judge_endpoint(ctx):
                         (RUN,))
     assert len(cat) == 24
     # the key was sent, and is nowhere in the run log (config, events, params, details)
-    assert set(_Handler.auth) == {"Bearer sk-very-secret-123"}
+    assert {r.auth for r in endpoint.requests} == {"Bearer sk-very-secret-123"}
     ctx.log.conn.execute("PRAGMA wal_checkpoint(FULL)")
     for f in ctx.log.path.parent.glob("runlog.db*"):
         assert b"sk-very-secret" not in f.read_bytes()

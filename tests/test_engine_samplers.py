@@ -3,113 +3,75 @@ backend's seeded sampling with the real embedded model."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from backend.config import DecodingSpec, EndpointSpec
 from backend.samplers import SamplerError, make_sampler
+from tests.helpers import FakeEndpoint, Request
 
 GREEDY = DecodingSpec(name="greedy", temperature=0.0)
 HOT = DecodingSpec(name="t1.0", temperature=1.0, top_p=0.95)
 CONV = [[{"role": "user", "content": f"Question {i}?"}] for i in range(5)]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    requests: list = []
-
-    def log_message(self, *a):  # quiet
-        pass
-
-    def _send(self, code, body, ctype="application/json"):
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):  # the client timed out first
-            pass
-
-    def do_POST(self):  # noqa: N802
-        n = int(self.headers.get("Content-Length", 0))
-        payload = json.loads(self.rfile.read(n))
-        auth = self.headers.get("Authorization")
-        type(self).requests.append({"path": self.path, "payload": payload, "auth": auth})
-        if self.path.startswith("/fail/"):
-            return self._send(500, {"error": {"message": f"boom (auth was {auth})"}})
-        if self.path.startswith("/garbage/"):
-            return self._send(200, "<html>502 Bad Gateway</html>", "text/html")
-        if self.path.startswith("/nochoices/"):
-            return self._send(200, {"object": "chat.completion"})
-        if self.path.startswith("/missing/"):
-            return self._send(404, {"error": "not found"})
-        if self.path.startswith("/slow/"):
-            time.sleep(2.0)
-        if self.path.endswith("/chat/completions"):
-            text = "echo: " + payload["messages"][-1]["content"] + f" seed={payload.get('seed')}"
-            return self._send(200, {"id": "x", "object": "chat.completion", "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": f"  {text} "},
-                 "finish_reason": "length" if "4" in text else "stop"}],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}})
-        if self.path.endswith("/completions"):
-            return self._send(200, {"choices": [{"text": "plain " + payload["prompt"][-30:],
-                                                 "finish_reason": "stop"}]})
-        self._send(404, {"error": "not found"})
+def _answer(req: Request):
+    if req.path.endswith("/chat/completions"):
+        text = "echo: " + req.payload["messages"][-1]["content"] + f" seed={req.payload.get('seed')}"
+        return {"id": "x", "object": "chat.completion", "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": f"  {text} "},
+             "finish_reason": "length" if "4" in text else "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}}
+    if req.path.endswith("/completions"):
+        return {"choices": [{"text": "plain " + req.payload["prompt"][-30:], "finish_reason": "stop"}]}
+    return 404, {"error": "not found"}, "application/json"
 
 
 @pytest.fixture
 def server():
-    _Handler.requests = []
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
+    with FakeEndpoint(_answer, slow_s=2.0) as ep:
+        yield ep
 
 
 def test_openai_chat_sampler(server, monkeypatch):
     monkeypatch.setenv("RESET_TEST_KEY", "sk-test-secret")
-    ep = EndpointSpec(base_url=server + "/v1", model="tiny", api_key_env="RESET_TEST_KEY")
+    ep = EndpointSpec(base_url=server.url + "/v1", model="tiny", api_key_env="RESET_TEST_KEY")
     s = make_sampler("openai", endpoint=ep, max_new_tokens=16, batch_size=2)
     outs = s.generate(CONV, HOT, seeds=[10, 11, 12, 13, 14])
     assert [o.text for o in outs] == [f"echo: Question {i}? seed={10 + i}" for i in range(5)]
     assert all(o.n_tokens == 7 for o in outs)
     assert [o.finish_reason for o in outs] == ["stop"] * 4 + ["length"]
-    reqs = _Handler.requests
-    assert len(reqs) == 5 and all(r["path"] == "/v1/chat/completions" for r in reqs)
-    assert all(r["auth"] == "Bearer sk-test-secret" for r in reqs)
-    p = reqs[0]["payload"]
+    reqs = server.requests
+    assert len(reqs) == 5 and all(r.path == "/v1/chat/completions" for r in reqs)
+    assert all(r.auth == "Bearer sk-test-secret" for r in reqs)
+    p = reqs[0].payload
     assert p["model"] == "tiny" and p["max_tokens"] == 16 and p["temperature"] == 1.0
     assert p["top_p"] == 0.95 and p["n"] == 1
     # greedy: temperature 0, no seed
-    _Handler.requests = []
+    server.requests.clear()
     outs = s.generate(CONV[:1], GREEDY, seeds=[99])
-    assert _Handler.requests[0]["payload"]["temperature"] == 0.0
-    assert "seed" not in _Handler.requests[0]["payload"]
+    assert server.requests[0].payload["temperature"] == 0.0
+    assert "seed" not in server.requests[0].payload
     params = s.params(HOT)
     assert params["backend"] == "openai" and "sk-test" not in json.dumps(params)
 
 
 def test_openai_completions_endpoint_and_no_key(server, monkeypatch):
     monkeypatch.delenv("RESET_TEST_KEY", raising=False)
-    ep = EndpointSpec(base_url=server + "/v1/completions", api_key_env="RESET_TEST_KEY")
+    ep = EndpointSpec(base_url=server.url + "/v1/completions", api_key_env="RESET_TEST_KEY")
     outs = make_sampler("openai", endpoint=ep, max_new_tokens=8).generate(CONV[:1], GREEDY)
     assert outs[0].text.startswith("plain") and outs[0].n_tokens >= 1
-    req = _Handler.requests[0]
-    assert req["auth"] is None
-    assert req["payload"]["prompt"].endswith("<|im_start|>assistant\n")
+    req = server.requests[0]
+    assert req.auth is None
+    assert req.payload["prompt"].endswith("<|im_start|>assistant\n")
 
 
 def test_openai_errors_are_clear(server, monkeypatch):
     monkeypatch.setenv("RESET_TEST_KEY", "sk-test-secret")
 
     def sampler(path, **kw):
-        return make_sampler("openai", endpoint=EndpointSpec(base_url=server + path,
+        return make_sampler("openai", endpoint=EndpointSpec(base_url=server.url + path,
                                                             api_key_env="RESET_TEST_KEY", **kw),
                             max_new_tokens=8)
 

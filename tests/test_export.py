@@ -15,8 +15,7 @@ from backend.export import (ExportError, export_adapter, export_evals_csv, expor
 from backend.records import Record
 from backend.runlog import RunLog
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_gui_tabs_data import build_runlog  # noqa: E402
+from tests.test_gui_tabs_data import build_runlog
 
 REPO = Path(__file__).resolve().parent.parent
 

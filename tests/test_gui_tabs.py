@@ -24,8 +24,7 @@ from reset_gui.live_tab import LiveTab  # noqa: E402
 from reset_gui.samples_tab import SamplesTab  # noqa: E402
 from reset_gui.views import pareto_front  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_gui_tabs_data import build_runlog  # noqa: E402
+from tests.test_gui_tabs_data import build_runlog  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -186,20 +185,23 @@ def test_inspector_lists_accepted_first_with_scores(qtbot, demo, closer):
     tab = _samples(qtbot, demo, closer)
     assert tab.stage_combo.currentText().startswith("sampling")
     assert tab.model.total == 2000
-    row = next(r for r in tab.model.rows if r["n_acc"] == 1 and r["n"] == 4)
+    row = next(r for r in tab.model.rows
+               if r["n_acc"] == 1 and r["n"] == 4 and r["kind"] != "instruction")  # has a context
     tab.show_prompt(row["id"])
     qtbot.waitUntil(lambda: tab.prompt is not None and tab.prompt["id"] == row["id"], timeout=3000)
     flags = [c.cand["accepted"] for c in tab.cards]
     assert flags == [True, False, False, False]
-    assert "ACCEPTED" in tab.findChildren(type(tab.cand_header))[0].text() or True
+    assert "4 candidates" in tab.cand_header.text() and "1 accepted" in tab.cand_header.text()
+    heads = [c.findChildren(type(tab.cand_header))[0].text() for c in tab.cards]  # badge first
+    assert "ACCEPTED" in heads[0] and all("rejected" in h and "ACCEPTED" not in h for h in heads[1:])
     card = tab.cards[0]
     assert "combined" in card.scores_label.text() and "sentences supported" in card.scores_label.text()
     # rejected candidates ordered by combined score
     combs = [c.cand["combined"] for c in tab.cards[1:]]
     assert combs == sorted(combs, reverse=True)
-    # a grounded prompt: supporting context is highlighted green for the chosen card
-    if tab.prompt.get("context") and card.support_spans:
-        assert "#c9f2c7" in tab.context_view.toHtml().lower()
+    # a grounded prompt: the context supporting the chosen (accepted) card is highlighted green
+    assert tab.prompt["context"] and card.support_spans
+    assert "#c9f2c7" in tab.context_view.toHtml().lower()
     # an unsupported sentence somewhere is highlighted red
     for r in tab.model.rows[:40]:
         tab.show_prompt(r["id"])

@@ -1,7 +1,6 @@
 """backend/plans.py: a continuation run config from a saved selection; what-if == select stage."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,8 +9,7 @@ from backend.config import EvaluateStage, TrainStage, loads
 from backend.plans import PlanError, continue_from_selection
 from backend.runlog import RunLog
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_gui_tabs_data import build_runlog  # noqa: E402
+from tests.test_gui_tabs_data import build_runlog
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ import math
 import os
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,6 +30,7 @@ from backend.judges import (
     score_records,
 )
 from backend.records import Record
+from tests.helpers import FakeEndpoint, chat_completion
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
@@ -392,68 +391,41 @@ def test_import_is_light():
 # ---------------------------------------------------------------------------------------------------
 # LLM judge against a real local HTTP server
 
-class _Handler(BaseHTTPRequestHandler):
-    seen: list = []
-
-    def log_message(self, *a):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _Handler.seen.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        model = body["model"]
-        if model == "slow":
-            time.sleep(3)
-        content = {"good": "Rating: 8 - follows the instruction.", "bracket": "[[10]]",
-                   "garbage": "I refuse to rate this.", "outofrange": "12", "slow": "5"}[model]
-        if model == "nochoices":
-            payload = {"id": "x", "object": "chat.completion", "created": 0, "model": model, "choices": []}
-        else:
-            payload = {"id": "x", "object": "chat.completion", "created": 0, "model": model,
-                       "choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": content}}],
-                       "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-        data = json.dumps(payload).encode()
-        try:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+def _answer(req):
+    model = req.payload["model"]
+    if model == "slow":
+        time.sleep(3)
+    if model == "nochoices":
+        return {"id": "x", "object": "chat.completion", "created": 0, "model": model, "choices": []}
+    return chat_completion({"good": "Rating: 8 - follows the instruction.", "bracket": "[[10]]",
+                            "garbage": "I refuse to rate this.", "outofrange": "12",
+                            "slow": "5"}[model])
 
 
 @pytest.fixture(scope="module")
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-    srv.server_close()
+    with FakeEndpoint(_answer) as ep:
+        yield ep
 
 
 def _llm(server, model, **kw):
-    return LLMJudge({"llm_judge": {"base_url": server, "model": model, "api_key_env": "RS_TEST_KEY",
+    return LLMJudge({"llm_judge": {"base_url": server.url + "/v1", "model": model, "api_key_env": "RS_TEST_KEY",
                                    "timeout": 1.0, **kw}})
 
 
 def test_llm_judge_http(server, monkeypatch):
     monkeypatch.setenv("RS_TEST_KEY", "sk-secret-123")
-    _Handler.seen.clear()
+    server.requests.clear()
     j = _llm(server, "good")
     assert j.available()[0]
     res = j.score_batch(RECORDS, RESPONSES)
     assert [r.value for r in res] == [pytest.approx(7 / 9)] * len(RECORDS)
     assert res[0].details["rating"] == 8
-    assert len(_Handler.seen) == len(RECORDS)
-    assert _Handler.seen[0]["path"] == "/v1/chat/completions"
-    assert _Handler.seen[0]["auth"] == "Bearer sk-secret-123"
+    assert len(server.requests) == len(RECORDS)
+    assert {r.path for r in server.requests} == {"/v1/chat/completions"}
+    assert {r.auth for r in server.requests} == {"Bearer sk-secret-123"}
     assert "sk-secret" not in json.dumps([r.details for r in res])
-    assert "CONTEXT:" in _Handler.seen[0]["body"]["messages"][1]["content"] or \
-        any("CONTEXT:" in s["body"]["messages"][1]["content"] for s in _Handler.seen)
+    assert any("CONTEXT:" in r.payload["messages"][1]["content"] for r in server.requests)
     assert _llm(server, "bracket").score(RECORDS[0], "x").value == 1.0
 
 
