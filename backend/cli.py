@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths
+from . import paths, queries
 
 EPILOG = """examples:
   reset-gui run assets/presets/reset_demo.toml      train + ReSet on the embedded model
@@ -232,9 +232,7 @@ def cmd_status(args) -> int:
             prog = f"{s['done'] or 0}/{s['total']}" if s["total"] else f"{s['done'] or 0}"
             print(f"  [{s['idx'] + 1}] {s['name']:<14} {s['type']:<9} {s['status']:<12} {prog:<10} "
                   f"{s['message'] or ''}")
-        evals = log.query("SELECT checkpoint_tag, faithfulness, instruction_following, task_score, "
-                          "mean_length FROM evals WHERE run_id=? AND dataset='_all' ORDER BY id",
-                          (run["id"],))
+        evals = [e for e in queries.evals(log, run["id"]) if e["dataset"] == "_all"]
         if evals:
             print("evaluation (faithfulness / instruction following / task / mean length):")
             for e in evals:
@@ -301,8 +299,10 @@ def cmd_export(args) -> int:
             out = export.export_adapter(log, rid, args.tag, args.out)
         elif args.what == "merged":
             out = export.export_merged(log, rid, args.tag, args.out)
-        elif args.what == "selection":
-            out = export.export_selection_jsonl(log, rid, args.selection, args.out)
+        elif args.what == "selection":  # a .jsonl file, or a data set folder (TRL / LLaMA-Factory)
+            fn = (export.export_selection_jsonl if str(args.out).endswith(".jsonl")
+                  else export.export_selection_dataset)
+            out = fn(log, rid, args.selection, args.out)
         else:
             out = export.export_evals_csv(log, rid, args.out)
     print(f"wrote {out}")

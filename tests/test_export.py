@@ -81,9 +81,9 @@ def test_export_adapter_copies_without_trainer_state(demo, tmp_path):
         (src / "optimizer.pt").write_bytes(b"pickle")
         (src / "rng_state.pth").write_bytes(b"pickle")
         out = export_adapter(log, demo["mtl"], "mtl", tmp_path / "adapter")
-        assert sorted(p.name for p in out.iterdir()) == [
-            "adapter_config.json", "adapter_model.safetensors", "reset_studio_export.json",
-            "tokenizer.json"]
+        assert sorted(p.name for p in out.iterdir()) == [  # + the card and the chat template
+            "README.md", "adapter_config.json", "adapter_model.safetensors", "chat_template.jinja",
+            "reset_studio_export.json", "tokenizer.json"]
         meta = json.loads((out / "reset_studio_export.json").read_text())
         assert meta["run_id"] == demo["mtl"] and meta["checkpoint_tag"] == "mtl"
         with pytest.raises(ExportError, match="not an empty folder"):
