@@ -14,10 +14,11 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from backend.queries import score_values
+from backend.vocab import KINDS
 
 from .plots import (CurveSet, DbTasks, PlotPanel, TradeoffPlot, bar_item, set_bars,
                     set_category_ticks)
-from .views import (KINDS, MetricSeries, ema, accept_rates_from_rows, histogram_pair, length_buckets,
+from .views import (MetricSeries, ema, accept_rates_from_rows, histogram_pair, length_buckets,
                     run_color)
 
 HIST_JUDGES = ("combined", "cat:faithfulness", "cat:instruction_following", "cat:task",

@@ -17,9 +17,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from backend.queries import (PAGE_SIZE, PromptFilter, count_prompts, fetch_candidates,
                              fetch_prompt_page, prompt_stages, selections)
+from backend.vocab import KINDS
 
 from .plots import DbTasks
-from .views import KINDS, faith_highlights, fmt, judge_why, loads_json, spans_html
+from .views import faith_highlights, fmt, judge_why, loads_json, spans_html
 from .whatif import WhatIfPanel
 
 UNSUPPORTED_CSS = "background-color: #ffd0d0;"

@@ -2,8 +2,8 @@
 would keep; save it as a selection or continue training from it.
 
 Candidates (category scores of every sample of a sample stage) are loaded once per run on a
-worker thread; every slider move recomputes the selection in memory with numpy (views.py),
-debounced by 50 ms.
+worker thread; every slider move recomputes the selection in memory with the select stage's own
+rule (backend.scoring, numpy), debounced by 50 ms.
 """
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from backend import queries
+from backend.scoring import CandidateArrays, select, selection_items, summarize_selection
+from backend.stages.select import policy_from_config
+from backend.vocab import CATEGORIES
 
 from .plots import DbTasks
-from .views import (CATEGORIES, CandidateArrays, fmt, selection_defaults,
-                    selection_items, summarize_selection, whatif_select)
+from .views import fmt
 
 KIND_SHORT = {"instruction": "instruction", "qa_extractive": "QA extractive",
               "qa_abstractive": "QA abstractive", "summarization": "summarization", "all": "all"}
@@ -94,7 +96,7 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         self.last_comb = np.zeros(0)
         self.last_ms = 0.0
         self._load_token = 0
-        self.defaults: dict[str, Any] = selection_defaults(None)
+        self.defaults: dict[str, Any] = policy_from_config(None)
         self._timer = QtCore.QTimer(self, singleShot=True, interval=50)
         self._timer.timeout.connect(self.recompute)
         self._build()
@@ -173,7 +175,7 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         if run_id == self.run_id and self.arrays is not None:
             return
         self.run_id, self.config_toml = run_id, config_toml
-        self.defaults = selection_defaults(config_toml)
+        self.defaults = policy_from_config(config_toml)
         self.arrays = None
         self.stage_idx = None
         self._set_enabled(False)
@@ -268,8 +270,8 @@ class WhatIfPanel(QtWidgets.QGroupBox):
             self.last_idx = np.zeros(0, dtype=np.int64)
             self.table.setRowCount(0)
             return
-        idx, comb = whatif_select(self.arrays, pol["weights"], pol["threshold"], pol["budget"],
-                                  pol["per_kind_quota"])
+        idx, comb = select(self.arrays, pol["weights"], pol["threshold"], pol["per_kind_quota"],
+                           pol["budget"])
         summary = summarize_selection(self.arrays, idx, comb)
         self.last_idx, self.last_comb = idx, comb
         self.table.setRowCount(len(summary))

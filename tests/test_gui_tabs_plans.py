@@ -43,30 +43,3 @@ def test_continue_from_selection_errors(demo):
         continue_from_selection(demo["reset"], "nope", home)
     with pytest.raises(PlanError, match="no run"):
         continue_from_selection("no-such-run", "select", home)
-
-
-def test_whatif_matches_select_stage():
-    """The what-if preview (numpy) keeps exactly what the select stage would keep."""
-    select = pytest.importorskip("backend.stages.select")
-    import random
-
-    from reset_gui.views import CandidateArrays, selection_items, whatif_select
-
-    rng = random.Random(3)
-    rows = []
-    for pid in range(300):
-        kind = ("instruction", "qa_extractive", "summarization")[pid % 3]
-        for c in range(4):
-            rows.append({"sample_id": pid * 4 + c, "prompt_id": pid, "kind": kind,
-                         "task": round(rng.random(), 2),
-                         "faithfulness": None if kind == "instruction" else round(rng.random(), 2),
-                         "instruction_following": round(rng.random(), 2) if kind == "instruction" else None})
-    arrays = CandidateArrays(rows)
-    for w, thr, quota, budget in (({"task": .3, "faithfulness": .4, "instruction_following": .3}, .5, {}, None),
-                                  ({"task": 1, "faithfulness": 0, "instruction_following": 0}, .3,
-                                   {"summarization": 10}, 50),
-                                  ({"task": .2, "faithfulness": .8, "instruction_following": 0}, .6, {}, 7)):
-        idx, comb = whatif_select(arrays, w, thr, budget, quota)
-        mine = [(i["sample_id"], i["rank"]) for i in selection_items(arrays, idx, comb)]
-        theirs = [(i["sample_id"], i["rank"]) for i in select.select_samples(rows, thr, w, quota, budget)]
-        assert mine == theirs

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from backend.judges import (
-    DEFAULT_WEIGHTS,
     JUDGES,
     IFEvalJudge,
     JudgeResult,
@@ -500,8 +499,8 @@ def test_combine():
                 {"taks": 1.0}, {"task": float("nan")}):
         with pytest.raises(ValueError):
             combine({"task": 1.0}, bad)
-    assert combine({"task": 0.3}) == pytest.approx(0.3)  # DEFAULT_WEIGHTS
-    assert set(DEFAULT_WEIGHTS) == {"task", "faithfulness", "instruction_following"}
+    with pytest.raises(TypeError):
+        combine({"task": 0.3})  # no default weights: the run config's judges.weights is the one default
 
 
 def test_registry_and_list(monkeypatch):
@@ -543,6 +542,8 @@ def test_score_records(minilm):
         (c["scores"]["ifeval"] + 1.0) / 2)
     assert set(c["category_scores"]) == {"instruction_following", "combined"}
     assert set(d["category_scores"]) == {"instruction_following", "combined"}
+    assert a["covered"] == ["task", "faithfulness", "instruction_following"]
+    assert c["covered"] == ["instruction_following"]
     for item in out:
         cs = item["category_scores"]
         assert "combined" in cs and 0 <= cs["combined"] <= 1
@@ -550,7 +551,8 @@ def test_score_records(minilm):
     assert a["category_scores"]["combined"] > b["category_scores"]["combined"]
     # no judge applies: combined is None, still present
     only = score_records([RougeL({})], [RECORDS[3]], ["hi"], w)
-    assert only[0] == {"scores": {}, "details": {}, "category_scores": {"combined": None}}
+    assert only[0] == {"scores": {}, "details": {}, "category_scores": {"combined": None},
+                       "covered": []}
     # a judge that blows up does not sink the others
     broken = LLMJudge({"llm_judge": {"local": lambda p: 1 / 0}})
     out = score_records([RougeL({}), broken], RECORDS[:1], RESPONSES[:1], w)

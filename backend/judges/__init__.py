@@ -4,6 +4,8 @@ Categories: "task" (rouge_l, token_f1), "faithfulness" (faith_summac, faith_mini
 "instruction_following" (ifeval, llm_judge). Heavy libraries (torch, transformers,
 sentence-transformers, openai, if-verifiable) are imported only when a judge runs.
 """
+from backend.scoring import combine
+
 from .base import CATEGORIES, Judge, JudgeResult
 from .faithfulness import (
     ENV_NLI_MODEL,
@@ -13,11 +15,11 @@ from .faithfulness import (
     pick_faithfulness_judge,
 )
 from .instruction import IFEvalJudge, LLMJudge, parse_rating
-from .registry import DEFAULT_WEIGHTS, JUDGES, build_judges, combine, list_judges, score_records
+from .registry import JUDGES, build_judges, list_judges, score_records
 from .task import RougeL, TokenF1
 
 __all__ = [
-    "CATEGORIES", "Judge", "JudgeResult", "JUDGES", "DEFAULT_WEIGHTS",
+    "CATEGORIES", "Judge", "JudgeResult", "JUDGES",
     "build_judges", "list_judges", "score_records", "combine", "pick_faithfulness_judge",
     "RougeL", "TokenF1", "LexicalFaithfulness", "MiniLMFaithfulness", "SummaCZS",
     "IFEvalJudge", "LLMJudge", "parse_rating", "ENV_NLI_MODEL",

@@ -5,8 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.records import Record
-
-CATEGORIES = ("task", "faithfulness", "instruction_following")
+from backend.vocab import CATEGORIES  # noqa: F401  (re-exported: judges import it from here)
 
 
 @dataclass

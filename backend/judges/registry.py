@@ -1,12 +1,15 @@
-"""Registry, construction, combined score and batch scoring."""
+"""Registry, construction and batch scoring (the combined score is backend.scoring's)."""
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from backend.records import Record
+import numpy as np
 
-from .base import CATEGORIES, Judge, JudgeResult
+from backend.records import Record
+from backend.scoring import check_weights, combined_scores, covered
+from backend.vocab import CATEGORIES
+
+from .base import Judge, JudgeResult
 from .faithfulness import (
     LexicalFaithfulness,
     MiniLMFaithfulness,
@@ -21,10 +24,6 @@ JUDGES: dict[str, type[Judge]] = {
     for cls in (RougeL, TokenF1, LexicalFaithfulness, MiniLMFaithfulness, SummaCZS,
                 IFEvalJudge, LLMJudge)
 }
-
-# Our default, not the paper's (it does not publish its weights): equal weight per category.
-DEFAULT_WEIGHTS: dict[str, float] = {c: 1.0 for c in CATEGORIES}
-
 
 def list_judges(settings: dict[str, Any] | None = None) -> list[tuple[str, str, bool, str]]:
     """(name, category, available, reason) for every registered judge."""
@@ -68,60 +67,19 @@ def build_judges(names: list[str] | str = "auto", settings: dict[str, Any] | Non
     return judges
 
 
-def _check_weights(weights: dict[str, float]) -> dict[str, float]:
-    unknown = set(weights) - set(CATEGORIES)
-    if unknown:
-        raise ValueError(f"unknown judge categories in weights: {sorted(unknown)}; "
-                         f"expected some of {list(CATEGORIES)}")
-    w = {}
-    for k, v in weights.items():
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            raise ValueError(f"weight for {k!r} is not a number: {v!r}") from None
-        if math.isnan(v) or math.isinf(v):
-            raise ValueError(f"weight for {k!r} must be finite, got {v}")
-        if v < 0:
-            raise ValueError(f"weight for {k!r} is negative ({v}); weights must be >= 0")
-        w[k] = v
-    if not any(v > 0 for v in w.values()):
-        raise ValueError(f"judge weights are all zero (or missing): {weights}; "
-                         "give at least one category a positive weight")
-    return w
-
-
-def combine(category_scores: dict[str, float | None], weights: dict[str, float] | None = None
-            ) -> float | None:
-    """Weighted mean over the categories that apply (score not None), weights renormalised over
-    them. A category absent from ``weights`` has weight 0. ValueError for negative weights, unknown
-    categories, or weights that are all zero. None when no category with positive weight applies."""
-    w = _check_weights(DEFAULT_WEIGHTS if weights is None else weights)
-    num = den = 0.0
-    for cat, val in category_scores.items():
-        if cat not in CATEGORIES or val is None:
-            continue
-        wi = w.get(cat, 0.0)
-        if wi <= 0:
-            continue
-        num += wi * float(val)
-        den += wi
-    if den == 0:
-        return None
-    return num / den
-
-
 def score_records(judges: list[Judge], records: list[Record], responses: list[str],
-                  weights: dict[str, float] | None = None) -> list[dict[str, Any]]:
+                  weights: dict[str, float]) -> list[dict[str, Any]]:
     """Run every judge over the items it applies to (one batch per judge).
 
     Returns per item {"scores": {judge: value}, "details": {judge: details},
-    "category_scores": {category: mean of its judges' non-None values, ..., "combined": float|None}}.
+    "category_scores": {category: mean of its judges' non-None values, ..., "combined": float|None},
+    "covered": [categories the combined score was computed over]} (backend.scoring's rule).
     A judge appears in scores/details only when it applies to the item; a category only when at
     least one of its judges produced a value; "combined" is always there (None when nothing applies).
     """
     if len(records) != len(responses):
         raise ValueError(f"{len(records)} records but {len(responses)} responses")
-    w = _check_weights(DEFAULT_WEIGHTS if weights is None else weights)
+    w = check_weights(weights)
     out: list[dict[str, Any]] = [{"scores": {}, "details": {}, "category_scores": {}} for _ in records]
     per_cat: list[dict[str, list[float]]] = [{} for _ in records]
     for judge in judges:
@@ -140,7 +98,10 @@ def score_records(judges: list[Judge], records: list[Record], responses: list[st
             if res.value is not None:
                 per_cat[i].setdefault(judge.category, []).append(float(res.value))
     for item, cats in zip(out, per_cat):
-        cs = {c: sum(v) / len(v) for c, v in cats.items()}
-        cs["combined"] = combine(cs, w)
-        item["category_scores"] = cs
+        item["category_scores"] = {c: sum(v) / len(v) for c, v in cats.items()}
+    matrix = np.array([[item["category_scores"].get(c, np.nan) for item in out] for c in CATEGORIES],
+                      dtype=float).reshape(len(CATEGORIES), len(out))
+    for item, comb in zip(out, combined_scores(matrix, w)):
+        item["covered"] = covered(item["category_scores"], w)
+        item["category_scores"]["combined"] = None if np.isnan(comb) else float(comb)
     return out

@@ -3,9 +3,9 @@
 Per sample it writes one ``scores`` row per judge that applies (value not None), one row per
 category score (``cat:task``, ``cat:faithfulness``, ``cat:instruction_following``; category = the
 category) and one ``combined`` row (category ``combined``; value NULL when nothing applies) whose
-details hold the weights, the faithfulness judge that ran and any judge errors. The ``combined``
-row is written in the same transaction as the others and marks the sample as judged, so a resumed
-stage scores exactly the samples that have none.
+details hold the weights, the categories it covered, the faithfulness judge that ran and any
+judge errors. The ``combined`` row is written in the same transaction as the others and marks the
+sample as judged, so a resumed stage scores exactly the samples that have none.
 """
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ import time
 from typing import Any
 
 from ..config import JudgeSpec, JudgeStage, RunConfig
+from ..queries import unjudged_samples
 from ..records import Record, record_from_prompt
+from ..vocab import CATEGORY_ROWS
 from .context import StageContext
-
-CATEGORY_ROWS = {"task": "cat:task", "faithfulness": "cat:faithfulness",
-                 "instruction_following": "cat:instruction_following"}
 
 
 # ---- shared with the evaluate stage and judge_file ------------------------------------------------
@@ -84,19 +83,10 @@ def score_rows(run_id: str, sample_ids: list[int], records: list[Record], respon
         rows.append({"run_id": run_id, "sample_id": sid, "judge": "combined",
                      "category": "combined",
                      "value": None if combined is None else float(combined),
-                     "details": {"weights": weights, "faithfulness_judge": faith["judge"],
+                     "details": {"weights": weights, "covered": res["covered"],
+                                 "faithfulness_judge": faith["judge"],
                                  **({"errors": errors} if errors else {})}})
     return rows
-
-
-def unjudged_samples(log, run_id: str, stage_idx: int) -> list[dict[str, Any]]:
-    """Samples of a stage without a ``combined`` score, with their prompt fields, in id order."""
-    return log.query(
-        "SELECT s.id AS sample_id, s.text, p.key, p.kind, p.source, p.prompt, p.context, "
-        "p.reference, p.constraints FROM samples s JOIN prompts p ON p.id = s.prompt_id "
-        "WHERE s.run_id = ? AND s.stage_idx = ? AND NOT EXISTS (SELECT 1 FROM scores sc "
-        "WHERE sc.sample_id = s.id AND sc.judge = 'combined') ORDER BY s.id",
-        (run_id, stage_idx))
 
 
 def judge_pending(ctx: StageContext, idx: int, sample_stage_idx: int, judges: list,
