@@ -8,11 +8,12 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from .base import RunView
 from .plots import CurveSet, PlotPanel, TradeoffPlot
 from .views import MetricSeries, TradeoffData, config_diff, run_color
 
 
-class CompareTab(QtWidgets.QWidget):
+class CompareTab(RunView):
     checkpoint_clicked = QtCore.Signal(str, str)
 
     def __init__(self, runlog_path: Path, parent: QtWidgets.QWidget | None = None):

@@ -4,22 +4,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit,
                                QSplitter, QTableView, QVBoxLayout, QWidget)
 
+from .base import TableModel
 from .style import LEVEL_COLORS, fmt_time, mono_font, status_color
 
 EVENT_COLUMNS = ("Time", "Run", "Stage", "Level", "Message")
 MAX_EVENTS = 50_000  # kept in memory; the view shows the filtered tail
 
 
-class EventsModel(QAbstractTableModel):
+class EventsModel(TableModel):
+    """Every event read so far (``all``); ``rows`` are those of the run filter."""
+
+    COLUMNS = EVENT_COLUMNS
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.all: list[dict[str, Any]] = []
-        self.shown: list[dict[str, Any]] = []
         self.run_filter: str | None = None
         self.run_names: dict[str, str] = {}
 
@@ -32,33 +36,18 @@ class EventsModel(QAbstractTableModel):
             del self.all[: len(self.all) - MAX_EVENTS]
         new = [r for r in rows if self._match(r)]
         if new:
-            first = len(self.shown)
+            first = len(self.rows)
             self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-            self.shown.extend(new)
+            self.rows.extend(new)
             self.endInsertRows()
 
     def set_filter(self, run_id: str | None) -> None:
         self.beginResetModel()
         self.run_filter = run_id
-        self.shown = [r for r in self.all if self._match(r)]
+        self.rows = [r for r in self.all if self._match(r)]
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.shown)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(EVENT_COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return EVENT_COLUMNS[section]
-        return None
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or index.row() >= len(self.shown):
-            return None
-        ev = self.shown[index.row()]
-        col = index.column()
+    def cell(self, ev: dict[str, Any], col: int, role: int) -> Any:
         level = ev.get("level") or "info"
         if role == Qt.ItemDataRole.DisplayRole:
             if col == 0:

@@ -16,8 +16,9 @@ from PySide6 import QtCore, QtWidgets
 from backend.queries import score_values
 from backend.vocab import KINDS
 
-from .plots import (CurveSet, DbTasks, PlotPanel, TradeoffPlot, bar_item, set_bars,
-                    set_category_ticks)
+from .base import RunView
+from .plots import CurveSet, PlotPanel, TradeoffPlot, bar_item, set_bars, set_category_ticks
+from .poller import Background
 from .views import (MetricSeries, ema, accept_rates_from_rows, histogram_pair, length_buckets,
                     run_color)
 
@@ -27,13 +28,13 @@ HIST_JUDGES = ("combined", "cat:faithfulness", "cat:instruction_following", "cat
 BUCKET_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 
 
-class LiveTab(QtWidgets.QWidget):
+class LiveTab(RunView):
     checkpoint_clicked = QtCore.Signal(str, str)  # run id, checkpoint tag
 
     def __init__(self, runlog_path: Path, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.runlog_path = Path(runlog_path)
-        self.db = DbTasks(self.runlog_path, self)
+        self.db = Background(self, runlog_path=self.runlog_path)
         self.runs: dict[str, dict[str, Any]] = {}
         self.current_run: str | None = None
         self.metrics = MetricSeries()

@@ -3,52 +3,30 @@
 started and stopped through backend.launcher on a worker thread."""
 from __future__ import annotations
 
-import importlib
 import os
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QStyle,
-                               QTabWidget, QToolBar, QVBoxLayout, QWidget)
+                               QTabWidget, QToolBar, QWidget)
 
 from backend import paths
 from backend.runlog import RunLog
 
-from .style import APP_NAME
+from .base import RunView
+from .compare_tab import CompareTab
 from .events_pane import EventsPane
+from .live_tab import LiveTab
 from .poller import Background, PollerThread
 from .runs_panel import RunsPanel
+from .samples_tab import SamplesTab
 from .setup_tab import SetupTab
-from .style import STYLESHEET
+from .style import APP_NAME, STYLESHEET
 
 DEMO_HINT = ("Press Launch to run the ReSet demo on the embedded model (about 10 minutes on a "
              "laptop CPU). The demo preset is loaded below; every value can be changed.")
-# (tab title, module, class) of the views written against the run log
-VIEW_TABS = (("Live", "reset_gui.live_tab", "LiveTab"),
-             ("Samples", "reset_gui.samples_tab", "SamplesTab"),
-             ("Compare", "reset_gui.compare_tab", "CompareTab"))
-
-
-class PlaceholderTab(QWidget):
-    """Stands in for a view that could not be loaded; accepts the same slots and ignores them."""
-
-    def __init__(self, title: str, reason: str, parent=None):
-        super().__init__(parent)
-        label = QLabel(f"The {title} view is not available in this build.\n\n{reason}", self)
-        label.setObjectName("Placeholder")
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        label.setWordWrap(True)
-        lay = QVBoxLayout(self)
-        lay.addWidget(label)
-        self.label = label
-
-    def on_rows(self, table: str, rows: list[dict]) -> None: ...
-    def set_runs(self, runs: list[dict]) -> None: ...
-    def set_current_run(self, run_id: str | None) -> None: ...
-
-
 def _scrollable(view: QWidget) -> QScrollArea:
     """A view inside a frameless scroll area: a view wider than its tab scrolls instead of
     stretching the whole window past the screen."""
@@ -74,7 +52,7 @@ class MainWindow(QMainWindow):
         self.current_run_id: str | None = None
         self._pending_select: str | None = None
         self._first_runs = True
-        self._tab_errors: set[str] = set()
+        self._view_errors: set[str] = set()
         self._closed = False
         self.last_error: str | None = None
 
@@ -94,17 +72,16 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         self.setup = SetupTab(self.home, self, background=self.bg)
         self.tabs.addTab(self.setup, "Setup")
-        self.views: dict[str, QWidget] = {}
-        for title, module, cls in VIEW_TABS:
-            w = self._load_view(title, module, cls)
-            self.views[title] = w
-            self.tabs.addTab(_scrollable(w), title)
-        self.live, self.samples, self.compare = (self.views[t] for t, _, _ in VIEW_TABS)
-        for view in (self.live, self.compare):
-            if hasattr(view, "checkpoint_clicked"):
-                view.checkpoint_clicked.connect(self.open_checkpoint)
-        if hasattr(self.samples, "run_launched"):
-            self.samples.run_launched.connect(self._on_launched)
+        self.live = LiveTab(self.runlog_path, self)
+        self.samples = SamplesTab(self.runlog_path, self)
+        self.compare = CompareTab(self.runlog_path, self)
+        self.views: dict[str, RunView] = {"Live": self.live, "Samples": self.samples,
+                                          "Compare": self.compare}
+        for title, view in self.views.items():
+            self.tabs.addTab(_scrollable(view), title)
+        self.live.checkpoint_clicked.connect(self.open_checkpoint)
+        self.compare.checkpoint_clicked.connect(self.open_checkpoint)
+        self.samples.run_launched.connect(self._on_launched)
 
         top = QSplitter(Qt.Orientation.Horizontal, self)
         top.addWidget(self.runs_panel)
@@ -171,28 +148,13 @@ class MainWindow(QMainWindow):
             self.poller.start()
 
     # ---- views -------------------------------------------------------------------------------
-    def _load_view(self, title: str, module: str, cls: str) -> QWidget:
-        try:
-            mod = importlib.import_module(module)
-            return getattr(mod, cls)(self.runlog_path, self)
-        except Exception as exc:  # noqa: BLE001 - a broken/missing view must not stop the app
-            reason = (f"{module} is not installed yet." if isinstance(exc, ModuleNotFoundError)
-                      and exc.name == module else f"{type(exc).__name__}: {exc}")
-            if not isinstance(exc, ModuleNotFoundError):
-                traceback.print_exc()
-            return PlaceholderTab(title, reason, self)
-
-    def _call_views(self, method: str, *args: Any) -> None:
+    def _each_view(self, call: Callable[[RunView], None], what: str) -> None:
         for title, view in self.views.items():
-            fn = getattr(view, method, None)
-            if fn is None:
-                continue
             try:
-                fn(*args)
+                call(view)
             except Exception as exc:  # noqa: BLE001 - one view's bug must not stop the others
-                key = f"{title}.{method}"
-                if key not in self._tab_errors:
-                    self._tab_errors.add(key)
+                if f"{title}.{what}" not in self._view_errors:  # report once, not every poll
+                    self._view_errors.add(f"{title}.{what}")
                     traceback.print_exc()
                     self.statusBar().showMessage(f"{title} view: {type(exc).__name__}: {exc}", 10000)
 
@@ -216,13 +178,13 @@ class MainWindow(QMainWindow):
             self.events.add_events(rows)
         elif table == "checkpoints":
             self.setup.add_checkpoints(rows)
-        self._call_views("on_rows", table, rows)
+        self._each_view(lambda v: v.on_rows(table, rows), "on_rows")
 
     def _on_runs(self, runs: list) -> None:
         self.runs = runs
         self.runs_panel.set_runs(runs)
         self.events.set_runs(runs)
-        self._call_views("set_runs", runs)
+        self._each_view(lambda v: v.set_runs(runs), "set_runs")
         if self._pending_select and self.runs_panel.select_run(self._pending_select):
             self._pending_select = None
         elif self._first_runs and runs and self.current_run_id is None:
@@ -236,7 +198,7 @@ class MainWindow(QMainWindow):
 
     def _on_stages(self, stages: list) -> None:
         self.runs_panel.set_stages(stages)
-        self._call_views("on_rows", "stages", stages)
+        self._each_view(lambda v: v.on_rows("stages", stages), "on_rows")
 
     def _on_poll_error(self, msg: str) -> None:
         self.last_error = msg
@@ -254,7 +216,7 @@ class MainWindow(QMainWindow):
             if run_id is not None and self.runs_panel._selected != run_id:
                 self.runs_panel.select_run(run_id, emit=False)
             self.events.set_current_run(self.selected_run())
-            self._call_views("set_current_run", run_id)
+            self._each_view(lambda v: v.set_current_run(run_id), "set_current_run")
             self.current_run_changed.emit(run_id)
         self._update_actions()
 
@@ -264,9 +226,7 @@ class MainWindow(QMainWindow):
 
     def open_checkpoint(self, run_id: str, tag: str) -> None:
         self.show_tab("Samples")
-        fn = getattr(self.samples, "open_checkpoint", None)
-        if fn is not None:
-            fn(run_id, tag)
+        self.samples.open_checkpoint(run_id, tag)
 
     def _update_actions(self) -> None:
         run = self.selected_run()
@@ -306,7 +266,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{doing} {name}…")
         self.bg.submit(lambda: fn(rid, home),
                        lambda _: self._after_action(f"{done} {name}"),
-                       lambda exc, tb: self._action_failed(what, exc))
+                       lambda exc: self._action_failed(what, exc))
 
     def clone_selected(self) -> None:
         run = self.selected_run()
@@ -335,7 +295,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.poller.shutdown()
         self.bg.shutdown()
-        self._call_views("shutdown")  # the views' query threads hold their own connections
+        self._each_view(lambda v: v.shutdown(), "shutdown")  # their query threads hold connections
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.shutdown()

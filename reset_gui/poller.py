@@ -9,13 +9,15 @@ The UI thread never touches SQLite for polling.
 """
 from __future__ import annotations
 
+import sys
+import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, QTimer, Qt, Signal, Slot
+from PySide6.QtCore import (QCoreApplication, QObject, QThread, QThreadPool, QTimer, Qt, Signal,
+                            Slot)
 
 from backend import queries
 
@@ -178,40 +180,70 @@ class PollerThread(QObject):
             self.thread.wait(5000)
 
 
+class _Relay(QObject):
+    """Parentless, so a result can still be handed over while the owner is being destroyed."""
+    done = Signal(object, object)  # callback, its argument
+
+
 class Background(QObject):
-    """Run blocking backend calls (launch, cancel, resume, data preview) on a worker thread and
-    deliver the outcome to callbacks on the UI thread."""
+    """Runs blocking calls off the UI thread and hands each outcome to a callback on the UI thread.
 
-    _deliver = Signal(object)
+    ``Background(parent)`` runs ``work()`` (launch, cancel, a data preview) on two threads. With
+    ``runlog_path`` it runs ``work(log)`` on one thread that keeps its own read-only ``RunLog``
+    (the views' heavier reads through ``backend.queries``), so results come back in order.
+    Then ``on_ok(result)`` or ``on_error(exc)`` runs on the UI thread, unless ``shutdown()`` came
+    first; an error with no ``on_error`` is printed.
+    """
 
-    def __init__(self, parent: QObject | None = None, workers: int = 2):
+    def __init__(self, parent: QObject | None = None, *, runlog_path: str | Path | None = None):
         super().__init__(parent)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reset-gui")
-        self._deliver.connect(self._call, Qt.ConnectionType.QueuedConnection)
-        self.pending = 0
+        self.runlog_path = Path(runlog_path) if runlog_path is not None else None
+        self.pool = QThreadPool()  # its own threads, not the application's global pool
+        self.pool.setMaxThreadCount(1 if self.runlog_path else 2)
+        self.pool.setExpiryTimeout(-1)  # threads, and their read connections, live with the pool
+        self._local = threading.local()
+        self._relay = _Relay()
+        self._relay.done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self._closed = False
+        self.pending = 0
+        app = QCoreApplication.instance()
+        if app is not None:  # stop the threads before Qt tears down (else a crash at exit)
+            app.aboutToQuit.connect(self.shutdown)
 
-    @Slot(object)
-    def _call(self, fn: Callable[[], None]) -> None:
-        self.pending -= 1
-        if not self._closed:
-            fn()
+    def _log(self):
+        if getattr(self._local, "log", None) is None:
+            from backend.runlog import RunLog
 
-    def submit(self, work: Callable[[], Any], on_ok: Callable[[Any], None] | None = None,
-               on_error: Callable[[BaseException, str], None] | None = None) -> None:
-        self.pending += 1
+            self._local.log = RunLog(self.runlog_path, readonly=True)
+        return self._local.log
+
+    def submit(self, work: Callable[..., Any], on_ok: Callable[[Any], None] | None = None,
+               on_error: Callable[[BaseException], None] | None = None) -> None:
+        if self._closed:
+            return
+        relay, self.pending = self._relay, self.pending + 1
 
         def job() -> None:
             try:
-                result = work()
-            except BaseException as exc:  # noqa: BLE001
-                err, tb = exc, traceback.format_exc()
-                self._deliver.emit(lambda: on_error(err, tb) if on_error else None)
-                return
-            self._deliver.emit(lambda: on_ok(result) if on_ok else None)
+                result = work(self._log()) if self.runlog_path is not None else work()
+            except BaseException as exc:  # noqa: BLE001 - delivered to the UI thread
+                relay.done.emit(on_error or _print_error, exc)
+            else:
+                relay.done.emit(on_ok, result)
 
-        self._pool.submit(job)
+        self.pool.start(job)
 
-    def shutdown(self) -> None:
+    @Slot(object, object)
+    def _deliver(self, callback: Callable[[Any], None] | None, value: Any) -> None:
+        self.pending -= 1
+        if not self._closed and callback is not None:
+            callback(value)
+
+    def shutdown(self, timeout_ms: int = 3000) -> None:
         self._closed = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.waitForDone(timeout_ms)
+
+
+def _print_error(exc: BaseException) -> None:
+    print("reset_gui: background task failed:\n"
+          + "".join(traceback.format_exception(exc)), file=sys.stderr, flush=True)

@@ -5,12 +5,13 @@ import time
 import tomllib
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QLabel,
                                QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QTableView,
                                QVBoxLayout, QWidget)
 
+from .base import TableModel
 from .style import fmt_duration, fmt_time, status_color, status_icon
 
 COLUMNS = ("Name", "Preset", "Status", "Stage", "Progress", "Elapsed", "ETA", "Started from")
@@ -31,10 +32,13 @@ def _stage_plan(config_toml: str | None) -> list[tuple[str, str]]:
     return out
 
 
-class RunsModel(QAbstractTableModel):
+class RunsModel(TableModel):
+    """Runs, newest first (``rows``), with their stages for the progress columns."""
+
+    COLUMNS = COLUMNS
+
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.runs: list[dict[str, Any]] = []
         self.stages: dict[str, dict[int, dict[str, Any]]] = {}
         self._plans: dict[str, list[tuple[str, str]]] = {}
         self._names: dict[str, str] = {}
@@ -46,12 +50,12 @@ class RunsModel(QAbstractTableModel):
             if r["id"] not in self._plans:
                 self._plans[r["id"]] = _stage_plan(r.get("config_toml"))
             self._names[r["id"]] = r.get("name") or r["id"]
-        if [r["id"] for r in runs] == [r["id"] for r in self.runs]:
-            self.runs = runs
+        if [r["id"] for r in runs] == [r["id"] for r in self.rows]:
+            self.rows = runs
             self._changed_all()
         else:
             self.beginResetModel()
-            self.runs = runs
+            self.rows = runs
             self.endResetModel()
 
     def set_stages(self, stages: list[dict[str, Any]]) -> None:
@@ -63,21 +67,21 @@ class RunsModel(QAbstractTableModel):
 
     def tick(self) -> None:
         """Elapsed/ETA of running runs move with the clock."""
-        if self.runs:
+        if self.rows:
             self.dataChanged.emit(self.index(0, COL["Elapsed"]),
-                                  self.index(len(self.runs) - 1, COL["ETA"]))
+                                  self.index(len(self.rows) - 1, COL["ETA"]))
 
     def _changed_all(self) -> None:
-        if self.runs:
+        if self.rows:
             self.dataChanged.emit(self.index(0, 0),
-                                  self.index(len(self.runs) - 1, len(COLUMNS) - 1))
+                                  self.index(len(self.rows) - 1, len(COLUMNS) - 1))
 
     # ---- derived values -----------------------------------------------------------------------
     def run_at(self, row: int) -> dict[str, Any] | None:
-        return self.runs[row] if 0 <= row < len(self.runs) else None
+        return self.rows[row] if 0 <= row < len(self.rows) else None
 
     def row_of(self, run_id: str) -> int:
-        for i, r in enumerate(self.runs):
+        for i, r in enumerate(self.rows):
             if r["id"] == run_id:
                 return i
         return -1
@@ -130,22 +134,7 @@ class RunsModel(QAbstractTableModel):
         return max(0.0, remaining - since)
 
     # ---- Qt model API -------------------------------------------------------------------------
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.runs)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        run = self.run_at(index.row())
-        if run is None:
-            return None
-        col = index.column()
+    def cell(self, run: dict[str, Any], col: int, role: int) -> Any:
         status = run.get("status")
         if role == RUN_ID_ROLE:
             return run["id"]
@@ -261,7 +250,7 @@ class RunsPanel(QWidget):
         self._update_empty()
 
     def _update_empty(self) -> None:
-        has = bool(self.model.runs)
+        has = bool(self.model.rows)
         self.view.setVisible(has)
         self.empty.setVisible(not has)
 

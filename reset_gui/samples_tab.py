@@ -19,7 +19,8 @@ from backend.queries import (PAGE_SIZE, PromptFilter, count_prompts, fetch_candi
                              fetch_prompt_page, prompt_stages, selections)
 from backend.vocab import KINDS
 
-from .plots import DbTasks
+from .base import RunView, TableModel
+from .poller import Background
 from .views import faith_highlights, fmt, judge_why, loads_json, spans_html
 from .whatif import WhatIfPanel
 
@@ -31,12 +32,12 @@ JUDGE_ORDER = ("combined", "cat:task", "cat:faithfulness", "cat:instruction_foll
                "token_f1", "faith_summac", "faith_minilm", "faith_lexical", "ifeval", "llm_judge")
 
 
-class PromptListModel(QtCore.QAbstractTableModel):
+class PromptListModel(TableModel):
     COLUMNS = ("id", "kind", "prompt", "cand.", "best", "acc.")
     page_loaded = QtCore.Signal(int, float)  # rows in the model, ms for the page
     count_known = QtCore.Signal(int)
 
-    def __init__(self, db: DbTasks, parent: QtCore.QObject | None = None):
+    def __init__(self, db: Background, parent: QtCore.QObject | None = None):
         super().__init__(parent)
         self.db = db
         self.rows: list[dict[str, Any]] = []
@@ -48,22 +49,7 @@ class PromptListModel(QtCore.QAbstractTableModel):
         self.last_page_ms = 0.0
 
     # Qt model API
-    def rowCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QtCore.QModelIndex = QtCore.QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: QtCore.Qt.Orientation, role: int = 0) -> Any:
-        if role == QtCore.Qt.ItemDataRole.DisplayRole and orientation == QtCore.Qt.Orientation.Horizontal:
-            return self.COLUMNS[section]
-        return None
-
-    def data(self, index: QtCore.QModelIndex, role: int = 0) -> Any:
-        if not index.isValid():
-            return None
-        r = self.rows[index.row()]
-        col = index.column()
+    def cell(self, r: dict[str, Any], col: int, role: int) -> Any:
         if role == QtCore.Qt.ItemDataRole.DisplayRole:
             if col == 0:
                 return str(r["id"])
@@ -241,13 +227,13 @@ class CandidateCard(QtWidgets.QFrame):
         return False
 
 
-class SamplesTab(QtWidgets.QWidget):
+class SamplesTab(RunView):
     run_launched = QtCore.Signal(str)
 
     def __init__(self, runlog_path: Path, parent: QtWidgets.QWidget | None = None):
         super().__init__(parent)
         self.runlog_path = Path(runlog_path)
-        self.db = DbTasks(self.runlog_path, self)
+        self.db = Background(self, runlog_path=self.runlog_path)
         self.runs: dict[str, dict[str, Any]] = {}
         self.current_run: str | None = None
         self.stage_choices: list[dict[str, Any]] = []

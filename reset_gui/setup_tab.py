@@ -1205,7 +1205,7 @@ class SetupTab(QWidget):
         self.ok_label.show()
         self.launched.emit(run_id)
 
-    def _launch_error(self, exc: BaseException, tb: str) -> None:
+    def _launch_error(self, exc: BaseException) -> None:
         self._launching = False
         from backend.launcher import LaunchError
         if isinstance(exc, (LaunchError, ConfigError)):
@@ -1348,7 +1348,7 @@ class SetupTab(QWidget):
                 return preview(spec, 5, max_length=max_length)
 
         self.bg.submit(work, lambda recs: self._preview_done(req, name, recs),
-                       lambda exc, tb: self._preview_error(req, f"{name}: {exc}"))
+                       lambda exc: self._preview_error(req, f"{name}: {exc}"))
 
     def _preview_done(self, req: int, name: str, records) -> None:
         if req != self._preview_req or records is None:

@@ -19,7 +19,7 @@ from backend.scoring import CandidateArrays, select, selection_items, summarize_
 from backend.stages.select import policy_from_config
 from backend.vocab import CATEGORIES
 
-from .plots import DbTasks
+from .poller import Background
 from .views import fmt
 
 KIND_SHORT = {"instruction": "instruction", "qa_extractive": "QA extractive",
@@ -83,11 +83,11 @@ class WhatIfPanel(QtWidgets.QGroupBox):
     run_launched = QtCore.Signal(str)              # new run id
     recomputed = QtCore.Signal()
 
-    def __init__(self, runlog_path: Path, db: DbTasks | None = None,
+    def __init__(self, runlog_path: Path, db: Background | None = None,
                  parent: QtWidgets.QWidget | None = None):
         super().__init__("What-if selection", parent)
         self.runlog_path = Path(runlog_path)
-        self.db = db or DbTasks(self.runlog_path, self)
+        self.db = db or Background(self, runlog_path=self.runlog_path)
         self.run_id: str | None = None
         self.config_toml: str | None = None
         self.stage_idx: int | None = None

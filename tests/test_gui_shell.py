@@ -95,7 +95,7 @@ def test_runs_list_statuses_and_colours(window, home, qtbot):
     assert set(seen) == {"succeeded", "running", "died", "failed", "cancelled", "queued"}
     assert seen["running"] == "#1f6fd1" and seen["died"] == "#8b0000"
     # stage and progress of the running run; the clone's parent shows by name
-    qtbot.waitUntil(lambda: model.progress(model.runs[model.row_of(ids["running"])]) == (10, 40),
+    qtbot.waitUntil(lambda: model.progress(model.rows[model.row_of(ids["running"])]) == (10, 40),
                     timeout=5000)
     row = model.row_of(ids["running"])
     assert model.data(model.index(row, COL["Stage"])) == "1/2 mtl"
@@ -104,7 +104,7 @@ def test_runs_list_statuses_and_colours(window, home, qtbot):
     assert model.data(model.index(model.row_of(ids["cancelled"]), COL["Started from"])) == "succeeded-run"
     # newest run selected on start; the running run stays running (its pid is alive)
     assert win.current_run_id == ids["queued"]
-    assert model.runs[row]["status"] == "running"
+    assert model.rows[row]["status"] == "running"
     assert "runlog.db" in win.path_label.text()
     assert win.windowTitle() == "ReSet Studio"
 
@@ -121,9 +121,9 @@ def test_events_pane_shows_died_stderr_tail(window, home, qtbot):
     assert "MemoryError: out of RAM" in win.events.problem_text()
     assert "process gone" in win.events.problem_text()
     assert "died" in win.events.problem_title.text() and "signal 9" in win.events.problem_title.text()
-    shown = [e["message"] for e in win.events.model.shown]
+    shown = [e["message"] for e in win.events.model.rows]
     assert "worker process gone without reporting: marked died" in shown
-    assert all(e["run_id"] == ids["died"] for e in win.events.model.shown)
+    assert all(e["run_id"] == ids["died"] for e in win.events.model.rows)
     err_row = shown.index("worker process gone without reporting: marked died")
     colour = win.events.model.data(win.events.model.index(err_row, 4), Qt.ItemDataRole.ForegroundRole)
     assert colour.name() == "#c62828"
@@ -133,7 +133,7 @@ def test_events_pane_shows_died_stderr_tail(window, home, qtbot):
     win.select_run(ids["succeeded"])
     assert not win.events.problem_box.isVisible()
     win.events.all_runs.setChecked(True)
-    assert len(win.events.model.shown) == len(win.events.model.all)
+    assert len(win.events.model.rows) == len(win.events.model.all)
     # actions follow the selected run's status
     assert win.act_clone.isEnabled() and not win.act_resume.isEnabled()
     win.select_run(ids["died"])
@@ -321,7 +321,7 @@ def test_launch_real_process_that_fails_fast(window, home, qtbot, tmp_path):
     assert win.runs[0]["status"] == "failed"
     qtbot.waitUntil(lambda: win.current_run_id == win.runs[0]["id"], timeout=5000)
     qtbot.waitUntil(lambda: "does not exist" in win.events.problem_text(), timeout=5000)
-    assert any(e["level"] == "error" for e in win.events.model.shown)
+    assert any(e["level"] == "error" for e in win.events.model.rows)
     assert win.act_resume.isEnabled()
 
 

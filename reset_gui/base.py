@@ -1,0 +1,55 @@
+"""Small base classes the window's parts share: a view fed by the run-log poller, and a
+read-only table model over a list of rows."""
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
+from PySide6.QtWidgets import QWidget
+
+
+class RunView(QWidget):
+    """A tab the main window feeds from the poller. Every hook is optional: a view overrides the
+    ones it needs and the window calls all of them on every view."""
+
+    def set_runs(self, runs: list[dict[str, Any]]) -> None:
+        """The whole runs table, whenever a run changes."""
+
+    def on_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """New rows of an append-only table ("metrics", "evals", …), or all of "stages"."""
+
+    def set_current_run(self, run_id: str | None) -> None:
+        """The run selected in the runs list."""
+
+    def shutdown(self) -> None:
+        """The window is closing: stop background work."""
+
+
+class TableModel(QAbstractTableModel):
+    """A flat, read-only table: subclasses set ``COLUMNS``, keep their rows in ``rows`` and answer
+    ``cell(row, column, role)``."""
+
+    COLUMNS: tuple[str, ...] = ()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[Any] = []
+
+    def cell(self, row: Any, column: int, role: int) -> Any:
+        raise NotImplementedError
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or index.row() >= len(self.rows):
+            return None
+        return self.cell(self.rows[index.row()], index.column(), role)
