@@ -24,6 +24,7 @@ BENCHMARKS = {
     "judging": "benchmarks.bench_judging",
     "training": "benchmarks.bench_training",
     "runlog": "benchmarks.bench_runlog",
+    "selection": "benchmarks.bench_selection",
     "memory": "benchmarks.bench_memory",
 }
 
