@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import paths
+from . import paths, queries
 from .config import ConfigError, EvaluateStage, RunConfig, TrainStage, loads
 from .runlog import RunLog
 
@@ -52,11 +52,10 @@ def continue_from_selection(run_id: str, selection_name: str,
             parent = loads(run["config_toml"] or "", f"config of run {run_id}")
         except ConfigError as exc:
             raise PlanError(str(exc)) from None
-        sel = log.query("SELECT id, n_selected FROM selections WHERE run_id = ? AND name = ?",
-                        (run_id, selection_name))
+        sel = queries.selection(log, run_id, selection_name)
         if not sel:
             raise PlanError(f"run {run_id} has no selection named {selection_name!r}")
-        n_items = log.count("selection_items", selection_id=sel[0]["id"])
+        n_items = log.count("selection_items", selection_id=sel["id"])
         if n_items == 0:
             raise PlanError(f"selection {selection_name!r} of run {run_id} is empty")
 

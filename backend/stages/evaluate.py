@@ -17,6 +17,7 @@ import json
 import time
 from typing import Any
 
+from .. import queries
 from ..config import EvaluateStage
 from ..data import chat_messages, eval_sets, user_message
 from ..records import GROUNDED_KINDS, Record
@@ -93,26 +94,11 @@ def summarize(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-_ITEMS_SQL = """
-SELECT s.id AS sample_id, p.key AS key, p.kind AS kind, p.source AS dataset, s.n_tokens AS n_tokens,
-       s.params AS params, s.finish_reason AS finish_reason,
-       MAX(CASE WHEN sc.judge = 'cat:task' THEN sc.value END) AS task,
-       MAX(CASE WHEN sc.judge = 'cat:faithfulness' THEN sc.value END) AS faithfulness,
-       MAX(CASE WHEN sc.judge = 'cat:instruction_following' THEN sc.value END)
-           AS instruction_following,
-       MAX(CASE WHEN sc.judge = 'combined' THEN sc.value END) AS combined
-FROM samples s JOIN prompts p ON p.id = s.prompt_id
-LEFT JOIN scores sc ON sc.sample_id = s.id
-WHERE s.run_id = ? AND s.stage_idx = ? AND substr(p.key, 1, ?) = ?
-GROUP BY s.id ORDER BY s.id
-"""
-
-
 def eval_rows(ctx: StageContext, idx: int, tag: str, checkpoint_id: int | None,
               faith_judge: str | None) -> list[dict[str, Any]]:
     """The evals rows of one checkpoint, from what is stored."""
     prefix = f"{tag}|"
-    items = ctx.log.query(_ITEMS_SQL, (ctx.run_id, idx, len(prefix), prefix))
+    items = queries.eval_items(ctx.log, ctx.run_id, idx, tag)
     for it in items:
         params = json.loads(it["params"]) if it["params"] else {}
         it["ref_tokens"] = params.get("ref_tokens")
@@ -190,9 +176,7 @@ def run(ctx: StageContext, idx: int, stage: EvaluateStage) -> None:
             continue
         tagged = [dataclasses.replace(r, id=f"{tag}|{r.id}") for r in records]
         key_to_id = ctx.log.add_prompts(ctx.run_id, idx, tagged)
-        have = {row["prompt_id"] for row in ctx.log.query(
-            "SELECT prompt_id FROM samples WHERE run_id=? AND stage_idx=? AND cand_idx=0",
-            (ctx.run_id, idx))}
+        have = {p for p, c in queries.sample_keys(ctx.log, ctx.run_id, idx) if c == 0}
         pending = [r for r in tagged if key_to_id[r.id] not in have]
         done += len(tagged) - len(pending)
         if pending:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..config import DecodingSpec, SampleStage
 from ..data import build_mixture, chat_messages, user_message
+from ..queries import sample_keys
 from ..records import Record
 from .context import StageContext
 
@@ -110,9 +111,7 @@ def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
         ctx.event(idx, f"greedy settings {greedy_many} draw one candidate each (greedy copies "
                        "would be identical)", level="warning")
     total = len(records) * len(plan)
-    have = {(r["prompt_id"], r["cand_idx"]) for r in ctx.log.query(
-        "SELECT prompt_id, cand_idx FROM samples WHERE run_id=? AND stage_idx=?",
-        (ctx.run_id, idx))}
+    have = sample_keys(ctx.log, ctx.run_id, idx)
     stage_seed = ctx.seed_for(idx)
     # jobs grouped by sampling parameters (one generate call needs one temperature / top_p)
     groups: dict[tuple[float, float], list[tuple[Record, int, int, DecodingSpec]]] = {}

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import queries
 from ..config import TrainStage
 from ..data import build_mixture, chat_messages, data_notes, encode_examples, eval_sets
 from ..records import Record, record_from_prompt
@@ -33,11 +34,8 @@ def selected_examples(ctx: StageContext, ref: str, idx: int) -> list[tuple[Recor
         if j is None:
             raise ValueError(f"stage {idx}: no select stage {ref!r} before this one")
         run_id, name = ctx.run_id, ctx.cfg.stages[j].name
-    rows = ctx.log.query(
-        "SELECT p.key, p.kind, p.source, p.prompt, p.context, p.reference, p.constraints, s.text "
-        "FROM selections sel JOIN selection_items it ON it.selection_id = sel.id "
-        "JOIN samples s ON s.id = it.sample_id JOIN prompts p ON p.id = s.prompt_id "
-        "WHERE sel.run_id = ? AND sel.name = ? ORDER BY it.id", (run_id, name))
+    sel = queries.selection(ctx.log, run_id, name)
+    rows = queries.selected_samples(ctx.log, sel["id"]) if sel else []
     if not rows:
         raise ValueError(f"selection {name!r} of run {run_id} is empty or does not exist")
     return [(record_from_prompt(r), r["text"]) for r in rows]
