@@ -16,6 +16,12 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from backend.eval_details import EvalDetails
+
+CATEGORIES = ("task", "faithfulness", "instruction_following")
+CAT_JUDGES = {c: f"cat:{c}" for c in CATEGORIES}
+KINDS = ("instruction", "qa_extractive", "qa_abstractive", "summarization")
+
 # Okabe-Ito-ish palette: distinguishable, colour-blind friendly, legible on white.
 RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#7F3C8D",
               "#000000", "#8C564B", "#17BECF")
@@ -233,60 +239,10 @@ class MetricSeries:
 # ==================================================================================================
 # faithfulness by response length (evals.details)
 
-_BUCKET_KEYS = ("faithfulness_by_length", "by_length", "length_buckets", "faith_by_length",
-                "faithfulness_by_length_bucket", "buckets")
-
-
 def length_buckets(details: Any) -> list[tuple[str, float, int | None]]:
-    """(label, faithfulness, n) per response-length bucket from an evals row's details. Tolerant of
-    list-of-dicts ({"bucket"/"label"/"range"/"lo","hi", "faithfulness"/"value"/"mean", "n"/"count"})
-    and of dicts label -> number or label -> dict."""
-    d = loads_json(details)
-    if not isinstance(d, dict):
-        return []
-    raw = None
-    for k in _BUCKET_KEYS:
-        if k in d:
-            raw = d[k]
-            break
-    if raw is None:
-        return []
-    out: list[tuple[str, float, int | None]] = []
-
-    def value_of(item: dict) -> float | None:
-        for k in ("faithfulness", "value", "mean", "score", "faith"):
-            if item.get(k) is not None:
-                return float(item[k])
-        return None
-
-    def n_of(item: dict) -> int | None:
-        for k in ("n", "count", "size"):
-            if item.get(k) is not None:
-                return int(item[k])
-        return None
-
-    if isinstance(raw, dict):
-        items = list(raw.items())
-        for label, v in items:
-            if isinstance(v, dict):
-                val = value_of(v)
-                if val is not None:
-                    out.append((str(label), val, n_of(v)))
-            elif isinstance(v, (int, float)):
-                out.append((str(label), float(v), None))
-    elif isinstance(raw, list):
-        for i, item in enumerate(raw):
-            if not isinstance(item, dict):
-                continue
-            val = value_of(item)
-            if val is None:
-                continue
-            label = item.get("bucket") or item.get("label") or item.get("range")
-            if label is None and ("lo" in item or "hi" in item):
-                lo, hi = item.get("lo"), item.get("hi")
-                label = f"{lo}–{hi}" if hi is not None else f"{lo}+"
-            out.append((str(label if label is not None else i), val, n_of(item)))
-    return out
+    """(label, faithfulness, n) per response-length bucket of an evals row's details, read through
+    the one details contract (backend/eval_details.py; rows of every version)."""
+    return [(b.label, float(b.faithfulness), b.n) for b in EvalDetails.from_json(details).filled_buckets()]
 
 
 # ==================================================================================================
@@ -493,3 +449,140 @@ def judge_why(judge: str, value: Any, details: Any) -> str:
     if d.get("note"):
         return str(d["note"])[:80]
     return ""
+
+
+# ==================================================================================================
+# what-if selection: candidates held in memory as arrays, recomputed on every slider move
+
+class CandidateArrays:
+    """Category scores of every candidate of one sample stage, as numpy arrays."""
+
+    def __init__(self, rows: Sequence[dict[str, Any]]):
+        self.n = len(rows)
+        self.sample_id = np.fromiter((r["sample_id"] for r in rows), dtype=np.int64, count=self.n)
+        self.prompt_id = np.fromiter((r["prompt_id"] for r in rows), dtype=np.int64, count=self.n)
+        kinds = [r.get("kind") or "?" for r in rows]
+        self.kinds = sorted(set(kinds), key=lambda k: (KINDS.index(k) if k in KINDS else 99, k))
+        kind_index = {k: i for i, k in enumerate(self.kinds)}
+        self.kind = np.fromiter((kind_index[k] for k in kinds), dtype=np.int16, count=self.n)
+
+        def col(name: str) -> np.ndarray:
+            return np.fromiter((np.nan if r.get(name) is None else float(r[name]) for r in rows),
+                               dtype=float, count=self.n)
+
+        self.scores = np.vstack([col(c) for c in CATEGORIES]) if self.n else np.zeros((3, 0))
+        # per kind (and "all"): candidates and distinct prompts; fixed, so computed once
+        self.kind_counts: dict[str, tuple[int, int]] = {}
+        for ki, k in enumerate(self.kinds):
+            m = self.kind == ki
+            self.kind_counts[k] = (int(m.sum()), int(np.unique(self.prompt_id[m]).size))
+        self.kind_counts["all"] = (self.n, int(np.unique(self.prompt_id).size))
+
+    def combined(self, weights: dict[str, float]) -> np.ndarray:
+        """Weighted mean over the categories that apply, weights renormalised per candidate
+        (same rule as backend.judges.registry.combine). NaN where nothing applies."""
+        w = np.array([max(0.0, float(weights.get(c, 0.0))) for c in CATEGORIES])[:, None]
+        have = ~np.isnan(self.scores)
+        den = (w * have).sum(axis=0)
+        num = (w * np.where(have, self.scores, 0.0)).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def whatif_select(arrays: CandidateArrays, weights: dict[str, float], threshold: float,
+                  budget: int | None = None, per_kind_quota: dict[str, int] | None = None,
+                  one_per_prompt: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(indices kept, best first; combined scores of all candidates).
+
+    Rule (our default, labelled so in the GUI): score = weighted combined; keep the best candidate
+    of each prompt if it reaches the threshold; then at most per_kind_quota[kind] per kind and at
+    most `budget` overall, highest scores first."""
+    comb = arrays.combined(weights)
+    if arrays.n == 0:
+        return np.zeros(0, dtype=np.int64), comb
+    ok = ~np.isnan(comb) & (comb >= threshold)
+    idx = np.nonzero(ok)[0]
+    if idx.size == 0:
+        return idx, comb
+    # best first (ties: lower sample id first)
+    order = np.lexsort((arrays.sample_id[idx], -comb[idx]))
+    idx = idx[order]
+    if one_per_prompt:
+        _, first = np.unique(arrays.prompt_id[idx], return_index=True)
+        idx = idx[np.sort(first)]
+    if per_kind_quota:
+        keep = np.ones(idx.size, dtype=bool)
+        for k, quota in per_kind_quota.items():
+            if k not in arrays.kinds:
+                continue
+            ki = arrays.kinds.index(k)
+            pos = np.nonzero(arrays.kind[idx] == ki)[0]
+            keep[pos[int(quota):]] = False
+        idx = idx[keep]
+    if budget is not None and budget > 0:
+        idx = idx[:budget]
+    return idx, comb
+
+
+@dataclass
+class KindSummary:
+    kind: str
+    candidates: int
+    prompts: int
+    kept: int
+    mean_combined: float
+    means: dict[str, float]
+
+
+def summarize_selection(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarray) -> list[KindSummary]:
+    out = []
+    for ki, kind in enumerate(arrays.kinds + ["all"]):
+        sel = idx if kind == "all" else idx[arrays.kind[idx] == ki]
+        n_cands, n_prompts = arrays.kind_counts[kind]
+
+        def mean(a: np.ndarray) -> float:
+            a = a[~np.isnan(a)]
+            return float(a.mean()) if a.size else float("nan")
+
+        out.append(KindSummary(
+            kind=kind, candidates=n_cands, prompts=n_prompts,
+            kept=int(sel.size), mean_combined=mean(comb[sel]),
+            means={c: mean(arrays.scores[j, sel]) for j, c in enumerate(CATEGORIES)}))
+    return out
+
+
+def selection_items(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarray) -> list[dict[str, Any]]:
+    """Rows for RunLog.add_selection."""
+    return [{"sample_id": int(arrays.sample_id[i]), "prompt_id": int(arrays.prompt_id[i]),
+             "combined": float(comb[i]), "rank": r + 1} for r, i in enumerate(idx.tolist())]
+
+
+def select_samples_fallback(rows: Sequence[dict[str, Any]], threshold: float,
+                            weights: dict[str, float], per_kind_quota: dict[str, int] | None,
+                            budget: int | None) -> list[dict[str, Any]]:
+    """Same signature as backend.stages.select.select_samples, for when that is not there."""
+    arrays = CandidateArrays(rows)
+    idx, comb = whatif_select(arrays, weights, threshold, budget, per_kind_quota)
+    return selection_items(arrays, idx, comb)
+
+
+def selection_defaults(config_toml: str | None) -> dict[str, Any]:
+    """Weights/threshold/budget/quota of a run's (first) select stage, for the what-if sliders."""
+    out: dict[str, Any] = {"weights": {"task": 0.3, "faithfulness": 0.4, "instruction_following": 0.3},
+                           "threshold": 0.5, "budget": None, "per_kind_quota": {}}
+    try:
+        cfg = tomllib.loads(config_toml or "")
+    except tomllib.TOMLDecodeError:
+        return out
+    w = (cfg.get("judges") or {}).get("weights")
+    if isinstance(w, dict):
+        out["weights"] = {c: float(w.get(c, 0.0)) for c in CATEGORIES}
+    for st in cfg.get("stages") or []:
+        if isinstance(st, dict) and st.get("type") == "select":
+            if isinstance(st.get("weights"), dict):
+                out["weights"] = {c: float(st["weights"].get(c, 0.0)) for c in CATEGORIES}
+            out["threshold"] = float(st.get("threshold", out["threshold"]))
+            out["budget"] = st.get("budget")
+            out["per_kind_quota"] = dict(st.get("per_kind_quota") or {})
+            break
+    return out

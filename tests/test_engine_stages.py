@@ -204,8 +204,7 @@ def test_judge_stage(judged):
 
 
 def test_select_stage(judged):
-    from backend.scoring import select_samples
-    from backend.stages.select import load_candidates
+    from backend.stages.select import load_candidates, select_samples
 
     ctx = judged
     _run(ctx, 3)
@@ -234,6 +233,8 @@ def test_select_stage(judged):
 
 
 def test_evaluate_stage(judged):
+    from backend.eval_details import EvalDetails
+
     ctx = judged
     dt = _run(ctx, 4)
     evals = ctx.log.query("SELECT * FROM evals WHERE run_id=? ORDER BY id", (RUN,))
@@ -245,9 +246,11 @@ def test_evaluate_stage(judged):
         if e["dataset"] == "grounded":
             assert e["category"] == "qa_extractive" and e["n"] == 1
             assert e["faithfulness"] is not None and e["instruction_following"] is None
-            by_len = json.loads(e["details"])["faithfulness_by_length"]
-            assert set(by_len) == {"shorter", "similar", "longer_1.5x"}
-            assert sum(v["n"] for v in by_len.values()) == 1
+            det = EvalDetails.from_json(e["details"])
+            assert [b.label for b in det.length_buckets] == ["shorter", "similar", "longer_1.5x"]
+            assert sum(b.n for b in det.length_buckets) == 1
+            assert list(det.items) == ["grounded:eval:ge0"] and det.means["faithfulness"] == e["faithfulness"]
+            assert det.intervals["faithfulness"].lo == det.intervals["faithfulness"].hi == e["faithfulness"]
         if e["dataset"] == "instr":
             assert e["instruction_following"] is not None and e["faithfulness"] is None
         if e["dataset"] == "_all":

@@ -369,12 +369,15 @@ def test_inspector_first_page_fast_on_100k_samples(qtbot, tmp_path, closer):
 
 
 def test_length_buckets_reads_the_evaluate_stage_shape():
+    from backend.eval_details import EvalDetails, LengthBucket
     from reset_gui.views import length_buckets
 
+    # rows written before the details contract (version 0)
     det = {"faithfulness_by_length": {"shorter": {"n": 2, "faithfulness": 0.5},
                                       "similar": {"n": 0, "faithfulness": None},
                                       "longer_1.5x": {"n": 3, "faithfulness": 0.25}}}
     assert length_buckets(det) == [("shorter", 0.5, 2), ("longer_1.5x", 0.25, 3)]
-    assert length_buckets('{"faithfulness_by_length": [{"lo": 0, "hi": 32, "faithfulness": 1}]}') == [
-        ("0–32", 1.0, None)]
+    # the contract's own shape
+    v1 = EvalDetails(length_buckets=[LengthBucket("shorter", 4, 0.75), LengthBucket("similar", 0, None)])
+    assert length_buckets(v1.to_json()) == [("shorter", 0.75, 4)]
     assert length_buckets(None) == [] and length_buckets("not json") == []

@@ -104,25 +104,48 @@ def _train_metrics(log: RunLog, run: str, stage: int, rng: random.Random, start_
 
 
 def _evals(log: RunLog, run: str, stage: int, tags: list[tuple[str, int | None]], rng: random.Random,
-           base_if: float, base_faith: float) -> None:
+           base_if: float, base_faith: float, n_items: int = 12) -> None:
+    """Eval rows as the evaluate stage writes them (its own summarize functions): per-item scores
+    around a per-checkpoint level, so means, intervals and length buckets are consistent."""
+    from backend.stages.evaluate import ALL, summarize, summarize_all
+
     rows = []
     for k, (tag, ck) in enumerate(tags):
-        f_all = min(0.98, base_faith + 0.07 * k + rng.uniform(-0.02, 0.02))
-        i_all = min(0.98, base_if + 0.06 * k + rng.uniform(-0.02, 0.02))
+        f_all = min(0.95, base_faith + 0.07 * k)
+        i_all = min(0.95, base_if + 0.06 * k)
+        items, per_set = [], {}
         for ds, cat in (("squad_qa", "qa_extractive"), ("news_summaries", "summarization"),
                         ("alpaca_instructions", "instruction")):
+            its = []
+            for j in range(n_items):
+                # an item's difficulty is the same for every checkpoint (what pairing removes)
+                hard = random.Random(f"{ds}:{j}").gauss(0, 0.2)
+                ref = rng.randint(10, 40)
+                n_tok = int(ref * rng.uniform(0.5, 2.2))
+                clip = lambda v: min(1.0, max(0.0, v))  # noqa: E731
+                grounded = cat != "instruction"
+                its.append({"key": f"{ds}:eval:{j}", "dataset": ds, "kind": cat,
+                            "faithfulness": clip(f_all + hard + rng.gauss(0, 0.05)
+                                                 - 0.1 * (n_tok > 1.5 * ref)) if grounded else None,
+                            "instruction_following": None if grounded
+                            else clip(i_all + hard + rng.gauss(0, 0.05)),
+                            "task": clip(0.42 + 0.03 * k + rng.gauss(0, 0.1)), "combined": None,
+                            "n_tokens": n_tok, "ref_tokens": ref, "finish_reason": "stop"})
+            s = summarize(its, cat)
+            per_set[ds] = {"kind": cat, **{c: s[c] for c in ("n", "faithfulness", "instruction_following",
+                                                            "task_score", "mean_length")}}
             rows.append({"run_id": run, "stage_idx": stage, "checkpoint_id": ck, "checkpoint_tag": tag,
-                         "dataset": ds, "category": cat, "n": 6, "faithfulness": f_all + rng.uniform(-.1, .1),
-                         "instruction_following": i_all + rng.uniform(-.1, .1), "task_score": 0.4,
-                         "mean_length": 50.0, "faithfulness_judge": "faith_lexical", "details": {}})
+                         "dataset": ds, "category": cat, "faithfulness_judge": "faith_lexical",
+                         **s, "details": s["details"].to_json()})
+            items += its
+        det = summarize_all(items, per_set)
         rows.append({"run_id": run, "stage_idx": stage, "checkpoint_id": ck, "checkpoint_tag": tag,
-                     "dataset": "_all", "category": "_all", "n": 18, "faithfulness": f_all,
-                     "instruction_following": i_all, "task_score": 0.42 + 0.03 * k,
-                     "mean_length": 48.0 + 6 * k, "faithfulness_judge": "faith_lexical",
-                     "details": {"faithfulness_by_length": [
-                         {"bucket": "0–32", "lo": 0, "hi": 32, "n": 6, "faithfulness": min(1, f_all + 0.08)},
-                         {"bucket": "32–64", "lo": 32, "hi": 64, "n": 7, "faithfulness": f_all},
-                         {"bucket": "64+", "lo": 64, "hi": None, "n": 5, "faithfulness": max(0, f_all - 0.12)}]}})
+                     "dataset": ALL, "category": ALL, "n": len(items),
+                     "faithfulness": det.means["faithfulness"],
+                     "instruction_following": det.means["instruction_following"],
+                     "task_score": det.means["task_score"],
+                     "mean_length": sum(i["n_tokens"] for i in items) / len(items),
+                     "faithfulness_judge": "faith_lexical", "details": det.to_json()})
     log.add_evals(rows)
 
 
@@ -200,7 +223,7 @@ def build_runlog(home: Path, n_prompts: int = 2000, n_cands: int = 4, seed: int 
                  full_scores: bool = True) -> dict:
     """Returns {"path", "mtl", "reset"} (run ids)."""
     from backend.queries import candidates
-    from backend.scoring import select_samples
+    from reset_gui.views import select_samples_fallback
 
     rng = random.Random(seed)
     path = Path(home) / "runlog.db"
@@ -230,8 +253,8 @@ def build_runlog(home: Path, n_prompts: int = 2000, n_cands: int = 4, seed: int 
     log.add_checkpoint(reset, 0, 30, "mtl", str(home / "runs" / reset / "stage0" / "final"), "adapter", "embedded")
     add_sampled(log, reset, 1, n_prompts, n_cands, rng, full_scores=full_scores)
     cands = candidates(log, reset, 1)
-    items = select_samples(cands, 0.7, {"task": 0.3, "faithfulness": 0.4,
-                                        "instruction_following": 0.3}, {}, None)
+    items = select_samples_fallback(cands, 0.7, {"task": 0.3, "faithfulness": 0.4,
+                                                  "instruction_following": 0.3}, {}, None)
     log.add_selection(reset, 3, "select", {"threshold": 0.7}, items)
     acc = {}
     kinds = {r["sample_id"]: r["kind"] for r in cands}

@@ -6,8 +6,10 @@ Generations are stored as prompts/samples/scores of this stage (prompt key
 ``"<checkpoint_tag>|<record id>"``, so the inspector can show a checkpoint's answers) and summarised
 in ``evals``: one row per (checkpoint, data set) and one ``_all`` row per checkpoint — faithfulness
 macro-averaged over the grounded sets, instruction following over the instruction sets, task score
-over all sets: the points of the trade-off plot. A checkpoint whose ``_all`` row exists is skipped,
-and within a checkpoint only missing generations and scores are redone, so the stage resumes.
+over all sets: the points of the trade-off plot. Every row's ``details`` is an ``EvalDetails``
+(backend/eval_details.py): means, per-item scores, 95 % bootstrap intervals, length buckets.
+A checkpoint whose ``_all`` row exists is skipped, and within a checkpoint only missing generations
+and scores are redone, so the stage resumes.
 """
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ from typing import Any
 from .. import queries
 from ..config import EvaluateStage
 from ..data import chat_messages, eval_sets, user_message
-from ..records import GROUNDED_KINDS, Record
+from ..eval_details import ALL, EvalDetails, ItemScores, LengthBucket
+from ..records import Record
+from ..stats import METHOD, bootstrap_ci, macro_mean
 from .context import StageContext
 from .judge import faithfulness_info, judge_pending, make_judges, unjudged_samples
 
-ALL = "_all"
 LONGER_FACTOR = 1.5
 
 
@@ -59,7 +62,18 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _length_split(items: list[dict[str, Any]]) -> dict[str, Any]:
+_CAT_COLUMNS = {"faithfulness": "faithfulness", "instruction_following": "instruction_following",
+                "task_score": "task", "combined": "combined"}
+
+
+def item_scores(it: dict[str, Any]) -> ItemScores:
+    return ItemScores(dataset=it["dataset"] or "?", kind=it["kind"],
+                      faithfulness=it["faithfulness"],
+                      instruction_following=it["instruction_following"], task_score=it["task"],
+                      combined=it["combined"], n_tokens=it["n_tokens"], ref_tokens=it.get("ref_tokens"))
+
+
+def _length_split(items: list[dict[str, Any]]) -> list[LengthBucket]:
     """Faithfulness by response length relative to the reference (the paper's Fig. 5)."""
     buckets: dict[str, list[float]] = {"shorter": [], "similar": [], "longer_1.5x": []}
     for it in items:
@@ -73,35 +87,59 @@ def _length_split(items: list[dict[str, Any]]) -> dict[str, Any]:
             buckets["longer_1.5x"].append(f)
         else:
             buckets["similar"].append(f)
-    return {k: {"n": len(v), "faithfulness": _mean(v)} for k, v in buckets.items()}
+    return [LengthBucket(k, len(v), _mean(v), bootstrap_ci([v])) for k, v in buckets.items()]
 
 
-def summarize(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Means over one data set's items (dicts with faithfulness, instruction_following, task,
-    combined, n_tokens, ref_tokens, finish_reason)."""
-    f = [i["faithfulness"] for i in items if i["faithfulness"] is not None]
-    ifs = [i["instruction_following"] for i in items if i["instruction_following"] is not None]
-    t = [i["task"] for i in items if i["task"] is not None]
-    c = [i["combined"] for i in items if i["combined"] is not None]
+def summarize(items: list[dict[str, Any]], kind: str | None = None) -> dict[str, Any]:
+    """Means and 95 % intervals over one data set's items (dicts with faithfulness,
+    instruction_following, task, combined, n_tokens, ref_tokens, finish_reason, key)."""
+    det = EvalDetails(kind=kind, bootstrap=dict(METHOD), items={it["key"]: item_scores(it) for it in items},
+                      truncated_rate=_mean([1.0 if i["finish_reason"] == "length" else 0.0
+                                            for i in items]),
+                      length_buckets=_length_split(items))
+    for cat, col in _CAT_COLUMNS.items():
+        vals = [i[col] for i in items if i[col] is not None]
+        det.means[cat] = _mean(vals)
+        det.n[cat] = len(vals)
+        iv = bootstrap_ci([vals])
+        if iv is not None:
+            det.intervals[cat] = iv
     return {
-        "n": len(items), "faithfulness": _mean(f), "instruction_following": _mean(ifs),
-        "task_score": _mean(t), "mean_length": _mean([float(i["n_tokens"] or 0) for i in items]),
-        "details": {"n_faithfulness": len(f), "n_instruction_following": len(ifs), "n_task": len(t),
-                    "combined": _mean(c),
-                    "truncated_rate": _mean([1.0 if i["finish_reason"] == "length" else 0.0
-                                             for i in items]),
-                    "faithfulness_by_length": _length_split(items)},
+        "n": len(items), "faithfulness": det.means["faithfulness"],
+        "instruction_following": det.means["instruction_following"],
+        "task_score": det.means["task_score"],
+        "mean_length": _mean([float(i["n_tokens"] or 0) for i in items]), "details": det,
     }
+
+
+def summarize_all(items: list[dict[str, Any]], per_set: dict[str, dict[str, Any]]) -> EvalDetails:
+    """A checkpoint's ``_all`` details: each category macro-averaged over the data sets whose kind
+    it covers (CATEGORY_KINDS), with a bootstrap stratified by data set."""
+    pooled = summarize(items, ALL)["details"]
+    det = EvalDetails(kind=ALL, items=pooled.items, length_buckets=pooled.length_buckets,
+                      truncated_rate=pooled.truncated_rate, datasets=per_set, bootstrap=dict(METHOD),
+                      aggregation="faithfulness: macro mean over grounded sets; instruction_following: "
+                                  "mean over instruction sets; task_score and combined: mean over "
+                                  "sets; intervals: " + METHOD["method"])
+    for cat in _CAT_COLUMNS:
+        groups = [list(g.values()) for _ds, g in sorted(det.grouped(cat).items())]
+        det.means[cat] = macro_mean(groups)
+        det.n[cat] = sum(len(g) for g in groups)
+        iv = bootstrap_ci(groups)
+        if iv is not None:
+            det.intervals[cat] = iv
+    return det
 
 
 def eval_rows(ctx: StageContext, idx: int, tag: str, checkpoint_id: int | None,
               faith_judge: str | None) -> list[dict[str, Any]]:
-    """The evals rows of one checkpoint, from what is stored."""
+    """The evals rows of one checkpoint, from what is stored; details are ``EvalDetails`` JSON."""
     prefix = f"{tag}|"
     items = queries.eval_items(ctx.log, ctx.run_id, idx, tag)
     for it in items:
         params = json.loads(it["params"]) if it["params"] else {}
         it["ref_tokens"] = params.get("ref_tokens")
+        it["key"] = it["key"][len(prefix):]  # the eval item key, the same for every checkpoint
     by_set: dict[str, list[dict[str, Any]]] = {}
     for it in items:
         by_set.setdefault(it["dataset"] or "?", []).append(it)
@@ -112,27 +150,19 @@ def eval_rows(ctx: StageContext, idx: int, tag: str, checkpoint_id: int | None,
     for name, its in sorted(by_set.items()):
         kinds = [i["kind"] for i in its]
         kind = max(set(kinds), key=kinds.count)
-        s = summarize(its)
-        s["details"]["kind"] = kind
+        s = summarize(its, kind)
         per_set[name] = {"kind": kind, **{k: s[k] for k in ("n", "faithfulness",
                                                            "instruction_following", "task_score",
                                                            "mean_length")}}
-        rows.append({**base, "dataset": name, "category": kind, **s})
-    grounded = [v["faithfulness"] for v in per_set.values()
-                if v["kind"] in GROUNDED_KINDS and v["faithfulness"] is not None]
-    instr = [v["instruction_following"] for v in per_set.values()
-             if v["kind"] == "instruction" and v["instruction_following"] is not None]
-    tasks = [v["task_score"] for v in per_set.values() if v["task_score"] is not None]
-    pooled = summarize(items)
+        rows.append({**base, "dataset": name, "category": kind, **s,
+                     "details": s["details"].to_json()})
+    det = summarize_all(items, per_set)
     rows.append({**base, "dataset": ALL, "category": ALL, "n": len(items),
-                 "faithfulness": _mean(grounded), "instruction_following": _mean(instr),
-                 "task_score": _mean(tasks), "mean_length": pooled["mean_length"],
-                 "details": {"datasets": per_set,
-                             "aggregation": "faithfulness: macro mean over grounded sets; "
-                                            "instruction_following: mean over instruction sets; "
-                                            "task_score: mean over sets",
-                             "faithfulness_by_length": pooled["details"]["faithfulness_by_length"],
-                             "combined": pooled["details"]["combined"]}})
+                 "faithfulness": det.means["faithfulness"],
+                 "instruction_following": det.means["instruction_following"],
+                 "task_score": det.means["task_score"],
+                 "mean_length": _mean([float(i["n_tokens"] or 0) for i in items]),
+                 "details": det.to_json()})
     return rows
 
 
