@@ -204,7 +204,8 @@ def test_judge_stage(judged):
 
 
 def test_select_stage(judged):
-    from backend.stages.select import load_candidates, select_samples
+    from backend.scoring import select_samples
+    from backend.stages.select import load_candidates
 
     ctx = judged
     _run(ctx, 3)

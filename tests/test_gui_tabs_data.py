@@ -223,7 +223,7 @@ def build_runlog(home: Path, n_prompts: int = 2000, n_cands: int = 4, seed: int 
                  full_scores: bool = True) -> dict:
     """Returns {"path", "mtl", "reset"} (run ids)."""
     from backend.queries import candidates
-    from reset_gui.views import select_samples_fallback
+    from backend.scoring import select_samples
 
     rng = random.Random(seed)
     path = Path(home) / "runlog.db"
@@ -253,8 +253,8 @@ def build_runlog(home: Path, n_prompts: int = 2000, n_cands: int = 4, seed: int 
     log.add_checkpoint(reset, 0, 30, "mtl", str(home / "runs" / reset / "stage0" / "final"), "adapter", "embedded")
     add_sampled(log, reset, 1, n_prompts, n_cands, rng, full_scores=full_scores)
     cands = candidates(log, reset, 1)
-    items = select_samples_fallback(cands, 0.7, {"task": 0.3, "faithfulness": 0.4,
-                                                  "instruction_following": 0.3}, {}, None)
+    items = select_samples(cands, 0.7, {"task": 0.3, "faithfulness": 0.4,
+                                        "instruction_following": 0.3}, {}, None)
     log.add_selection(reset, 3, "select", {"threshold": 0.7}, items)
     acc = {}
     kinds = {r["sample_id"]: r["kind"] for r in cands}
