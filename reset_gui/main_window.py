@@ -22,7 +22,7 @@ from .live_tab import LiveTab
 from .poller import Background, PollerThread
 from .runs_panel import RunsPanel
 from .samples_tab import SamplesTab
-from .setup_tab import SetupTab
+from .setup.tab import SetupTab
 from .style import APP_NAME, STYLESHEET
 
 DEMO_HINT = ("Press Launch to run the ReSet demo on the embedded model (about 10 minutes on a "

@@ -161,7 +161,7 @@ def test_empty_home_shows_demo_hint(window, qtbot):
 
 
 def _setup(qtbot, home):
-    from reset_gui.setup_tab import SetupTab
+    from reset_gui.setup.tab import SetupTab
 
     tab = SetupTab(home)
     qtbot.addWidget(tab)
@@ -223,7 +223,7 @@ def test_setup_refuses_invalid_input_naming_the_field(qtbot, home, tmp_path):
 
 def test_stage_plan_editing_covers_every_field(qtbot, home, tmp_path):
     from backend.config import TrainStage
-    from reset_gui.setup_tab import SetupTab
+    from reset_gui.setup.tab import SetupTab
 
     tab = _setup(qtbot, home)
     tab.select_stage(0)

@@ -1,0 +1,292 @@
+"""A form kit for pydantic models: one editor per field, generated from its annotation and
+bounds (spin boxes for numbers, check boxes for booleans, combos for Literals, text for the rest),
+so a new field in backend.config shows up in the GUI without GUI changes."""
+from __future__ import annotations
+
+import json
+import math
+import types
+import typing
+from typing import Any, Callable, Literal
+
+import annotated_types
+from pydantic import BaseModel
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QColor, QPalette, QValidator
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel,
+                               QLineEdit, QPlainTextEdit, QSpinBox, QWidget)
+
+from ..style import ERROR_RED
+from .draft import parse_mapping
+
+BAD_FILL = "#fbdada"
+
+
+def _unwrap_optional(ann: Any) -> tuple[Any, bool]:
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(ann)) == 2:
+            return args[0], True
+    return ann, False
+
+
+def _bounds(field) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for m in field.metadata:
+        for attr in ("ge", "gt", "le", "lt"):
+            v = getattr(m, attr, None)
+            if v is not None and isinstance(m, getattr(annotated_types, attr.capitalize())):
+                out[attr] = float(v)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_none=True)
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def field_default(field) -> Any:
+    return _jsonable(field.get_default(call_default_factory=True))
+
+
+class SciSpinBox(QDoubleSpinBox):
+    """A float spin box that shows 0.0003 as 0.0003 (or 3e-05), not 0.00."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setDecimals(12)
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802
+        try:
+            return float(text.strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text, pos):
+        t = text.strip()
+        if t in ("", "-", ".", "-.") or t.lower().endswith(("e", "e-", "e+")):
+            return QValidator.State.Intermediate, text, pos
+        try:
+            float(t)
+        except ValueError:
+            return QValidator.State.Invalid, text, pos
+        return QValidator.State.Acceptable, text, pos
+
+
+class FieldEditor:
+    """One widget for one pydantic field; ``get()`` returns the value or raises ValueError."""
+
+    def __init__(self, name: str, field, on_change: Callable[[], None], parent=None):
+        self.name = name
+        self.field = field
+        self.default = field_default(field)
+        ann, self.optional = _unwrap_optional(field.annotation)
+        self.ann = ann
+        origin = typing.get_origin(ann)
+        args = typing.get_args(ann)
+        b = _bounds(field)
+        if ann is bool:
+            self.kind = "bool"
+            w = QCheckBox(parent)
+            w.toggled.connect(lambda _: on_change())
+        elif ann is int:
+            self.kind = "int"
+            w = QSpinBox(parent)
+            lo = int(b.get("ge", b.get("gt", -10**9)))
+            hi = int(min(b.get("le", b.get("lt", 2**31 - 2)), 2**31 - 2))
+            if self.optional:
+                lo -= 1
+                w.setSpecialValueText("— none —")
+            w.setRange(lo, hi)
+            w.valueChanged.connect(lambda _: on_change())
+        elif ann is float:
+            self.kind = "float"
+            w = SciSpinBox(parent)
+            # allow the open boundary itself, so the validator (not the widget) explains why not
+            w.setRange(b.get("ge", b.get("gt", -1e9)), b.get("le", b.get("lt", 1e9)))
+            d = self.default if isinstance(self.default, (int, float)) and self.default else 0.1
+            w.setSingleStep(10 ** math.floor(math.log10(abs(d))) if d else 0.1)
+            w.valueChanged.connect(lambda _: on_change())
+        elif origin is Literal:
+            self.kind = "literal"
+            w = QComboBox(parent)
+            self.choices = list(args)
+            if self.optional:
+                w.addItem("— none —", None)
+            for c in self.choices:
+                w.addItem(str(c), c)
+            w.currentIndexChanged.connect(lambda _: on_change())
+        elif ann is str:
+            self.kind = "str"
+            w = QLineEdit(parent)
+            w.textChanged.connect(lambda _: on_change())
+        elif origin is list and args and args[0] is str:
+            self.kind = "list_str"
+            w = QLineEdit(parent)
+            w.setPlaceholderText("comma-separated; empty = none")
+            w.textChanged.connect(lambda _: on_change())
+        elif origin is dict and len(args) == 2 and args[0] is str and args[1] in (int, float, str):
+            self.kind = "dict"
+            self.value_type = args[1]
+            w = QLineEdit(parent)
+            w.setPlaceholderText("key=value, key=value" + ("; empty = none" if self.optional else ""))
+            w.textChanged.connect(lambda _: on_change())
+        else:
+            self.kind = "json"
+            w = QPlainTextEdit(parent)
+            w.setTabChangesFocus(True)
+            w.setFixedHeight(74)
+            w.setPlaceholderText("JSON" + ("; empty = none" if self.optional else ""))
+            w.textChanged.connect(on_change)
+        self.widget = w
+        desc = getattr(field, "description", None)
+        tip = f"{name}: default {json.dumps(self.default)} (ReSet Studio default)"
+        if b:
+            tip += "\nrange: " + ", ".join(f"{k} {v:g}" for k, v in b.items())
+        w.setToolTip(tip + (f"\n{desc}" if desc else ""))
+
+    def set(self, value: Any) -> None:
+        w = self.widget
+        blocker = QSignalBlocker(w)  # noqa: F841
+        value = _jsonable(value)
+        if self.kind == "bool":
+            w.setChecked(bool(value))
+        elif self.kind == "int":
+            w.setValue(w.minimum() if value is None else int(value))
+        elif self.kind == "float":
+            w.setValue(float(value or 0.0))
+        elif self.kind == "literal":
+            i = w.findData(value)
+            w.setCurrentIndex(max(0, i))
+        elif self.kind == "str":
+            w.setText("" if value is None else str(value))
+        elif self.kind == "list_str":
+            w.setText(", ".join(str(v) for v in (value or [])))
+        elif self.kind == "dict":
+            w.setText(", ".join(f"{k}={v}" for k, v in (value or {}).items()))
+        else:
+            if value is None:
+                w.setPlainText("")
+            elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                w.setPlainText("[\n" + ",\n".join("  " + json.dumps(v) for v in value) + "\n]")
+            else:
+                w.setPlainText(json.dumps(value))
+
+    def get(self) -> Any:
+        w = self.widget
+        if self.kind == "bool":
+            return w.isChecked()
+        if self.kind == "int":
+            return None if self.optional and w.value() == w.minimum() else w.value()
+        if self.kind == "float":
+            return float(w.value())
+        if self.kind == "literal":
+            return w.currentData()
+        if self.kind == "str":
+            text = w.text().strip()
+            return None if (self.optional and not text) else text
+        if self.kind == "list_str":
+            return [t.strip() for t in w.text().split(",") if t.strip()]
+        if self.kind == "dict":
+            text = w.text().strip()
+            if not text:
+                return None if self.optional else {}
+            return parse_mapping(text, self.value_type)
+        text = w.toPlainText().strip()
+        if not text:
+            return None if self.optional else ([] if typing.get_origin(self.ann) is list else {})
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+class ModelForm(QWidget):
+    """A form for a pydantic model's fields (minus ``skip``), two label/editor pairs per row."""
+
+    changed = Signal()
+
+    def __init__(self, model: type[BaseModel], skip: tuple[str, ...] = (), columns: int = 2,
+                 parent=None):
+        super().__init__(parent)
+        self.model = model
+        self.editors: dict[str, FieldEditor] = {}
+        self.labels: dict[str, QLabel] = {}
+        grid = QGridLayout(self)
+        grid.setContentsMargins(4, 4, 4, 4)
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(5)
+        row = col = 0
+        for name, field in model.model_fields.items():
+            if name in skip:
+                continue
+            ed = FieldEditor(name, field, self.changed.emit, self)
+            label = QLabel(name.replace("_", " "), self)
+            label.setToolTip(ed.widget.toolTip())
+            self.editors[name] = ed
+            self.labels[name] = label
+            if ed.kind == "json":  # full width
+                if col:
+                    row, col = row + 1, 0
+                grid.addWidget(label, row, 0, Qt.AlignmentFlag.AlignTop)
+                grid.addWidget(ed.widget, row, 1, 1, 2 * columns - 1)
+                row += 1
+                continue
+            grid.addWidget(label, row, 2 * col)
+            grid.addWidget(ed.widget, row, 2 * col + 1)
+            col += 1
+            if col >= columns:
+                row, col = row + 1, 0
+        for c in range(columns):
+            grid.setColumnStretch(2 * c + 1, 1)
+        grid.setRowStretch(row + 1, 1)
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        for name, ed in self.editors.items():
+            ed.set(values.get(name, ed.default))
+
+    def values(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """(non-default values, {field: parse error})."""
+        out: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for name, ed in self.editors.items():
+            try:
+                v = ed.get()
+            except ValueError as exc:
+                errors[name] = str(exc)
+                continue
+            if v is None and ed.default is None:
+                continue
+            if v == ed.default and name != "name":
+                continue
+            out[name] = v
+        return out, errors
+
+    def mark(self, bad: set[str]) -> None:
+        for name, ed in self.editors.items():
+            flag_widget(ed.widget, name in bad)
+            self.labels[name].setStyleSheet(f"color: {ERROR_RED};" if name in bad else "")
+
+
+def flag_widget(widget: QWidget, bad: bool) -> None:
+    """Mark an editor as holding a bad value: a red frame for text fields, a pink fill for spin
+    boxes and combos (a style sheet border would break their arrows)."""
+    if isinstance(widget, (QLineEdit, QPlainTextEdit)):
+        widget.setStyleSheet(f"border: 1px solid {ERROR_RED};" if bad else "")
+        return
+    if bad:
+        pal = widget.palette()
+        pal.setColor(QPalette.ColorRole.Base, QColor(BAD_FILL))
+        pal.setColor(QPalette.ColorRole.Button, QColor(BAD_FILL))
+        widget.setPalette(pal)
+    else:
+        widget.setPalette(QPalette())

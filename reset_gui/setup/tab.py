@@ -1,0 +1,367 @@
+"""Setup tab: build a run config from four editors (base checkpoint, data mixture, judges, stage
+plan), validate it on every edit, save/load it as TOML and launch it.
+
+The editors write into a Qt-free ``ConfigDraft``; its problems come back as (location, message)
+and each editor marks its own fields by location.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter,
+                               QVBoxLayout, QWidget)
+
+from backend import config as config_mod
+from backend.config import ConfigError, RunConfig
+from backend.paths import PRESETS
+
+from ..poller import Background
+from .checkpoint import CheckpointEditor
+from .draft import ConfigDraft, Problem, within
+from .forms import ModelForm, flag_widget
+from .judges import JudgesEditor
+from .mixture import MixtureEditor
+from .stages import StagePlanEditor
+
+DEFAULT_PRESET = "reset_demo"
+LEFT_WIDTH = 292
+
+
+class SetupTab(QWidget):
+    validity_changed = Signal(bool)
+    launched = Signal(str)           # new run id
+    launch_failed = Signal(str)      # message
+
+    def __init__(self, home: str | os.PathLike, parent=None, background: Background | None = None):
+        super().__init__(parent)
+        self.home = Path(home)
+        self.bg = background or Background(self)
+        self.draft = ConfigDraft()
+        self.parent_run_id: str | None = None
+        self.valid = False
+        self.problems: list[Problem] = []
+        self.last_errors: list[str] = []
+        self.last_message: str | None = None
+        self.last_config: RunConfig | None = None
+        self._loading = False
+        self._launching = False
+        self.checkpoint = CheckpointEditor(self)
+        self.mixture = MixtureEditor(self.bg, lambda: self.draft.config_dir, self)
+        self.judges = JudgesEditor(self)
+        self.plan = StagePlanEditor(self)
+        for editor in (self.checkpoint, self.mixture, self.judges, self.plan):
+            editor.edited.connect(self._edited)
+        # the editors' parts that the main window, the screenshots and the tests reach for
+        self.base_combo, self.weight_spins = self.checkpoint.combo, self.judges.weight_spins
+        self.set_base, self.add_checkpoints = self.checkpoint.set_base, self.checkpoint.add_checkpoints
+        m, p = self.mixture, self.plan
+        self.mix, self.preview_table = m.table, m.preview_table
+        self.set_cell, self.dataset_row, self.remove_dataset_row = m.set_cell, m.row, m.remove_row
+        self.preview_selected, self.preview_text = m.preview_selected, m.preview_text
+        self.add_stage, self.remove_stage, self.move_stage = p.add_stage, p.remove_stage, p.move_stage
+        self.select_stage, self.set_stage_field = p.select_stage, p.set_stage_field
+        self._build()
+        self.load_preset(DEFAULT_PRESET if DEFAULT_PRESET in config_mod.list_presets() else None)
+
+    @property
+    def stages(self) -> list[dict[str, Any]]:
+        return self.plan.stages
+
+    @property
+    def stage_form(self) -> ModelForm | None:
+        return self.plan.form
+
+    # ---- layout ------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.hint = QLabel(self)
+        self.hint.setObjectName("HintLabel")
+        self.hint.setWordWrap(True)
+        self.hint.hide()
+
+        # top bar: preset, name, seed, save/load
+        self.preset_combo = QComboBox(self)
+        for name in config_mod.list_presets():
+            self.preset_combo.addItem(name, name)
+        self.preset_combo.addItem("custom", None)
+        self.preset_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.preset_combo.setMinimumContentsLength(16)
+        self.preset_combo.currentIndexChanged.connect(self._on_preset)
+        self.name_edit = QLineEdit(self)
+        self.name_edit.setPlaceholderText("run name")
+        self.name_edit.setMinimumWidth(150)
+        self.name_edit.textChanged.connect(self._edited)
+        self.seed_spin = QSpinBox(self)
+        self.seed_spin.setRange(0, 2**31 - 2)
+        self.seed_spin.valueChanged.connect(self._edited)
+        save_btn = QPushButton("Save TOML…", self)
+        save_btn.clicked.connect(self._save_dialog)
+        load_btn = QPushButton("Load TOML…", self)
+        load_btn.clicked.connect(self._load_dialog)
+        top = QHBoxLayout()
+        for label, widget, stretch in (("Preset", self.preset_combo, 1), ("Name", self.name_edit, 1),
+                                       ("Seed", self.seed_spin, 0)):
+            top.addWidget(QLabel(label, self))
+            top.addWidget(widget, stretch)
+            top.addSpacing(8)
+        top.addWidget(save_btn)
+        top.addWidget(load_btn)
+        self.clone_label = QLabel(self)
+        self.clone_label.setObjectName("DefaultsNote")
+        self.clone_label.hide()
+
+        # two rows: [base checkpoint | data mixture] over [judges | stage plan]
+        def row(left: QWidget, right: QWidget) -> QWidget:
+            area = QScrollArea(self)
+            area.setWidgetResizable(True)
+            area.setFrameShape(QScrollArea.Shape.NoFrame)
+            area.setWidget(left)
+            area.setFixedWidth(LEFT_WIDTH)
+            w = QWidget(self)
+            lay = QHBoxLayout(w)
+            lay.setContentsMargins(0, 0, 0, 0)
+            lay.addWidget(area)
+            lay.addWidget(right, 1)
+            return w
+
+        body = QSplitter(Qt.Orientation.Vertical, self)
+        body.addWidget(row(self.checkpoint, self.mixture))
+        body.addWidget(row(self.judges, self.plan))
+        body.setStretchFactor(0, 1)
+        body.setStretchFactor(1, 1)
+        body.setChildrenCollapsible(False)
+
+        # bottom: validation + launch
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName("ErrorLabel")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.ok_label = QLabel(self)
+        self.ok_label.setStyleSheet("color: #1e8a3a;")
+        self.launch_btn = QPushButton("Launch", self)
+        self.launch_btn.setMinimumWidth(110)
+        self.launch_btn.setStyleSheet("QPushButton:enabled { font-weight: 600; }")
+        self.launch_btn.clicked.connect(self.launch)
+        bottom = QHBoxLayout()
+        msgs = QVBoxLayout()
+        msgs.addWidget(self.error_label)
+        msgs.addWidget(self.ok_label)
+        bottom.addLayout(msgs, 1)
+        bottom.addWidget(self.launch_btn, 0, Qt.AlignmentFlag.AlignTop)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.hint)
+        lay.addLayout(top)
+        lay.addWidget(self.clone_label)
+        lay.addWidget(body, 1)
+        lay.addLayout(bottom)
+
+    # ---- populating --------------------------------------------------------------------------
+    def load_preset(self, name: str | None) -> None:
+        if name is None:
+            self.set_config_dict({"name": "run", "preset": "custom",
+                                  "stages": [{"type": "train", "name": "train"}]})
+            return
+        try:
+            cfg = config_mod.load_preset(name)
+        except ConfigError as exc:
+            self._show([Problem((), str(exc))])
+            return
+        self.parent_run_id = None
+        self.clone_label.hide()
+        self._load(ConfigDraft(cfg.model_dump(mode="json", exclude_none=True), PRESETS))
+
+    def set_config(self, cfg: RunConfig) -> None:
+        self.set_config_dict(cfg.model_dump(mode="json", exclude_none=True))
+
+    def set_config_dict(self, data: dict[str, Any]) -> None:
+        self._load(ConfigDraft(copy.deepcopy(data), self.draft.config_dir))
+
+    def _load(self, draft: ConfigDraft) -> None:
+        data = draft.data
+        self.draft = draft
+        self._loading = True
+        try:
+            with QSignalBlocker(self.preset_combo):
+                i = self.preset_combo.findData(data.get("preset"))
+                self.preset_combo.setCurrentIndex(i if i >= 0 else self.preset_combo.count() - 1)
+            self.name_edit.setText(str(data.get("name", "run")))
+            self.seed_spin.setValue(int(data.get("seed", 42)))
+            self.checkpoint.set_values(data.get("model") or {})
+            self.judges.set_values(data.get("judges") or {})
+            self.mixture.set_rows(data.get("data") or [])
+            self.plan.set_stages(data.get("stages") or [])
+        finally:
+            self._loading = False
+        self.validate()
+
+    @property
+    def config_dir(self) -> Path:
+        return self.draft.config_dir
+
+    # ---- building and validating -------------------------------------------------------------
+    def raw_config(self) -> tuple[dict[str, Any], list[Problem]]:
+        """The editors' values written into the draft, and the editor text that did not parse."""
+        model, model_errors = self.checkpoint.values()
+        data, data_problems = self.mixture.rows()
+        d = self.draft
+        d.parse_problems = ([Problem(("model", k), v) for k, v in model_errors.items()]
+                            + data_problems + self.plan.problems())
+        d.base_mode = self.checkpoint.mode()
+        d.data.update(name=self.name_edit.text().strip(),
+                      preset=self.preset_combo.currentData() or "custom",
+                      seed=self.seed_spin.value(), model=model, data=data,
+                      judges=self.judges.values(), stages=[dict(s) for s in self.plan.stages])
+        return d.data, d.parse_problems
+
+    def build_config(self) -> RunConfig:
+        """The validated RunConfig (data paths made absolute); raises ConfigError."""
+        self.raw_config()
+        return self.draft.build()
+
+    def validate(self) -> bool:
+        """Check everything and show every problem at once; True when Launch may proceed."""
+        self.raw_config()
+        cfg, problems = self.draft.check()
+        # launchable by the launcher (which re-checks files) when the config itself is sound
+        self.last_config = None if self.draft.parse_problems else cfg
+        self._show(problems)
+        return not problems
+
+    def _show(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = self.last_errors = [p.line(self.stages) for p in problems]
+        valid = not lines
+        if lines:
+            shown = lines[:6] + ([f"… and {len(lines) - 6} more"] if len(lines) > 6 else [])
+            self.error_label.setText("⚠ " + "\n⚠ ".join(shown))
+            self.error_label.show()
+            self.ok_label.hide()
+        else:
+            self.error_label.clear()
+            self.error_label.hide()
+            n = len(self.stages)
+            self.ok_label.setText(f"✓ Config is valid: {n} stage{'s' if n != 1 else ''}, "
+                                  f"{self.mix.rowCount()} data set(s), "
+                                  f"base {self.checkpoint.base_ref()}.")
+            self.ok_label.show()
+        self.launch_btn.setEnabled(valid and not self._launching)
+        self.checkpoint.mark(within(problems, "model"))
+        self.judges.mark(within(problems, "judges"))
+        self.mixture.mark(within(problems, "data"))
+        self.plan.mark(within(problems, "stages"))
+        flag_widget(self.name_edit, any(p.loc == ("name",) for p in problems))
+        if valid != self.valid:
+            self.valid = valid
+            self.validity_changed.emit(valid)
+
+    def _edited(self, *_) -> None:
+        if not self._loading:
+            self.validate()
+
+    # ---- launch ------------------------------------------------------------------------------
+    def launch(self) -> None:
+        if self._launching:
+            return
+        if not self.validate() and self.last_config is None:
+            self._fail("Launch refused: the config is invalid.\n" + "\n".join(self.last_errors))
+            return
+        cfg = self.last_config
+        assert cfg is not None
+        home, parent = self.home, self.parent_run_id
+        self._launching = True
+        self.launch_btn.setEnabled(False)
+        self.ok_label.setText("Launching… (checking the checkpoint and data files)")
+        self.ok_label.show()
+
+        def work():
+            from backend import launcher
+            return launcher.launch(cfg, home, parent_run_id=parent)
+
+        self.bg.submit(work, self._launched, self._launch_error)
+
+    def _launched(self, run_id: str) -> None:
+        self._launching = False
+        self.validate()
+        self.ok_label.setText(f"✓ Launched run {run_id}")
+        self.ok_label.show()
+        self.launched.emit(run_id)
+
+    def _launch_error(self, exc: BaseException) -> None:
+        self._launching = False
+        from backend.launcher import LaunchError
+        msg = str(exc) if isinstance(exc, (LaunchError, ConfigError)) else f"{type(exc).__name__}: {exc}"
+        self.validate()
+        self._fail(msg)
+
+    def _fail(self, msg: str) -> None:
+        lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
+        self.error_label.setText("⚠ " + "\n⚠ ".join(lines[:8]))
+        self.error_label.show()
+        self.ok_label.hide()
+        self.last_message = msg
+        self.launch_failed.emit(msg)
+        box = QMessageBox(QMessageBox.Icon.Warning, "Launch refused", msg.splitlines()[0],
+                          QMessageBox.StandardButton.Ok, self)
+        if len(lines) > 1:
+            box.setInformativeText("\n".join(f"• {ln}" for ln in lines[1:]))
+        box.setStyleSheet("QLabel { min-width: 560px; }")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.message_box = box
+        box.open()  # non-blocking (window-modal)
+
+    # ---- save / load -------------------------------------------------------------------------
+    def save_toml(self, path: str | os.PathLike) -> Path:
+        """The validated config, or the work in progress as it is when it is not valid."""
+        self.raw_config()
+        return self.draft.save(path)
+
+    def load_toml(self, path: str | os.PathLike) -> None:
+        try:
+            draft = ConfigDraft.read(path)
+        except ConfigError as exc:
+            self._fail(str(exc))
+            return
+        self.parent_run_id = None
+        self.clone_label.hide()
+        self._load(draft)
+
+    def clone_run(self, run: dict[str, Any]) -> None:
+        try:
+            draft = ConfigDraft.clone_of(run)
+        except ConfigError as exc:
+            self._fail(str(exc))
+            return
+        self._load(draft)
+        self.parent_run_id = run["id"]
+        self.clone_label.setText(f"Cloned from run {run.get('name')} ({run['id']}): it will be "
+                                 "recorded as the new run's parent.")
+        self.clone_label.show()
+
+    def _save_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save run config",
+                                              f"{self.name_edit.text() or 'run'}.toml",
+                                              "TOML (*.toml)")
+        if path:
+            self.save_toml(path)
+
+    def _load_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load run config", str(PRESETS),
+                                              "TOML (*.toml)")
+        if path:
+            self.load_toml(path)
+
+    def _on_preset(self, _=None) -> None:
+        if name := self.preset_combo.currentData():
+            self.load_preset(name)
+
+    def show_hint(self, text: str | None) -> None:
+        self.hint.setText(text or "")
+        self.hint.setVisible(bool(text))
