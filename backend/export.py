@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from . import queries
 from .data import chat_messages, write_jsonl
 from .records import record_from_prompt
 from .runlog import RunLog
@@ -200,24 +201,19 @@ def card_facts(log: RunLog, ck: dict[str, Any]) -> dict[str, Any]:
              else Path(d.get("source") or "").name}
             for d in cfg.get("data") or []]
     selections = []
-    for sel in log.query("SELECT * FROM selections WHERE run_id = ? ORDER BY id", (run["id"],)):
-        kinds = log.query(
-            "SELECT p.kind, COUNT(*) AS n FROM selection_items it JOIN prompts p ON p.id = it.prompt_id "
-            "WHERE it.selection_id = ? GROUP BY p.kind ORDER BY p.kind", (sel["id"],))
-        rates = {r["name"].split("/", 1)[1]: round(r["value"], 4) for r in log.query(
-            "SELECT name, value FROM metrics WHERE run_id = ? AND stage_idx = ? AND name LIKE "
-            "'accept_rate/%' ORDER BY name", (run["id"], sel["stage_idx"]))}
+    for sel in queries.selections(log, run["id"]):
+        kinds = queries.selection_kinds(log, sel["id"])
+        rates = {name.split("/", 1)[1]: round(v, 4) for name, v in
+                 queries.metric_values(log, run["id"], sel["stage_idx"], "accept_rate/").items()}
         policy = json.loads(sel["policy"]) if sel.get("policy") else {}
         selections.append({
             "name": sel["name"], "size": sel["n_selected"],
             "threshold": policy.get("threshold"), "weights": policy.get("weights"),
-            "per_kind": {k["kind"]: {"selected": k["n"], "acceptance": rates.get(k["kind"])}
-                         for k in kinds}
+            "per_kind": {k: {"selected": n, "acceptance": rates.get(k)} for k, n in kinds.items()}
                         | {k: {"selected": 0, "acceptance": v} for k, v in rates.items()
-                           if k not in {r["kind"] for r in kinds}}})
+                           if k not in kinds}})
     evals = []
-    for e in log.query("SELECT * FROM evals WHERE run_id = ? ORDER BY COALESCE(checkpoint_id, -1), "
-                       "checkpoint_tag, dataset = '_all', dataset", (run["id"],)):
+    for e in queries.evals(log, run["id"]):
         row = {"checkpoint": e["checkpoint_tag"], "dataset": e["dataset"], "n": e["n"]}
         for cat in ("faithfulness", "instruction_following", "task_score"):
             if e.get(cat) is not None:
@@ -311,16 +307,12 @@ def selection_rows(log: RunLog, run_id: str, selection_name: str) -> list[dict[s
     run = log.find_run(run_id)
     if run is None:
         raise ExportError(f"no run {run_id!r}")
-    sel = log.query("SELECT id FROM selections WHERE run_id = ? AND name = ?", (run["id"], selection_name))
+    sel = queries.selection(log, run["id"], selection_name)
     if not sel:
-        names = [r["name"] for r in log.query("SELECT name FROM selections WHERE run_id = ?", (run["id"],))]
+        names = [r["name"] for r in queries.selections(log, run["id"])]
         raise ExportError(f"run {run['id']} has no selection {selection_name!r}"
                           + (f"; it has {', '.join(names)}" if names else ""))
-    return log.query(
-        "SELECT p.key, p.kind, p.source, p.prompt, p.context, p.reference, p.constraints, s.text, "
-        "it.combined, it.rank FROM selection_items it JOIN samples s ON s.id = it.sample_id "
-        "JOIN prompts p ON p.id = s.prompt_id WHERE it.selection_id = ? ORDER BY it.id",
-        (sel[0]["id"],))
+    return queries.selected_samples(log, sel["id"])
 
 
 def export_selection_jsonl(log: RunLog, run_id: str, selection_name: str,
@@ -370,17 +362,10 @@ def export_selection_dataset(log: RunLog, run_id: str, selection_name: str,
 
 def export_evals_csv(log: RunLog, run_id: str | None, out: str | os.PathLike) -> int:
     """The evaluation table (every run, or one) as CSV; returns the number of data rows."""
-    args: tuple = ()
-    where = ""
-    if run_id is not None:
-        run = log.find_run(run_id)
-        if run is None:
-            raise ExportError(f"no run {run_id!r}")
-        where, args = "WHERE e.run_id = ?", (run["id"],)
-    rows = log.query(
-        f"SELECT e.*, r.name AS run_name FROM evals e LEFT JOIN runs r ON r.id = e.run_id {where} "
-        f"ORDER BY r.created_at, e.run_id, COALESCE(e.checkpoint_id, -1), e.checkpoint_tag, "
-        f"e.dataset = '_all', e.dataset", args)
+    run = log.find_run(run_id) if run_id is not None else None
+    if run_id is not None and run is None:
+        raise ExportError(f"no run {run_id!r}")
+    rows = queries.evals(log, run["id"] if run else None)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")

@@ -99,6 +99,22 @@ def selected_samples(log: RunLog, selection_id: int) -> list[SelectedSample]:
                       "WHERE it.selection_id = ? ORDER BY it.id", (selection_id,))
 
 
+def selection_kinds(log: RunLog, selection_id: int) -> dict[str, int]:
+    """kind -> number of selected samples, in kind order."""
+    return dict(log.conn.execute(
+        "SELECT p.kind, COUNT(*) FROM selection_items it JOIN prompts p ON p.id = it.prompt_id "
+        "WHERE it.selection_id = ? GROUP BY p.kind ORDER BY p.kind", (selection_id,)).fetchall())
+
+
+def metric_values(log: RunLog, run_id: str, stage_idx: int, prefix: str) -> dict[str, float]:
+    """name -> value of a stage's metrics named prefix* (the last step's where several), in name
+    order; e.g. a select stage's "accept_rate/<kind>"."""
+    esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return dict(log.conn.execute(
+        "SELECT name, value FROM metrics WHERE run_id = ? AND stage_idx = ? AND name LIKE ? "
+        "ESCAPE '\\' ORDER BY name, step", (run_id, stage_idx, esc + "%")).fetchall())
+
+
 # ---- samples and scores of a stage ----------------------------------------------------------------
 def sample_keys(log: RunLog, run_id: str, stage_idx: int) -> set[tuple[int, int]]:
     """(prompt_id, cand_idx) of the samples already stored: what a resumed stage skips."""

@@ -63,6 +63,14 @@ def test_selections_and_selected_samples(log):
     rows = q.selected_samples(log, sel["id"])
     assert [(r["key"], r["text"], r["rank"]) for r in rows] == [("a", "a1", 1), ("b", "b0", 2)]
     assert rows[0]["source"] == "squad" and rows[0]["combined"] == 0.9
+    assert q.selection_kinds(log, sel["id"]) == {"instruction": 1, "qa_extractive": 1}
+
+
+def test_metric_values_by_prefix(log):
+    log.log_metrics(RUN, 0, 0, {"accept_rate/qa_extractive": 0.5, "accept_rate": 0.4, "acceptXrate/a": 1})
+    log.log_metrics(RUN, 0, 1, {"accept_rate/qa_extractive": 0.75})
+    assert q.metric_values(log, RUN, 0, "accept_rate/") == {"accept_rate/qa_extractive": 0.75}
+    assert q.metric_values(log, RUN, 1, "accept_rate/") == {}
 
 
 def test_stage_reads_for_resume_judge_and_select(log):
