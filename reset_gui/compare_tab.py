@@ -1,5 +1,7 @@
 """Compare tab: check runs, see their loss and generation-length curves overlaid, their points on
-one trade-off plot, and the config keys on which they differ."""
+one trade-off plot (with 95 % interval bars), each checkpoint's difference from a reference
+checkpoint with its paired-bootstrap interval (those within noise greyed), and the config keys on
+which they differ."""
 from __future__ import annotations
 
 import json
@@ -8,9 +10,24 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from backend.eval_details import EvalDetails
+from backend.stats import Diff, compare_details
+
 from .base import RunView
 from .plots import CurveSet, PlotPanel, TradeoffPlot
 from .views import MetricSeries, TradeoffData, config_diff, run_color
+
+DIFF_CATEGORIES = (("faithfulness", "faithfulness"), ("instruction_following", "instr. following"),
+                   ("task_score", "task"))
+UP, DOWN, NOISE = "#1a7f37", "#b42318", "#8a8a8a"
+
+
+def diff_text(d: Diff | None) -> str:
+    """'+0.052 [+0.010, +0.094]'; within noise prefixed with '≈'; '–' without items."""
+    if d is None:
+        return "–"
+    text = f"{d.diff:+.3f} [{d.interval.lo:+.3f}, {d.interval.hi:+.3f}]"
+    return f"≈ {text}" if d.within_noise else text
 
 
 class CompareTab(RunView):
@@ -24,6 +41,8 @@ class CompareTab(RunView):
         self.metrics = MetricSeries()
         self.tradeoff_data = TradeoffData()
         self._checked: list[str] = []
+        self.eval_all: dict[tuple[str, str], dict[str, Any]] = {}  # (run, tag) -> its _all evals row
+        self._details: dict[int, EvalDetails] = {}  # evals row id -> parsed details
         self._build()
 
     def _build(self) -> None:
@@ -74,7 +93,8 @@ class CompareTab(RunView):
         grid.addWidget(self.tradeoff_panel, 0, 0, 2, 1)
         grid.addWidget(self.loss_panel, 0, 1)
         grid.addWidget(self.genlen_panel, 1, 1)
-        grid.addWidget(diff_box, 2, 0, 1, 2)
+        grid.addWidget(self._build_deltas(), 2, 0)
+        grid.addWidget(diff_box, 2, 1)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
         grid.setRowStretch(0, 1)
@@ -85,6 +105,36 @@ class CompareTab(RunView):
         split.setStretchFactor(1, 5)
         split.setSizes([240, 1200])
         self._refresh_diff()
+
+    def _build_deltas(self) -> QtWidgets.QGroupBox:
+        box = QtWidgets.QGroupBox("Differences from a reference checkpoint (95 % intervals)")
+        lay = QtWidgets.QVBoxLayout(box)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(QtWidgets.QLabel("Reference:"))
+        self.ref_combo = QtWidgets.QComboBox()
+        self.ref_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.ref_combo.currentIndexChanged.connect(lambda _i: self._refresh_deltas())
+        row.addWidget(self.ref_combo, 1)
+        lay.addLayout(row)
+        self.delta_table = QtWidgets.QTableWidget(0, 1 + len(DIFF_CATEGORIES) + 1)
+        self.delta_table.setHorizontalHeaderLabels(
+            ["checkpoint"] + [f"Δ {label}" for _c, label in DIFF_CATEGORIES] + ["items"])
+        self.delta_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.delta_table.verticalHeader().setVisible(False)
+        self.delta_table.verticalHeader().setDefaultSectionSize(20)
+        small = self.delta_table.font()
+        small.setPointSizeF(max(7.0, small.pointSizeF() - 1))
+        self.delta_table.setFont(small)  # four "±0.000 [±0.000, ±0.000]" columns fit half a window
+        lay.addWidget(self.delta_table, 1)
+        self.delta_note = QtWidgets.QLabel(
+            "Δ = checkpoint − reference, bootstrap over the eval items both were scored on "
+            "(paired); <span style='color:#8a8a8a'>≈ grey: within noise</span> (the interval "
+            "contains 0); <span style='color:#1a7f37'>green</span>/<span style='color:#b42318'>"
+            "red</span>: outside noise.")
+        self.delta_note.setWordWrap(True)
+        self.delta_note.setStyleSheet("color:#555; font-size: 8pt;")
+        lay.addWidget(self.delta_note)
+        return box
 
     # ---- helpers --------------------------------------------------------------------------------
     def _name(self, run_id: str) -> str:
@@ -156,6 +206,11 @@ class CompareTab(RunView):
             self.metrics.add_stages(rows)
         elif table == "evals":
             self.tradeoff.add_rows(rows)
+            alls = [r for r in rows if r.get("dataset") == "_all"]
+            for r in alls:
+                self.eval_all[(r["run_id"], r.get("checkpoint_tag") or "?")] = r
+            if any(r["run_id"] in self._checked for r in alls):
+                self._refresh_deltas()
 
     # ---- drawing --------------------------------------------------------------------------------
     def _checked_changed(self) -> None:
@@ -173,6 +228,7 @@ class CompareTab(RunView):
         self.hint.setText(f"{n} run{'s' if n != 1 else ''} checked." if n >= 2 else
                           "Check two or more runs (three or more to see trends).")
         self._refresh_diff()
+        self._refresh_deltas()
 
     def _update_curves(self, runs: set[str]) -> None:
         for name, panel, cs, legend in (("loss", self.loss_panel, self.loss_curves, self.loss_legend),
@@ -226,6 +282,79 @@ class CompareTab(RunView):
         for c in range(self.diff_table.columnCount()):
             self.diff_table.setColumnWidth(c, min(self.diff_table.columnWidth(c), 320))
         hh.setStretchLastSection(True)
+
+    # ---- differences with intervals ---------------------------------------------------------------
+    def details_of(self, run_id: str, tag: str) -> EvalDetails:
+        row = self.eval_all[(run_id, tag)]
+        key = int(row.get("id") or 0)
+        if key not in self._details:
+            self._details[key] = EvalDetails.from_row(row)
+        return self._details[key]
+
+    def _checkpoints(self) -> list[tuple[str, str]]:
+        """(run, tag) of the checked runs' evaluated checkpoints, runs in list order, base first."""
+        out = []
+        for run in self._checked:
+            keys = [k for k in self.eval_all if k[0] == run]
+            keys.sort(key=lambda k: (self.eval_all[k].get("checkpoint_id") or -1,
+                                     self.eval_all[k].get("id") or 0))
+            out += keys
+        return out
+
+    def _ckpt_label(self, key: tuple[str, str]) -> str:
+        return f"{self._name(key[0])[:28]} · {key[1]}"
+
+    def _refresh_deltas(self) -> None:
+        cks = self._checkpoints()
+        current = self.ref_combo.currentData()
+        self.ref_combo.blockSignals(True)
+        self.ref_combo.clear()
+        for k in cks:
+            self.ref_combo.addItem(self._ckpt_label(k), k)
+        if current in cks:
+            self.ref_combo.setCurrentIndex(cks.index(current))
+        elif cks:  # default reference: an MTL checkpoint (what ReSet and the control continue from)
+            mtl = [i for i, k in enumerate(cks) if k[1] == "mtl"]
+            self.ref_combo.setCurrentIndex(mtl[0] if mtl else 0)
+        self.ref_combo.blockSignals(False)
+        ref = self.ref_combo.currentData()
+        others = [k for k in cks if k != ref]
+        self.delta_table.setRowCount(len(others))
+        if ref is None:
+            return
+        ref_det = self.details_of(*ref)
+        for i, key in enumerate(others):
+            diffs = compare_details(ref_det, self.details_of(*key), [c for c, _l in DIFF_CATEGORIES])
+            name = QtWidgets.QTableWidgetItem(self._ckpt_label(key))
+            name.setForeground(QtGui.QColor(self._color(key[0])))
+            self.delta_table.setItem(i, 0, name)
+            for j, (cat, label) in enumerate(DIFF_CATEGORIES):
+                d = diffs.get(cat)
+                item = QtWidgets.QTableWidgetItem(diff_text(d))
+                item.setData(QtCore.Qt.ItemDataRole.UserRole, d)
+                if d is not None:
+                    font = item.font()
+                    if d.within_noise:
+                        item.setForeground(QtGui.QColor(NOISE))
+                    else:
+                        font.setBold(True)
+                        item.setForeground(QtGui.QColor(UP if d.diff > 0 else DOWN))
+                    item.setFont(font)
+                    item.setToolTip(
+                        f"{label}: {self._ckpt_label(key)} − {self._ckpt_label(ref)} = {d.diff:+.4f}\n"
+                        f"95 % interval [{d.interval.lo:+.4f}, {d.interval.hi:+.4f}] "
+                        f"({'paired over' if d.paired else 'unpaired: no shared item;'} {d.n} items)\n"
+                        + ("within noise: the interval contains 0" if d.within_noise
+                           else "outside noise: the interval excludes 0"))
+                else:
+                    item.setToolTip("no per-item scores on one side (a row written before "
+                                    "intervals were stored), or no item of this category")
+                self.delta_table.setItem(i, 1 + j, item)
+            ns = sorted({d.n for d in diffs.values() if d is not None and d.paired})
+            self.delta_table.setItem(i, 1 + len(DIFF_CATEGORIES), QtWidgets.QTableWidgetItem(
+                "/".join(map(str, ns)) if ns else "unpaired"))
+        self.delta_table.resizeColumnsToContents()
+        self.delta_table.horizontalHeader().setStretchLastSection(True)
 
     def shutdown(self) -> None:
         pass

@@ -163,6 +163,7 @@ class TradeoffPlot(QtCore.QObject):
         pi.addItem(self.hover_text)
         self.scatters: dict[str, pg.ScatterPlotItem] = {}
         self.lines: dict[str, pg.PlotDataItem] = {}
+        self.errbars: dict[str, pg.ErrorBarItem] = {}  # 95 % bootstrap intervals, both axes
         self.labels: dict[tuple[str, str], pg.TextItem] = {}
         self.rebuilds = 0  # items created (tests check that new rows do not rebuild)
 
@@ -183,6 +184,11 @@ class TradeoffPlot(QtCore.QObject):
         sc.setZValue(3)
         sc.sigClicked.connect(self._clicked)
         sc.sigHovered.connect(self._hovered)
+        err = pg.ErrorBarItem(x=np.zeros(0), y=np.zeros(0), beam=0.012,
+                              pen=pg.mkPen(color, width=1.2))
+        err.setZValue(2.5)
+        self.panel.item.addItem(err)
+        self.errbars[run_id] = err
         self.panel.item.addItem(line)
         self.panel.item.addItem(sc)
         self.legend.addItem(sc, self.run_name(run_id)[:28])
@@ -213,6 +219,13 @@ class TradeoffPlot(QtCore.QObject):
         ys = np.array([p.y for p in pts])
         self.scatters[run_id].setData(x=xs, y=ys, data=pts)
         self.lines[run_id].setData(xs, ys)
+        # interval bars: zero-length where a row has no interval (rows without per-item scores)
+        self.errbars[run_id].setData(
+            x=xs, y=ys,
+            left=np.array([p.x - p.x_iv.lo if p.x_iv else 0.0 for p in pts]),
+            right=np.array([p.x_iv.hi - p.x if p.x_iv else 0.0 for p in pts]),
+            bottom=np.array([p.y - p.y_iv.lo if p.y_iv else 0.0 for p in pts]),
+            top=np.array([p.y_iv.hi - p.y if p.y_iv else 0.0 for p in pts]))
         for p in pts:  # the checkpoint's tag beside its point, so "mtl" vs "reset" reads at once
             label = self.labels.get((run_id, p.tag))
             if label is None:
@@ -238,6 +251,7 @@ class TradeoffPlot(QtCore.QObject):
             if not self._shown(run):
                 self.panel.item.removeItem(self.scatters.pop(run))
                 self.panel.item.removeItem(self.lines.pop(run))
+                self.panel.item.removeItem(self.errbars.pop(run))
                 for key in [k for k in self.labels if k[0] == run]:
                     self.panel.item.removeItem(self.labels.pop(key))
                 self.legend.removeItem(self.run_name(run)[:28])

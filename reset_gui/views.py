@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from backend.eval_details import EvalDetails
+from backend.eval_details import EvalDetails, Interval
 
 # Okabe-Ito-ish palette: distinguishable, colour-blind friendly, legible on white.
 RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#7F3C8D",
@@ -64,6 +64,8 @@ class TradeoffPoint:
     n: int | None = None
     judge: str | None = None
     eval_id: int = 0
+    x_iv: Interval | None = None   # 95 % bootstrap intervals (rows with per-item scores)
+    y_iv: Interval | None = None
 
     @property
     def order(self) -> tuple:
@@ -85,11 +87,13 @@ class TradeoffData:
             x, y = r.get("instruction_following"), r.get("faithfulness")
             if x is None or y is None:
                 continue
+            ivs = EvalDetails.from_json(r.get("details")).intervals
             p = TradeoffPoint(run_id=r["run_id"], tag=r.get("checkpoint_tag") or "?",
                               checkpoint_id=r.get("checkpoint_id"), x=float(x), y=float(y),
                               task=r.get("task_score"), mean_length=r.get("mean_length"),
                               n=r.get("n"), judge=r.get("faithfulness_judge"),
-                              eval_id=int(r.get("id") or 0))
+                              eval_id=int(r.get("id") or 0),
+                              x_iv=ivs.get("instruction_following"), y_iv=ivs.get("faithfulness"))
             self.points.setdefault(p.run_id, {})[p.tag] = p
             changed.add(p.run_id)
         return changed
@@ -117,9 +121,14 @@ def pareto_front(xy: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def tradeoff_tip(p: TradeoffPoint, run_name: str | None = None) -> str:
+    def iv(i: Interval | None) -> str:
+        return f" [{i.lo:.3f}, {i.hi:.3f}]" if i else ""
+
     lines = [f"{run_name or p.run_id}", f"checkpoint {p.tag}",
-             f"instruction following {p.x:.3f}", f"faithfulness {p.y:.3f}"
+             f"instruction following {p.x:.3f}{iv(p.x_iv)}", f"faithfulness {p.y:.3f}{iv(p.y_iv)}"
              + (f" ({p.judge})" if p.judge else "")]
+    if p.x_iv or p.y_iv:
+        lines.append("[ ]: 95 % bootstrap interval over eval items")
     if p.task is not None:
         lines.append(f"task score {p.task:.3f}")
     if p.mean_length is not None:
