@@ -14,10 +14,10 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .paths import PRESETS, REPO_ROOT
-from .records import KINDS
+from .scoring import check_weights
+from .vocab import CATEGORIES, KINDS, STAGE_TYPES  # noqa: F401  (CATEGORIES: re-exported)
 
-Kind = Literal["instruction", "qa_extractive", "qa_abstractive", "summarization"]
-CATEGORIES = ("task", "faithfulness", "instruction_following")
+Kind = Literal[KINDS]  # a Literal, so the setup form lists the kinds
 
 
 class ConfigError(ValueError):
@@ -116,14 +116,7 @@ class JudgeSpec(_Strict):
     @field_validator("weights")
     @classmethod
     def _weights_ok(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = set(v) - set(CATEGORIES)
-        if unknown:
-            raise ValueError(f"unknown weight categories {sorted(unknown)}; use {list(CATEGORIES)}")
-        bad = {k: w for k, w in v.items() if w < 0}
-        if bad:
-            raise ValueError(f"weights must be >= 0, got {bad}")
-        if sum(v.values()) <= 0:
-            raise ValueError(f"weights sum to zero: {v}")
+        check_weights(v)  # the rule the judge and select stages apply
         return v
 
 
@@ -211,7 +204,6 @@ class EvaluateStage(_Stage):
 
 Stage = Annotated[Union[TrainStage, SampleStage, JudgeStage, SelectStage, EvaluateStage],
                   Field(discriminator="type")]
-STAGE_TYPES = ("train", "sample", "judge", "select", "evaluate")
 
 
 _SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")  # sbatch --time forms: M, M:S, H:M:S, D-H[:M[:S]]

@@ -40,7 +40,7 @@ def check_weights(weights: Mapping[str, Any]) -> dict[str, float]:
             raise ValueError(f"weight for {k!r} is negative ({v}); weights must be >= 0")
         w[str(k)] = v
     if not any(v > 0 for v in w.values()):
-        raise ValueError(f"judge weights are all zero (or missing): {dict(weights)}; "
+        raise ValueError(f"weights sum to zero: {dict(weights)}; "
                          "give at least one category a positive weight")
     return w
 

@@ -1,7 +1,8 @@
 """The project's words, defined once: judge categories, data kinds, stage types, run statuses.
 
 StrEnum members are ``str``: they compare equal to the plain strings stored in SQLite, TOML and
-JSON, and format as their value, so callers may pass either.
+JSON, and format as their value, so callers may pass either. The tuples below are the same words
+as plain strings.
 """
 from __future__ import annotations
 
@@ -48,12 +49,15 @@ class Status(StrEnum):
         return self in FINAL_STATUSES
 
 
-CATEGORIES: tuple[Category, ...] = tuple(Category)
-KINDS: tuple[Kind, ...] = tuple(Kind)
+# Plain-string views, in order: they print as words in messages ("use one of [...]").
+CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
+KINDS: tuple[str, ...] = tuple(k.value for k in Kind)
 # kinds whose records carry a context the answer must stay faithful to
-GROUNDED_KINDS: tuple[Kind, ...] = (Kind.QA_EXTRACTIVE, Kind.QA_ABSTRACTIVE, Kind.SUMMARIZATION)
-STAGE_TYPES: tuple[StageType, ...] = tuple(StageType)
-RUN_STATUSES: tuple[Status, ...] = tuple(Status)
-FINAL_STATUSES: tuple[Status, ...] = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.DIED)
+GROUNDED_KINDS: tuple[str, ...] = (Kind.QA_EXTRACTIVE.value, Kind.QA_ABSTRACTIVE.value,
+                                   Kind.SUMMARIZATION.value)
+STAGE_TYPES: tuple[str, ...] = tuple(t.value for t in StageType)
+RUN_STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
+FINAL_STATUSES: tuple[str, ...] = (Status.SUCCEEDED.value, Status.FAILED.value,
+                                   Status.CANCELLED.value, Status.DIED.value)
 # the scores-table row names of the category scores ("cat:task", ...)
-CATEGORY_ROWS: dict[Category, str] = {c: f"cat:{c}" for c in CATEGORIES}
+CATEGORY_ROWS: dict[str, str] = {c: f"cat:{c}" for c in CATEGORIES}

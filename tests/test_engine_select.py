@@ -110,7 +110,7 @@ def test_weights_change_ranking_and_missing_scores():
     # ties break on the lower sample id
     tie = [dict(rows[0], sample_id=9), dict(rows[0], sample_id=4)]
     assert select_samples(tie, 0.0, W)[0]["sample_id"] == 4
-    with pytest.raises(ValueError, match="all zero"):
+    with pytest.raises(ValueError, match="sum to zero"):
         select_samples(rows, 0.0, {"task": 0.0})
     with pytest.raises(ValueError, match="unknown"):
         select_samples(rows, 0.0, {"fluency": 1.0})

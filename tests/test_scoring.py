@@ -25,7 +25,7 @@ def test_check_weights_messages():
     assert check_weights({"task": 1, "faithfulness": "0.5"}) == {"task": 1.0, "faithfulness": 0.5}
     for bad, msg in (({"fluency": 1.0}, "unknown judge categories"), ({"task": "x"}, "not a number"),
                      ({"task": math.inf}, "finite"), ({"task": -0.1, "faithfulness": 1}, "negative"),
-                     ({"task": 0.0}, "all zero"), ({}, "all zero")):
+                     ({"task": 0.0}, "sum to zero"), ({}, "sum to zero")):
         with pytest.raises(ValueError, match=msg):
             check_weights(bad)
 
@@ -64,7 +64,7 @@ def test_select_ties_quota_budget_and_summary():
     assert (summary["instruction"].kept, summary["instruction"].candidates) == (1, 2)
     assert summary["all"].kept == 2 and summary["all"].mean_combined == pytest.approx(0.85)
     assert math.isnan(summary["instruction"].means["task"])
-    with pytest.raises(ValueError, match="all zero"):
+    with pytest.raises(ValueError, match="sum to zero"):
         select(arrays, {"task": 0}, 0.5)
 
 
