@@ -18,14 +18,13 @@ from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
-from .errors import StudioError
 from .vocab import FINAL_STATUSES, RUN_STATUSES, Status  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 60_000
 
 
-class RunLogError(StudioError, RuntimeError):
+class RunLogError(RuntimeError):
     """A run log that cannot be used: not a database, newer schema, unwritable."""
 
 
