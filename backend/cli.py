@@ -122,13 +122,26 @@ def _print_run_end(run: dict) -> int:
 def cmd_run(args) -> int:
     from . import launcher
 
+    from .experiments import launch_experiment
+
     cfg = _with_compute_overrides(_load_config(args.config, args.name, args.seed), args)
-    run_id = launcher.launch(cfg, args.home)
+    exp, run_ids = launch_experiment(cfg, args.home, args.seeds)
     with launcher.open_log(args.home) as log:
-        status = log.get_run(run_id)["status"]
-    print(f"run {run_id} {'started' if status == 'running' else 'queued'} "
-          f"(home {paths.home_dir(args.home)})")
-    return _follow_unless_detached(run_id, args)
+        for run_id in run_ids:
+            status = log.get_run(run_id)["status"]
+            print(f"run {run_id} {'started' if status == 'running' else 'queued'} "
+                  f"(home {paths.home_dir(args.home)})" + (f", experiment {exp}" if exp else ""))
+    codes = [_follow_unless_detached(run_id, args) for run_id in run_ids]
+    return max(codes)
+
+
+def _seeds_arg(text: str) -> list[int]:
+    from .experiments import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _with_compute_overrides(cfg, args):
@@ -357,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detach", action="store_true", help="return at once; the run goes on")
     p.add_argument("--name", help="override the run name")
     p.add_argument("--seed", type=int, help="override the seed")
+    p.add_argument("--seeds", type=_seeds_arg,
+                   help="comma-separated seeds, e.g. 1,2,3: one run per seed, grouped as one "
+                        "experiment (overrides the config's seeds)")
     p.add_argument("--processes", type=int, help="data-parallel processes per node (compute.processes)")
     p.add_argument("--executor", choices=["local", "slurm"], help="compute.executor")
     p.set_defaults(fn=cmd_run)

@@ -280,11 +280,20 @@ class RunConfig(_Strict):
     preset: str = "custom"
     description: str = ""
     seed: int = 42
+    # several seeds: one run per seed, grouped as one experiment (backend/experiments.py)
+    seeds: list[int] = Field(default_factory=list)
     model: ModelSpec = Field(default_factory=ModelSpec)
     data: list[DatasetSpec] = Field(default_factory=list)
     judges: JudgeSpec = Field(default_factory=JudgeSpec)
     stages: list[Stage] = Field(default_factory=list)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if any(s < 0 for s in v) or len(set(v)) != len(v):
+            raise ValueError(f"seeds must be distinct non-negative integers, got {v}")
+        return v
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "RunConfig":

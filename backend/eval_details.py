@@ -88,6 +88,7 @@ class EvalDetails:
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)  # _all row: per-set summary
     aggregation: str | None = None
     bootstrap: dict[str, Any] = field(default_factory=dict)       # method, resamples, seed
+    seed_means: dict[str, list[float]] = field(default_factory=dict)  # pooled seeds: each one's mean
     version: int = VERSION
 
     # ---- writing ------------------------------------------------------------------------------
@@ -143,7 +144,7 @@ class EvalDetails:
                    intervals=intervals, items=items, length_buckets=buckets,
                    truncated_rate=d.get("truncated_rate"), datasets=dict(d.get("datasets") or {}),
                    aggregation=d.get("aggregation"), bootstrap=dict(d.get("bootstrap") or {}),
-                   version=int(d["version"]))
+                   seed_means=dict(d.get("seed_means") or {}), version=int(d["version"]))
 
     @classmethod
     def _from_v0(cls, d: dict[str, Any]) -> "EvalDetails":

@@ -20,7 +20,7 @@ import sqlite_utils
 
 from .vocab import FINAL_STATUSES, RUN_STATUSES, Status  # noqa: F401  (re-exported)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 60_000
 
 
@@ -45,8 +45,8 @@ _TABLES: dict[str, tuple[dict[str, type], str, tuple[str, ...] | None, list[tupl
         "run_dir": str, "parent_run_id": str, "pid": int, "created_at": float, "started_at": float,
         "ended_at": float, "heartbeat_at": float, "exit_code": int, "signal": int, "error": str,
         "error_tail": str, "stderr_tail": str, "current_stage": int, "cancel_requested": int,
-        "updated_at": float,
-    }, "id", None, [("status",)]),
+        "updated_at": float, "experiment": str,  # one config under several seeds: one id for all
+    }, "id", None, [("status",), ("experiment",)]),
     "stages": ({
         "id": int, "run_id": str, "idx": int, "name": str, "type": str, "status": str,
         "started_at": float, "ended_at": float, "done": int, "total": int, "message": str,
@@ -99,8 +99,15 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
         conn.execute(f"CREATE INDEX IF NOT EXISTS idx_{table}_run_id_id ON {table} (run_id, id)")
 
 
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """Version 3: runs.experiment groups the runs of one config under several seeds."""
+    if "experiment" not in {r[1] for r in conn.execute("PRAGMA table_info(runs)")}:
+        conn.execute("ALTER TABLE runs ADD COLUMN experiment TEXT")
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_runs_experiment ON runs (experiment)")
+
+
 # _MIGRATIONS[i] migrates a log from version i+1 to i+2.
-_MIGRATIONS: list = [_v1_to_v2]
+_MIGRATIONS: list = [_v1_to_v2, _v2_to_v3]
 
 
 class RunLog:
@@ -222,12 +229,13 @@ class RunLog:
 
     # runs
     def create_run(self, run_id: str, *, name: str, preset: str, config_toml: str, run_dir: str,
-                   parent_run_id: str | None = None, status: str = "queued") -> None:
+                   parent_run_id: str | None = None, status: str = "queued",
+                   experiment: str | None = None) -> None:
         now = _now()
         self._insert("runs", [{
             "id": run_id, "name": name, "preset": preset, "status": status,
             "config_toml": config_toml, "run_dir": run_dir, "parent_run_id": parent_run_id,
-            "created_at": now, "updated_at": now, "cancel_requested": 0,
+            "created_at": now, "updated_at": now, "cancel_requested": 0, "experiment": experiment,
         }])
 
     def update_run(self, run_id: str, **fields: Any) -> None:

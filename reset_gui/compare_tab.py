@@ -11,6 +11,7 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from backend.eval_details import EvalDetails
+from backend.experiments import merge_seeds
 from backend.stats import Diff, compare_details
 
 from .base import RunView
@@ -20,6 +21,7 @@ from .views import MetricSeries, TradeoffData, config_diff, run_color
 DIFF_CATEGORIES = (("faithfulness", "faithfulness"), ("instruction_following", "instr. following"),
                    ("task_score", "task"))
 UP, DOWN, NOISE = "#1a7f37", "#b42318", "#8a8a8a"
+EXP = "exp:"  # prefix of a pooled experiment's key in the differences table
 
 
 def diff_text(d: Diff | None) -> str:
@@ -43,6 +45,7 @@ class CompareTab(RunView):
         self._checked: list[str] = []
         self.eval_all: dict[tuple[str, str], dict[str, Any]] = {}  # (run, tag) -> its _all evals row
         self._details: dict[int, EvalDetails] = {}  # evals row id -> parsed details
+        self._pooled: dict[tuple[int, ...], EvalDetails] = {}  # seeds' row ids -> pooled details
         self._build()
 
     def _build(self) -> None:
@@ -113,7 +116,9 @@ class CompareTab(RunView):
         row.addWidget(QtWidgets.QLabel("Reference:"))
         self.ref_combo = QtWidgets.QComboBox()
         self.ref_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.ref_combo.currentIndexChanged.connect(lambda _i: self._refresh_deltas())
+        # a change that is not ours (ours block signals) is the user's pick: kept while listed
+        self.ref_combo.currentIndexChanged.connect(self._ref_picked)
+        self._ref_chosen = False
         row.addWidget(self.ref_combo, 1)
         lay.addLayout(row)
         self.delta_table = QtWidgets.QTableWidget(0, 1 + len(DIFF_CATEGORIES) + 1)
@@ -178,7 +183,8 @@ class CompareTab(RunView):
         for r in self.runs:
             it = QtWidgets.QListWidgetItem(f"{r.get('name') or r['id']}  ·  {r.get('status', '')}")
             it.setData(QtCore.Qt.ItemDataRole.UserRole, r["id"])
-            it.setToolTip(f"{r['id']}\npreset {r.get('preset')}")
+            it.setToolTip(f"{r['id']}\npreset {r.get('preset')}"
+                          + (f"\nexperiment {r['experiment']}" if r.get("experiment") else ""))
             it.setFlags(it.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
             it.setCheckState(QtCore.Qt.CheckState.Checked if r["id"] in checked
                              else QtCore.Qt.CheckState.Unchecked)
@@ -284,7 +290,22 @@ class CompareTab(RunView):
         hh.setStretchLastSection(True)
 
     # ---- differences with intervals ---------------------------------------------------------------
+    def experiments(self) -> dict[str, list[str]]:
+        """Experiment id -> its checked runs (seeds of one config), for groups of two or more."""
+        groups: dict[str, list[str]] = {}
+        for r in self.runs:
+            if r.get("experiment") and r["id"] in self._checked:
+                groups.setdefault(r["experiment"], []).append(r["id"])
+        return {e: runs for e, runs in groups.items() if len(runs) >= 2}
+
     def details_of(self, run_id: str, tag: str) -> EvalDetails:
+        if run_id.startswith(EXP):  # an experiment: its seeds pooled item by item
+            runs = self.experiments().get(run_id[len(EXP):], [])
+            rows = [self.eval_all[(r, tag)] for r in runs if (r, tag) in self.eval_all]
+            key = tuple(int(r.get("id") or 0) for r in rows)
+            if key not in self._pooled:
+                self._pooled[key] = merge_seeds([self.details_of(r["run_id"], tag) for r in rows])
+            return self._pooled[key]
         row = self.eval_all[(run_id, tag)]
         key = int(row.get("id") or 0)
         if key not in self._details:
@@ -299,10 +320,21 @@ class CompareTab(RunView):
             keys.sort(key=lambda k: (self.eval_all[k].get("checkpoint_id") or -1,
                                      self.eval_all[k].get("id") or 0))
             out += keys
+        for exp, runs in self.experiments().items():  # seeds pooled: tags every seed evaluated
+            tags = [k[1] for k in out if k[0] == runs[0]]
+            out += [(EXP + exp, t) for t in tags if all((r, t) in self.eval_all for r in runs)]
         return out
 
     def _ckpt_label(self, key: tuple[str, str]) -> str:
+        if key[0].startswith(EXP):
+            runs = self.experiments().get(key[0][len(EXP):], [])
+            name = self._name(runs[0]).rsplit("-s", 1)[0] if runs else key[0]
+            return f"{name[:24]} · {key[1]} ({len(runs)} seeds)"
         return f"{self._name(key[0])[:28]} · {key[1]}"
+
+    def _ref_picked(self, _index: int) -> None:
+        self._ref_chosen = True
+        self._refresh_deltas()
 
     def _refresh_deltas(self) -> None:
         cks = self._checkpoints()
@@ -311,11 +343,13 @@ class CompareTab(RunView):
         self.ref_combo.clear()
         for k in cks:
             self.ref_combo.addItem(self._ckpt_label(k), k)
-        if current in cks:
+        if current in cks and self._ref_chosen:
             self.ref_combo.setCurrentIndex(cks.index(current))
-        elif cks:  # default reference: an MTL checkpoint (what ReSet and the control continue from)
-            mtl = [i for i, k in enumerate(cks) if k[1] == "mtl"]
-            self.ref_combo.setCurrentIndex(mtl[0] if mtl else 0)
+        elif cks:  # default reference: the oldest run's MTL checkpoint (what ReSet and the
+            # control continue from)
+            created = {r["id"]: r.get("created_at") or 0 for r in self.runs}
+            mtl = sorted((created.get(k[0], float("inf")), i) for i, k in enumerate(cks) if k[1] == "mtl")
+            self.ref_combo.setCurrentIndex(mtl[0][1] if mtl else 0)
         self.ref_combo.blockSignals(False)
         ref = self.ref_combo.currentData()
         others = [k for k in cks if k != ref]
@@ -326,7 +360,18 @@ class CompareTab(RunView):
         for i, key in enumerate(others):
             diffs = compare_details(ref_det, self.details_of(*key), [c for c, _l in DIFF_CATEGORIES])
             name = QtWidgets.QTableWidgetItem(self._ckpt_label(key))
-            name.setForeground(QtGui.QColor(self._color(key[0])))
+            first = self.experiments().get(key[0][len(EXP):], [key[0]])[0] \
+                if key[0].startswith(EXP) else key[0]
+            name.setForeground(QtGui.QColor(self._color(first)))
+            if key[0].startswith(EXP):
+                font = name.font()
+                font.setBold(True)
+                name.setFont(font)
+                det = self.details_of(*key)
+                name.setToolTip("seeds pooled: each eval item's score is its mean over the seeds; "
+                                "per-seed means: " + "; ".join(
+                                    f"{c} " + ", ".join(f"{v:.3f}" for v in vs)
+                                    for c, vs in det.seed_means.items() if c != "combined"))
             self.delta_table.setItem(i, 0, name)
             for j, (cat, label) in enumerate(DIFF_CATEGORIES):
                 d = diffs.get(cat)

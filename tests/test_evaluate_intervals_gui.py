@@ -102,10 +102,62 @@ def test_compare_shows_paired_differences_and_noise(qtbot, demo, shots):
     a_iv = ref.intervals["faithfulness"]
     b_iv = EvalDetails.from_row(rows[(reset, "reset")]).intervals["faithfulness"]
     assert d.interval.half_width < 0.5 * np.hypot(a_iv.half_width, b_iv.half_width)
-    # another reference re-computes every row
+    # another reference (a user's choice, kept while listed) re-computes every row
     tab.ref_combo.setCurrentIndex(labels.index("reset-demo · reset") + 1)
+    tab.set_checked([mtl, reset])
+    assert tuple(tab.ref_combo.currentData()) == (reset, "reset")
     assert tuple(tab.ref_combo.currentData()) == (reset, "reset")
     assert "reset-demo · reset" not in [t.item(i, 0).text() for i in range(t.rowCount())]
     tab.ref_combo.setCurrentIndex(1)  # reference mtl-demo · mtl again
     assert tab.grab().save(str(shots / "compare_intervals.png"))
+    tab.shutdown()
+
+
+def test_compare_pools_the_seeds_of_an_experiment(qtbot, tmp_path, shots):
+    """Three seeds of one config (one experiment) and an MTL run: the experiment gets rows of its
+    own, its seeds pooled item by item, compared with paired intervals like any checkpoint."""
+    import random
+
+    from backend.experiments import merge_seeds
+    from tests.test_gui_tabs_data import _evals
+
+    path = tmp_path / "runlog.db"
+    log = RunLog(path)
+    log.create_run("m", name="mtl-demo", preset="mtl_demo", config_toml="seed = 1\n", run_dir=str(tmp_path))
+    _evals(log, "m", 1, [("mtl", 1)], random.Random(0), 0.35, 0.55)
+    for s in (1, 2, 3):
+        rid = f"r{s}"
+        log.create_run(rid, name=f"reset-demo-s{s}", preset="reset_demo", config_toml=f"seed = {s}\n",
+                       run_dir=str(tmp_path), experiment="exp-1")
+        _evals(log, rid, 5, [("mtl", 10 * s), ("reset", 10 * s + 1)], random.Random(s), 0.4, 0.6)
+    log.close()
+    tab = CompareTab(path)
+    qtbot.addWidget(tab)
+    tab.resize(1500, 950)
+    _feed(tab, path)
+    tab.set_checked(["m", "r1", "r2", "r3"])
+    assert tab.experiments() == {"exp-1": ["r1", "r2", "r3"]}
+    t = tab.delta_table
+    labels = [t.item(i, 0).text() for i in range(t.rowCount())]
+    assert tuple(tab.ref_combo.currentData()) == ("m", "mtl")
+    assert labels[-2:] == ["reset-demo · mtl (3 seeds)", "reset-demo · reset (3 seeds)"]
+    rows = _all_rows(path)
+    pooled = merge_seeds([EvalDetails.from_row(rows[(r, "reset")]) for r in ("r1", "r2", "r3")])
+    want = compare_details(EvalDetails.from_row(rows[("m", "mtl")]), pooled)
+    i = labels.index("reset-demo · reset (3 seeds)")
+    for j, cat in enumerate(("faithfulness", "instruction_following", "task_score")):
+        assert t.item(i, 1 + j).text() == diff_text(want[cat])
+    assert want["faithfulness"].diff == pytest.approx(
+        sum(rows[(r, "reset")]["faithfulness"] for r in ("r1", "r2", "r3")) / 3 - rows[("m", "mtl")]["faithfulness"])
+    assert "per-seed means" in t.item(i, 0).toolTip()
+    # pooling three seeds narrows the interval of the mean against one seed's
+    one = EvalDetails.from_row(rows[("r1", "reset")]).intervals["faithfulness"]
+    assert pooled.intervals["faithfulness"].half_width < one.half_width
+    # unchecking a seed leaves a two-seed experiment; one seed left is no experiment
+    tab.set_checked(["m", "r1", "r2"])
+    assert any("(2 seeds)" in t.item(i, 0).text() for i in range(t.rowCount()))
+    tab.set_checked(["m", "r1"])
+    assert not any("seeds)" in t.item(i, 0).text() for i in range(t.rowCount()))
+    tab.set_checked(["m", "r1", "r2", "r3"])
+    assert tab.grab().save(str(shots / "compare_experiment.png"))
     tab.shutdown()

@@ -114,6 +114,6 @@ def test_migrates_version_1_log(tmp_path):
     log.conn.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
     log.close()
     log = RunLog(tmp_path / "runlog.db")
-    assert log._version() == SCHEMA_VERSION == 2
+    assert log._version() == SCHEMA_VERSION == 3
     assert "idx_metrics_run_id_id" in {i.name for i in log.db["metrics"].indexes}
     assert log.read_since("metrics", 0, run_id="r1")[0]["value"] == 1.5

@@ -1,0 +1,107 @@
+"""Experiments: one config run under several seeds, one run per seed, grouped in the run log.
+
+A config lists ``seeds = [1, 2, 3]`` (or ``reset-gui run CONFIG --seeds 1,2,3``): each seed becomes
+its own run (``seed = s``, named ``<name>-s<s>``), all created first and tagged with one experiment
+id in the ``runs.experiment`` column, then started through the launcher's queue. Seeds change the
+training order, LoRA initialisation and sampling; the eval items are the same for every seed (the
+held-out split does not depend on the run seed), so per-item scores of the seeds line up.
+
+``merge_seeds`` pools the seeds of one checkpoint: each eval item's score is its mean over the seeds
+that scored it, so the bootstrap over items of the pooled scores gives the interval of the
+seed-averaged model, and the per-seed means are kept to show the spread between seeds.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import replace
+from typing import Sequence
+
+from .config import RunConfig
+from .eval_details import ALL, CATEGORIES, EvalDetails, ItemScores
+from .stats import METHOD, bootstrap_ci, macro_mean
+
+_SCORES = (*CATEGORIES, "combined")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'1,2,3' -> [1, 2, 3]; rejects empty entries, negatives and repeats."""
+    try:
+        seeds = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--seeds takes comma-separated integers, e.g. 1,2,3; got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds needs distinct non-negative integers, got {text!r}")
+    return seeds
+
+
+def seed_configs(cfg: RunConfig, seeds: Sequence[int] | None = None) -> list[RunConfig]:
+    """One config per seed (``cfg.seeds`` unless ``seeds`` is given); a single seed is ``cfg``."""
+    seeds = list(seeds if seeds is not None else cfg.seeds)
+    if len(seeds) <= 1:
+        return [cfg.model_copy(update={"seed": seeds[0] if seeds else cfg.seed, "seeds": []}, deep=True)]
+    return [cfg.model_copy(update={"seed": s, "seeds": [], "name": f"{cfg.name}-s{s}"}, deep=True)
+            for s in seeds]
+
+
+def new_experiment_id(name: str) -> str:
+    slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower())[:24].strip("-")
+    return f"exp-{time.strftime('%Y%m%d-%H%M%S')}-{slug or 'run'}-{secrets.token_hex(2)}"
+
+
+def launch_experiment(cfg: RunConfig, home: str | os.PathLike | None = None,
+                      seeds: Sequence[int] | None = None) -> tuple[str | None, list[str]]:
+    """Create one run per seed, tag them with one experiment id, then start the queue.
+
+    Returns (experiment id or None for a single seed, run ids in seed order). Every config is
+    checked before any run is created, so a bad config leaves no half experiment behind."""
+    from . import launcher
+
+    cfgs = seed_configs(cfg, seeds)
+    if len(cfgs) == 1:
+        return None, [launcher.launch(cfgs[0], home)]
+    for c in cfgs:
+        problems = launcher.preflight(c, home)
+        if problems:
+            raise launcher.LaunchError("run refused:\n  " + "\n  ".join(problems))
+    exp = new_experiment_id(cfg.name)
+    run_ids = []
+    for c in cfgs:
+        run_id = launcher.create_run(c, home, check=False)
+        with launcher.open_log(home) as log:
+            log.update_run(run_id, experiment=exp)
+            log.event(run_id, f"seed {c.seed} of experiment {exp} ({len(cfgs)} seeds)")
+        run_ids.append(run_id)
+    launcher.start_queued(home)
+    return exp, run_ids
+
+
+def merge_seeds(dets: Sequence[EvalDetails]) -> EvalDetails:
+    """One checkpoint's ``_all`` details pooled over seeds (see the module docstring). The result's
+    ``seed_means`` holds each seed's own macro means."""
+    items: dict[str, list[ItemScores]] = {}
+    for d in dets:
+        for k, it in d.items.items():
+            items.setdefault(k, []).append(it)
+    pooled: dict[str, ItemScores] = {}
+    for k, its in items.items():
+        vals = {}
+        for c in _SCORES:
+            got = [v for it in its if (v := it.get(c)) is not None]
+            vals[c] = sum(got) / len(got) if got else None
+        toks = [it.n_tokens for it in its if it.n_tokens is not None]
+        pooled[k] = replace(its[0], **vals, n_tokens=round(sum(toks) / len(toks)) if toks else None)
+    out = EvalDetails(kind=ALL, items=pooled, bootstrap={**METHOD, "seeds": len(dets),
+                      "pooling": "item score = mean over the seeds that scored it"})
+    for c in _SCORES:
+        groups = [list(g.values()) for _ds, g in sorted(out.grouped(c).items())]
+        out.means[c] = macro_mean(groups)
+        out.n[c] = sum(len(g) for g in groups)
+        iv = bootstrap_ci(groups)
+        if iv is not None:
+            out.intervals[c] = iv
+        per_seed = [m for d in dets if (m := d.means.get(c)) is not None]
+        if per_seed:
+            out.seed_means[c] = per_seed
+    return out
