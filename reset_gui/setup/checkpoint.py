@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
 from backend.config import Loc, ModelSpec
 
 from .draft import HUB_ID
-from .forms import ModelForm, flag_widget
+from .forms import ModelForm, boxed, flag_widget
 
 EMBEDDED_LABEL = "embedded (SmolLM2-135M-Instruct)"
 
@@ -22,27 +22,18 @@ class CheckpointEditor(QGroupBox):
 
     def __init__(self, parent=None):
         super().__init__("Base checkpoint", parent)
-        self._known: set[str] = set()
         self.combo = QComboBox(self)
-        self.combo.addItem(EMBEDDED_LABEL, "embedded")
-        self.combo.addItem("local folder…", "local")
-        self.combo.addItem("hub id", "hub")
+        for label, mode in ((EMBEDDED_LABEL, "embedded"), ("local folder…", "local"),
+                            ("hub id", "hub")):
+            self.combo.addItem(label, mode)
         self.combo.currentIndexChanged.connect(self._on_mode)
-        self.edit = QLineEdit(self)
-        self.edit.textChanged.connect(self.edited)
-        self.browse = QPushButton("…", self)
-        self.browse.setFixedWidth(28)
-        self.browse.setToolTip("Choose a local model folder")
-        self.browse.clicked.connect(self._choose_folder)
-        row = QHBoxLayout()
-        row.addWidget(self.edit, 1)
-        row.addWidget(self.browse)
+        self.edit = QLineEdit(self, textChanged=lambda _: self.edited.emit())
+        self.browse = QPushButton("…", self, fixedWidth=28, toolTip="Choose a local model folder",
+                                  clicked=self._choose_folder)
         self.form = ModelForm(ModelSpec, skip=("base",), columns=1, parent=self)
         self.form.changed.connect(self.edited)
-        lay = QVBoxLayout(self)
-        lay.addWidget(self.combo)
-        lay.addLayout(row)
-        lay.addWidget(self.form)
+        boxed(QVBoxLayout, [self.combo, boxed(QHBoxLayout, [(self.edit, 1), self.browse]),
+                            self.form], self)
 
     def mode(self) -> str:
         """"embedded", "local", "hub", or the ``run:<id>:<tag>`` reference itself."""
@@ -82,9 +73,6 @@ class CheckpointEditor(QGroupBox):
         """Checkpoints of earlier runs become base choices ``run:<id>:<tag>``."""
         for r in rows:
             ref = f"run:{r['run_id']}:{r['tag']}"
-            if ref in self._known:
-                continue
-            self._known.add(ref)
             if self.combo.findData(ref) < 0:
                 with QSignalBlocker(self.combo):
                     self.combo.addItem(ref, ref)

@@ -8,7 +8,6 @@ Sections the tab has no editor for (``compute``, ``description``) ride along unc
 from __future__ import annotations
 
 import copy
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,8 @@ import tomli_w
 
 from backend import config as config_mod
 from backend.config import ConfigError, Loc, RunConfig
+from backend.models import _HUB_ID as HUB_ID  # the loader's rule for "org/name"
 from backend.paths import PRESETS, REPO_ROOT
-
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*$")
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ class Problem:
 
 
 def within(problems: list[Problem], section: str) -> list[Loc]:
-    """The locations of a section's problems, relative to it (``("data", 2, "weight")`` → (2, "weight"))."""
+    """A section's problem locations, relative to it: ("data", 2, "weight") → (2, "weight")."""
     return [p.loc[1:] for p in problems if p.loc[:1] == (section,)]
 
 
@@ -138,8 +136,8 @@ class ConfigDraft:
 
     def build(self) -> RunConfig:
         """The validated config; raises ConfigError naming every field that is wrong."""
-        if self.parse_problems:
-            raise ConfigError(config_mod.format_problems([(p.loc, p.msg) for p in self.parse_problems]))
+        if found := [(p.loc, p.msg) for p in self.parse_problems]:
+            raise ConfigError(config_mod.format_problems(found))
         cfg = config_mod.config_from_dict(copy.deepcopy(self.data))
         return config_mod.absolutize(cfg, self.config_dir)
 

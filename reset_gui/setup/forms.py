@@ -13,13 +13,15 @@ import annotated_types
 from pydantic import BaseModel
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QPalette, QValidator
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel,
-                               QLineEdit, QPlainTextEdit, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QBoxLayout, QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout,
+                               QLabel, QLayout, QLineEdit, QPlainTextEdit, QSpinBox, QWidget)
 
 from ..style import ERROR_RED
 from .draft import parse_mapping
 
 BAD_FILL = "#fbdada"
+DEFAULTS_NOTE = ("Defaults are ReSet Studio defaults, not values from the paper "
+                 "(it does not publish them).")
 
 
 def _unwrap_optional(ann: Any) -> tuple[Any, bool]:
@@ -49,10 +51,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     return value
-
-
-def field_default(field) -> Any:
-    return _jsonable(field.get_default(call_default_factory=True))
 
 
 class SciSpinBox(QDoubleSpinBox):
@@ -86,100 +84,72 @@ class FieldEditor:
     """One widget for one pydantic field; ``get()`` returns the value or raises ValueError."""
 
     def __init__(self, name: str, field, on_change: Callable[[], None], parent=None):
-        self.name = name
-        self.field = field
-        self.default = field_default(field)
+        self.default = _jsonable(field.get_default(call_default_factory=True))
         ann, self.optional = _unwrap_optional(field.annotation)
-        self.ann = ann
-        origin = typing.get_origin(ann)
-        args = typing.get_args(ann)
-        b = _bounds(field)
+        origin, args, b = typing.get_origin(ann), typing.get_args(ann), _bounds(field)
+        self.empty = None if self.optional else [] if origin is list else {}
+        none = "; empty = none" if self.optional else ""
         if ann is bool:
-            self.kind = "bool"
-            w = QCheckBox(parent)
-            w.toggled.connect(lambda _: on_change())
+            self.kind, w = "bool", QCheckBox(parent)
         elif ann is int:
-            self.kind = "int"
-            w = QSpinBox(parent)
-            lo = int(b.get("ge", b.get("gt", -10**9)))
-            hi = int(min(b.get("le", b.get("lt", 2**31 - 2)), 2**31 - 2))
+            self.kind, w = "int", QSpinBox(parent)
+            # an optional number's "none" is one below the minimum
+            w.setRange(int(b.get("ge", b.get("gt", -10**9))) - self.optional,
+                       int(min(b.get("le", b.get("lt", 2**31 - 2)), 2**31 - 2)))
             if self.optional:
-                lo -= 1
                 w.setSpecialValueText("— none —")
-            w.setRange(lo, hi)
-            w.valueChanged.connect(lambda _: on_change())
         elif ann is float:
-            self.kind = "float"
-            w = SciSpinBox(parent)
+            self.kind, w = "float", SciSpinBox(parent)
             # allow the open boundary itself, so the validator (not the widget) explains why not
             w.setRange(b.get("ge", b.get("gt", -1e9)), b.get("le", b.get("lt", 1e9)))
             d = self.default if isinstance(self.default, (int, float)) and self.default else 0.1
-            w.setSingleStep(10 ** math.floor(math.log10(abs(d))) if d else 0.1)
-            w.valueChanged.connect(lambda _: on_change())
+            w.setSingleStep(10 ** math.floor(math.log10(abs(d))))
         elif origin is Literal:
-            self.kind = "literal"
-            w = QComboBox(parent)
-            self.choices = list(args)
-            if self.optional:
-                w.addItem("— none —", None)
-            for c in self.choices:
-                w.addItem(str(c), c)
-            w.currentIndexChanged.connect(lambda _: on_change())
-        elif ann is str:
-            self.kind = "str"
-            w = QLineEdit(parent)
-            w.textChanged.connect(lambda _: on_change())
-        elif origin is list and args and args[0] is str:
-            self.kind = "list_str"
-            w = QLineEdit(parent)
-            w.setPlaceholderText("comma-separated; empty = none")
-            w.textChanged.connect(lambda _: on_change())
+            self.kind, w = "literal", QComboBox(parent)
+            for c in ([None] if self.optional else []) + list(args):
+                w.addItem("— none —" if c is None else str(c), c)
+        elif ann is str or (origin is list and args[:1] == (str,)):
+            self.kind, w = ("str" if ann is str else "list_str"), QLineEdit(parent)
+            if origin is list:
+                w.setPlaceholderText("comma-separated; empty = none")
         elif origin is dict and len(args) == 2 and args[0] is str and args[1] in (int, float, str):
-            self.kind = "dict"
-            self.value_type = args[1]
-            w = QLineEdit(parent)
-            w.setPlaceholderText("key=value, key=value" + ("; empty = none" if self.optional else ""))
-            w.textChanged.connect(lambda _: on_change())
+            self.kind, self.value_type, w = "dict", args[1], QLineEdit(parent)
+            w.setPlaceholderText("key=value, key=value" + none)
         else:
-            self.kind = "json"
-            w = QPlainTextEdit(parent)
+            self.kind, w = "json", QPlainTextEdit(parent)
             w.setTabChangesFocus(True)
             w.setFixedHeight(74)
-            w.setPlaceholderText("JSON" + ("; empty = none" if self.optional else ""))
-            w.textChanged.connect(on_change)
+            w.setPlaceholderText("JSON" + none)
+        signal = {"bool": "toggled", "int": "valueChanged", "float": "valueChanged",
+                  "literal": "currentIndexChanged"}.get(self.kind, "textChanged")
+        getattr(w, signal).connect(lambda *_: on_change())
         self.widget = w
-        desc = getattr(field, "description", None)
         tip = f"{name}: default {json.dumps(self.default)} (ReSet Studio default)"
         if b:
             tip += "\nrange: " + ", ".join(f"{k} {v:g}" for k, v in b.items())
-        w.setToolTip(tip + (f"\n{desc}" if desc else ""))
+        w.setToolTip(tip + (f"\n{field.description}" if field.description else ""))
 
     def set(self, value: Any) -> None:
-        w = self.widget
-        blocker = QSignalBlocker(w)  # noqa: F841
-        value = _jsonable(value)
-        if self.kind == "bool":
-            w.setChecked(bool(value))
-        elif self.kind == "int":
-            w.setValue(w.minimum() if value is None else int(value))
-        elif self.kind == "float":
-            w.setValue(float(value or 0.0))
-        elif self.kind == "literal":
-            i = w.findData(value)
-            w.setCurrentIndex(max(0, i))
-        elif self.kind == "str":
-            w.setText("" if value is None else str(value))
-        elif self.kind == "list_str":
-            w.setText(", ".join(str(v) for v in (value or [])))
-        elif self.kind == "dict":
-            w.setText(", ".join(f"{k}={v}" for k, v in (value or {}).items()))
-        else:
-            if value is None:
-                w.setPlainText("")
+        w, value = self.widget, _jsonable(value)
+        with QSignalBlocker(w):
+            if self.kind == "bool":
+                w.setChecked(bool(value))
+            elif self.kind == "int":
+                w.setValue(w.minimum() if value is None else int(value))
+            elif self.kind == "float":
+                w.setValue(float(value or 0.0))
+            elif self.kind == "literal":
+                w.setCurrentIndex(max(0, w.findData(value)))
+            elif self.kind == "str":
+                w.setText("" if value is None else str(value))
+            elif self.kind == "list_str":
+                w.setText(", ".join(str(v) for v in (value or [])))
+            elif self.kind == "dict":
+                w.setText(", ".join(f"{k}={v}" for k, v in (value or {}).items()))
             elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
                 w.setPlainText("[\n" + ",\n".join("  " + json.dumps(v) for v in value) + "\n]")
             else:
-                w.setPlainText(json.dumps(value))
+                w.setPlainText("" if value is None else json.dumps(value))
 
     def get(self) -> Any:
         w = self.widget
@@ -191,19 +161,15 @@ class FieldEditor:
             return float(w.value())
         if self.kind == "literal":
             return w.currentData()
-        if self.kind == "str":
-            text = w.text().strip()
-            return None if (self.optional and not text) else text
+        text = (w.toPlainText() if self.kind == "json" else w.text()).strip()
         if self.kind == "list_str":
-            return [t.strip() for t in w.text().split(",") if t.strip()]
-        if self.kind == "dict":
-            text = w.text().strip()
-            if not text:
-                return None if self.optional else {}
-            return parse_mapping(text, self.value_type)
-        text = w.toPlainText().strip()
+            return [t.strip() for t in text.split(",") if t.strip()]
         if not text:
-            return None if self.optional else ([] if typing.get_origin(self.ann) is list else {})
+            return None if self.optional else "" if self.kind == "str" else self.empty
+        if self.kind == "str":
+            return text
+        if self.kind == "dict":
+            return parse_mapping(text, self.value_type)
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
@@ -218,7 +184,6 @@ class ModelForm(QWidget):
     def __init__(self, model: type[BaseModel], skip: tuple[str, ...] = (), columns: int = 2,
                  parent=None):
         super().__init__(parent)
-        self.model = model
         self.editors: dict[str, FieldEditor] = {}
         self.labels: dict[str, QLabel] = {}
         grid = QGridLayout(self)
@@ -230,10 +195,8 @@ class ModelForm(QWidget):
             if name in skip:
                 continue
             ed = FieldEditor(name, field, self.changed.emit, self)
-            label = QLabel(name.replace("_", " "), self)
-            label.setToolTip(ed.widget.toolTip())
-            self.editors[name] = ed
-            self.labels[name] = label
+            label = QLabel(name.replace("_", " "), self, toolTip=ed.widget.toolTip())
+            self.editors[name], self.labels[name] = ed, label
             if ed.kind == "json":  # full width
                 if col:
                     row, col = row + 1, 0
@@ -264,11 +227,8 @@ class ModelForm(QWidget):
             except ValueError as exc:
                 errors[name] = str(exc)
                 continue
-            if v is None and ed.default is None:
-                continue
-            if v == ed.default and name != "name":
-                continue
-            out[name] = v
+            if v != ed.default or name == "name":
+                out[name] = v
         return out, errors
 
     def mark(self, bad: set[str]) -> None:
@@ -290,3 +250,18 @@ def flag_widget(widget: QWidget, bad: bool) -> None:
         widget.setPalette(pal)
     else:
         widget.setPalette(QPalette())
+
+
+def boxed(kind: type[QBoxLayout], items: list, parent: QWidget | None = None,
+          margins: int | None = None) -> QBoxLayout:
+    """A box layout of widgets and layouts, each alone or as (item, stretch); a number is a gap."""
+    lay = kind(parent)
+    if margins is not None:
+        lay.setContentsMargins(margins, margins, margins, margins)
+    for item in items:
+        if isinstance(item, int):
+            lay.addSpacing(item)
+            continue
+        item, stretch = item if isinstance(item, tuple) else (item, 0)
+        (lay.addLayout if isinstance(item, QLayout) else lay.addWidget)(item, stretch)
+    return lay

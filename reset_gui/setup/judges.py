@@ -10,11 +10,9 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 
 from backend.config import CATEGORIES, JudgeSpec, Loc
 
-from .forms import flag_widget
+from .forms import DEFAULTS_NOTE, boxed, flag_widget
 
 FAITH_JUDGES = ["auto", "faith_summac", "faith_minilm", "faith_lexical"]
-DEFAULTS_NOTE = ("Defaults are ReSet Studio defaults, not values from the paper "
-                 "(it does not publish them).")
 WEIGHT_LABELS = {"task": "task weight", "faithfulness": "faithfulness weight",
                  "instruction_following": "instruction weight"}
 
@@ -33,56 +31,39 @@ class JudgesEditor(QGroupBox):
         self.extras: dict[str, Any] = {}  # endpoint settings without an editor, kept as loaded
         self.weight_spins: dict[str, QDoubleSpinBox] = {}
         for cat in map(str, CATEGORIES):
-            sp = QDoubleSpinBox(self)
-            sp.setRange(0.0, 100.0)
-            sp.setDecimals(2)
-            sp.setSingleStep(0.05)
-            sp.valueChanged.connect(self.edited)
-            sp.setToolTip(f"judges.weights.{cat}: weight of the {cat.replace('_', ' ')} score in "
-                          "the combined score (ReSet Studio default; the paper does not publish it)")
-            self.weight_spins[cat] = sp
-            form.addRow(WEIGHT_LABELS[cat], sp)
-        self.faith_combo = QComboBox(self)
+            self.weight_spins[cat] = QDoubleSpinBox(
+                self, maximum=100.0, decimals=2, singleStep=0.05, valueChanged=self._changed,
+                toolTip=f"judges.weights.{cat}: weight of the {cat.replace('_', ' ')} score in the "
+                        "combined score (ReSet Studio default; the paper does not publish it)")
+            form.addRow(WEIGHT_LABELS[cat], self.weight_spins[cat])
+        self.faith_combo = QComboBox(self, currentIndexChanged=self._changed,
+                                     toolTip="auto: SummaC-ZS when an NLI model is on disk, else "
+                                             "the MiniLM sentence judge, else lexical support")
         for name in FAITH_JUDGES:
             self.faith_combo.addItem(name, name)
-        self.faith_combo.setToolTip("auto: SummaC-ZS when an NLI model is on disk, else the MiniLM "
-                                    "sentence judge, else lexical support")
-        self.faith_combo.currentIndexChanged.connect(self.edited)
         form.addRow("faithfulness judge", self.faith_combo)
-
-        def line(label: str, placeholder: str = "") -> QLineEdit:
-            edit = QLineEdit(self)
-            edit.setPlaceholderText(placeholder)
-            edit.textChanged.connect(self.edited)
-            if label:
-                form.addRow(label, edit)
-            return edit
-
-        self.nli_edit = line("", "local NLI model folder (optional)")
-        nli_btn = QPushButton("…", self)
-        nli_btn.setFixedWidth(28)
-        nli_btn.clicked.connect(self._choose_nli_folder)
-        nli_row = QHBoxLayout()
-        nli_row.addWidget(self.nli_edit, 1)
-        nli_row.addWidget(nli_btn)
-        form.addRow("NLI model", nli_row)
-        self.task_edit = line("task judges")
-        self.if_edit = line("instruction judges")
-        self.llm_url_edit = line("LLM judge URL", "OpenAI-compatible base URL (optional)")
-        self.llm_model_edit = line("LLM judge model")
-        note = QLabel(DEFAULTS_NOTE, self)
-        note.setObjectName("DefaultsNote")
-        note.setWordWrap(True)
-        form.addRow(note)
+        self.nli_edit = QLineEdit(self, placeholderText="local NLI model folder (optional)",
+                                  textChanged=self._changed)
+        nli_btn = QPushButton("…", self, fixedWidth=28, clicked=self._choose_nli_folder)
+        form.addRow("NLI model", boxed(QHBoxLayout, [(self.nli_edit, 1), nli_btn]))
+        self.task_edit, self.if_edit, self.llm_url_edit, self.llm_model_edit = (
+            QLineEdit(self, placeholderText=placeholder, textChanged=self._changed)
+            for placeholder in ("", "", "OpenAI-compatible base URL (optional)", ""))
+        for label, edit in (("task judges", self.task_edit), ("instruction judges", self.if_edit),
+                            ("LLM judge URL", self.llm_url_edit),
+                            ("LLM judge model", self.llm_model_edit)):
+            form.addRow(label, edit)
+        form.addRow(QLabel(DEFAULTS_NOTE, self, objectName="DefaultsNote", wordWrap=True))
 
     def set_values(self, j: dict[str, Any]) -> None:
         merged = {**JudgeSpec().model_dump(mode="json"), **j}
         weights = merged.get("weights") or {}
         for cat, sp in self.weight_spins.items():
             sp.setValue(float(weights.get(cat, 0.0)))
-        if self.faith_combo.findData(merged.get("faithfulness", "auto")) < 0:
-            self.faith_combo.addItem(str(merged["faithfulness"]), merged["faithfulness"])
-        self.faith_combo.setCurrentIndex(self.faith_combo.findData(merged.get("faithfulness", "auto")))
+        faith = merged.get("faithfulness", "auto")
+        if self.faith_combo.findData(faith) < 0:
+            self.faith_combo.addItem(str(faith), faith)
+        self.faith_combo.setCurrentIndex(self.faith_combo.findData(faith))
         self.nli_edit.setText(merged.get("nli_model") or "")
         self.task_edit.setText(", ".join(merged.get("task") or []))
         self.if_edit.setText(", ".join(merged.get("instruction_following") or []))
@@ -113,6 +94,9 @@ class JudgesEditor(QGroupBox):
         flag_widget(self.task_edit, "task" in fields)
         flag_widget(self.if_edit, "instruction_following" in fields)
         flag_widget(self.llm_url_edit, "llm_endpoint" in fields)
+
+    def _changed(self, *_) -> None:
+        self.edited.emit()
 
     def _choose_nli_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose a local NLI model folder")

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout,
-                               QHeaderView, QLabel, QPushButton, QSplitter, QTableWidget,
+                               QLabel, QPushButton, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from backend.config import DatasetSpec, Loc, problems_of
@@ -19,7 +19,7 @@ from backend.paths import REPO_ROOT
 from ..poller import Background
 from ..style import ERROR_RED
 from .draft import Problem, dataset_from_cells, resolve_file
-from .forms import BAD_FILL, flag_widget
+from .forms import BAD_FILL, boxed, flag_widget
 
 DATA_FORMATS = ["auto", "records", "alpaca", "sharegpt", "squad", "cnn_dailymail", "xsum",
                 "ifeval", "custom"]
@@ -36,6 +36,15 @@ TIPS = {"Columns": "column mapping, record field=source column, e.g. "
 _PREVIEW_LOCK = threading.Lock()  # `datasets` is not safe to load from two threads at once
 
 
+def _table(parent: QWidget, columns, widths, **props) -> QTableWidget:
+    table = QTableWidget(0, len(columns), parent, **props)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.verticalHeader().setVisible(False)
+    for col, w in enumerate(widths):
+        table.horizontalHeader().resizeSection(col, w)
+    return table
+
+
 class MixtureEditor(QGroupBox):
     edited = Signal()
 
@@ -45,60 +54,37 @@ class MixtureEditor(QGroupBox):
         self.config_dir = config_dir
         self._loading = False
         self._preview_req = 0
-        self.table = QTableWidget(0, len(MIX_COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(list(MIX_COLUMNS))
+        self.table = _table(self, MIX_COLUMNS, (120, 200, 116, 134, 190, 58, 58, 180),
+                            selectionBehavior=QAbstractItemView.SelectionBehavior.SelectRows,
+                            selectionMode=QAbstractItemView.SelectionMode.SingleSelection,
+                            itemChanged=self._changed, itemSelectionChanged=self._schedule_preview)
+        self.table.verticalHeader().setDefaultSectionSize(26)
         for name, tip in TIPS.items():
             self.table.horizontalHeaderItem(MIX_COLUMNS.index(name)).setToolTip(tip)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(26)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        hdr = self.table.horizontalHeader()
-        for col, w in enumerate((120, 200, 116, 134, 190, 58, 58, 180)):
-            hdr.resizeSection(col, w)
-        hdr.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.itemChanged.connect(self._changed)
-        self.table.itemSelectionChanged.connect(self._schedule_preview)
-        buttons = {"Add data set": lambda: self.add_row({"name": self._unique_name(), "source": ""}),
-                   "Remove": self.remove_row,
-                   "Source file…": lambda: self._choose_file(MC["Source"]),
-                   "Eval file…": lambda: self._choose_file(MC["Eval"]),
-                   "Preview": self.preview_selected}
         btns = QHBoxLayout()
-        for text, slot in buttons.items():
-            if text == "Preview":
-                btns.addStretch(1)
-            b = QPushButton(text, self)
-            b.clicked.connect(slot)
-            btns.addWidget(b)
-        self.preview_status = QLabel("Select a data set to preview its first 5 mapped records.", self)
-        self.preview_status.setWordWrap(True)
-        self.preview_status.setObjectName("DefaultsNote")
-        self.preview_table = QTableWidget(0, 5, self)
-        self.preview_table.setHorizontalHeaderLabels(["id", "kind", "prompt", "context", "reference"])
-        self.preview_table.verticalHeader().setVisible(False)
-        self.preview_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.preview_table.setWordWrap(False)
-        ph = self.preview_table.horizontalHeader()
-        for col, w in enumerate((110, 95, 200, 200, 160)):
-            ph.resizeSection(col, w)
-        ph.setStretchLastSection(True)
+        for text, slot in (("Add data set", lambda: self.add_row({"name": self._unique_name(),
+                                                                  "source": ""})),
+                           ("Remove", self.remove_row),
+                           ("Source file…", lambda: self._choose_file(MC["Source"])),
+                           ("Eval file…", lambda: self._choose_file(MC["Eval"]))):
+            btns.addWidget(QPushButton(text, self, clicked=slot))
+        btns.addStretch(1)
+        btns.addWidget(QPushButton("Preview", self, clicked=self.preview_selected))
+        self.preview_status = QLabel("Select a data set to preview its first 5 mapped records.",
+                                     self, wordWrap=True, objectName="DefaultsNote")
+        self.preview_table = _table(self, ("id", "kind", "prompt", "context", "reference"),
+                                    (110, 95, 200, 200, 160), wordWrap=False,
+                                    editTriggers=QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.preview_table.horizontalHeader().setStretchLastSection(True)
+        pw = QWidget(self)
+        boxed(QVBoxLayout, [self.preview_status, (self.preview_table, 1)], pw, margins=0)
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.table)
-        pw = QWidget(self)
-        pl = QVBoxLayout(pw)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.addWidget(self.preview_status)
-        pl.addWidget(self.preview_table, 1)
         split.addWidget(pw)
         split.setSizes([130, 150])
-        lay = QVBoxLayout(self)
-        lay.addLayout(btns)
-        lay.addWidget(split, 1)
-        self._preview_timer = QTimer(self)
-        self._preview_timer.setSingleShot(True)
-        self._preview_timer.setInterval(250)
-        self._preview_timer.timeout.connect(self.preview_selected)
+        boxed(QVBoxLayout, [btns, (split, 1)], self)
+        self._preview_timer = QTimer(self, singleShot=True, interval=250,
+                                     timeout=self.preview_selected)
 
     # ---- rows ------------------------------------------------------------------------------------
     def set_rows(self, rows: list[dict[str, Any]]) -> None:

@@ -2,6 +2,7 @@
 in a form generated from its pydantic model."""
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from pydantic import BaseModel
@@ -13,8 +14,7 @@ from backend.config import (STAGE_TYPES, EvaluateStage, JudgeStage, Loc, SampleS
                             TrainStage)
 
 from .draft import Problem
-from .forms import ModelForm
-from .judges import DEFAULTS_NOTE
+from .forms import DEFAULTS_NOTE, ModelForm, boxed
 
 STAGE_MODELS: dict[str, type[BaseModel]] = {
     "train": TrainStage, "sample": SampleStage, "judge": JudgeStage, "select": SelectStage,
@@ -32,54 +32,24 @@ class StagePlanEditor(QGroupBox):
         self.form: ModelForm | None = None
         self._cur = -1
         self._bad: list[Loc] = []
-        self.stage_list = QListWidget(self)
-        self.stage_list.setMaximumWidth(180)
-        self.stage_list.currentRowChanged.connect(self._on_selected)
+        self.stage_list = QListWidget(self, maximumWidth=180, currentRowChanged=self._on_selected)
         self.type_combo = QComboBox(self)
-        for t in STAGE_TYPES:
-            self.type_combo.addItem(str(t), str(t))
-
-        def button(text: str, slot, tip: str = "") -> QPushButton:
-            b = QPushButton(text, self)
-            b.clicked.connect(slot)
-            b.setToolTip(tip)
-            return b
-
-        up = button("▲", lambda: self.move_stage(self.stage_list.currentRow(), -1), "Move the stage up")
-        down = button("▼", lambda: self.move_stage(self.stage_list.currentRow(), +1),
-                      "Move the stage down")
-        for b in (up, down):
-            b.setFixedWidth(30)
-        row1 = QHBoxLayout()
-        row1.addWidget(self.type_combo, 1)
-        row1.addWidget(button("Add", lambda: self.add_stage(self.type_combo.currentData())))
-        row2 = QHBoxLayout()
-        row2.addWidget(button("Remove", lambda: self.remove_stage(self.stage_list.currentRow())), 1)
-        row2.addWidget(up)
-        row2.addWidget(down)
-        leftw = QWidget(self)
-        lv = QVBoxLayout(leftw)
-        lv.setContentsMargins(0, 0, 0, 0)
-        lv.addWidget(self.stage_list, 1)
-        lv.addLayout(row1)
-        lv.addLayout(row2)
-        leftw.setMaximumWidth(180)
-        self.title = QLabel(self)
-        self.title.setObjectName("SectionTitle")
-        note = QLabel(DEFAULTS_NOTE, self)
-        note.setObjectName("DefaultsNote")
-        note.setWordWrap(True)
-        self.scroll = QScrollArea(self)
-        self.scroll.setWidgetResizable(True)
-        rightw = QWidget(self)
-        rv = QVBoxLayout(rightw)
-        rv.setContentsMargins(0, 0, 0, 0)
-        rv.addWidget(self.title)
-        rv.addWidget(self.scroll, 1)
-        rv.addWidget(note)
-        lay = QHBoxLayout(self)
-        lay.addWidget(leftw)
-        lay.addWidget(rightw, 1)
+        for t in map(str, STAGE_TYPES):
+            self.type_combo.addItem(t, t)
+        cur, kind = self.stage_list.currentRow, self.type_combo.currentText
+        add = QPushButton("Add", self, clicked=lambda: self.add_stage(kind()))
+        remove = QPushButton("Remove", self, clicked=lambda: self.remove_stage(cur()))
+        arrows = [QPushButton(text, self, fixedWidth=30, toolTip=f"Move the stage {way}",
+                              clicked=lambda _=False, d=d: self.move_stage(cur(), d))
+                  for text, way, d in (("▲", "up", -1), ("▼", "down", +1))]
+        left, right = QWidget(self, maximumWidth=180), QWidget(self)
+        boxed(QVBoxLayout, [(self.stage_list, 1), boxed(QHBoxLayout, [(self.type_combo, 1), add]),
+                            boxed(QHBoxLayout, [(remove, 1), *arrows])], left, margins=0)
+        self.heading = QLabel(self, objectName="SectionTitle")
+        self.scroll_area = QScrollArea(self, widgetResizable=True)
+        note = QLabel(DEFAULTS_NOTE, self, objectName="DefaultsNote", wordWrap=True)
+        boxed(QVBoxLayout, [self.heading, (self.scroll_area, 1), note], right, margins=0)
+        boxed(QHBoxLayout, [left, (right, 1)], self)
 
     def set_stages(self, stages: list[dict[str, Any]]) -> None:
         self.stages = [dict(s) for s in stages]
@@ -92,10 +62,9 @@ class StagePlanEditor(QGroupBox):
 
     def add_stage(self, type_: str) -> None:
         names = {s.get("name") for s in self.stages}
-        i = 1
-        while f"{type_}{i}" in names:
-            i += 1
-        self.stages.append({"type": type_, "name": f"{type_}{i}" if i > 1 or type_ in names else type_})
+        i = next(i for i in itertools.count(1) if f"{type_}{i}" not in names)
+        name = f"{type_}{i}" if i > 1 or type_ in names else type_
+        self.stages.append({"type": type_, "name": name})
         self._refresh(select=len(self.stages) - 1)
         self.edited.emit()
 
@@ -133,7 +102,7 @@ class StagePlanEditor(QGroupBox):
         self.form.mark(fields)
         first = next((n for n in self.form.editors if n in fields), None)
         if first is not None:
-            self.scroll.ensureWidgetVisible(self.form.editors[first].widget)
+            self.scroll_area.ensureWidgetVisible(self.form.editors[first].widget)
 
     def _label(self, i: int) -> str:
         st = self.stages[i]
@@ -153,26 +122,26 @@ class StagePlanEditor(QGroupBox):
         if i == self._cur:
             return
         self._cur = i
-        old = self.scroll.takeWidget()
+        old = self.scroll_area.takeWidget()
         if old is not None:
             old.deleteLater()
         self.form = None
         if not 0 <= i < len(self.stages):
-            self.title.setText("No stage selected" if self.stages else
+            self.heading.setText("No stage selected" if self.stages else
                                "The stage plan is empty: add a stage")
             return
         st = self.stages[i]
         model = STAGE_MODELS.get(st.get("type"))
         if model is None:
-            self.title.setText(f"Unknown stage type {st.get('type')!r}")
+            self.heading.setText(f"Unknown stage type {st.get('type')!r}")
             return
         form = ModelForm(model, skip=("type",), columns=1)
         with QSignalBlocker(form):
             form.set_values(st)
         form.changed.connect(self._on_form_changed)
         self.form = form
-        self.scroll.setWidget(form)
-        self.title.setText(f"Stage {i + 1}: {st.get('type')} — every parameter")
+        self.scroll_area.setWidget(form)
+        self.heading.setText(f"Stage {i + 1}: {st.get('type')} — every parameter")
         self.mark(self._bad)
 
     def _on_form_changed(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
@@ -23,7 +23,7 @@ from backend.paths import PRESETS
 from ..poller import Background
 from .checkpoint import CheckpointEditor
 from .draft import ConfigDraft, Problem, within
-from .forms import ModelForm, flag_widget
+from .forms import ModelForm, boxed, flag_widget
 from .judges import JudgesEditor
 from .mixture import MixtureEditor
 from .stages import StagePlanEditor
@@ -57,14 +57,15 @@ class SetupTab(QWidget):
         for editor in (self.checkpoint, self.mixture, self.judges, self.plan):
             editor.edited.connect(self._edited)
         # the editors' parts that the main window, the screenshots and the tests reach for
-        self.base_combo, self.weight_spins = self.checkpoint.combo, self.judges.weight_spins
-        self.set_base, self.add_checkpoints = self.checkpoint.set_base, self.checkpoint.add_checkpoints
-        m, p = self.mixture, self.plan
+        c, m, p = self.checkpoint, self.mixture, self.plan
+        self.base_combo, self.set_base, self.base_ref = c.combo, c.set_base, c.base_ref
+        self.add_checkpoints, self.weight_spins = c.add_checkpoints, self.judges.weight_spins
         self.mix, self.preview_table = m.table, m.preview_table
         self.set_cell, self.dataset_row, self.remove_dataset_row = m.set_cell, m.row, m.remove_row
         self.preview_selected, self.preview_text = m.preview_selected, m.preview_text
-        self.add_stage, self.remove_stage, self.move_stage = p.add_stage, p.remove_stage, p.move_stage
-        self.select_stage, self.set_stage_field = p.select_stage, p.set_stage_field
+        self.add_stage, self.remove_stage = p.add_stage, p.remove_stage
+        self.move_stage, self.select_stage, self.set_stage_field = (p.move_stage, p.select_stage,
+                                                                    p.set_stage_field)
         self._build()
         self.load_preset(DEFAULT_PRESET if DEFAULT_PRESET in config_mod.list_presets() else None)
 
@@ -78,90 +79,45 @@ class SetupTab(QWidget):
 
     # ---- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.hint = QLabel(self)
-        self.hint.setObjectName("HintLabel")
-        self.hint.setWordWrap(True)
-        self.hint.hide()
-
+        self.hint = QLabel(self, objectName="HintLabel", wordWrap=True, visible=False)
         # top bar: preset, name, seed, save/load
-        self.preset_combo = QComboBox(self)
-        for name in config_mod.list_presets():
-            self.preset_combo.addItem(name, name)
-        self.preset_combo.addItem("custom", None)
-        self.preset_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.preset_combo.setMinimumContentsLength(16)
+        self.preset_combo = QComboBox(self, minimumContentsLength=16, sizeAdjustPolicy=QComboBox
+                                      .SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        for name in [*config_mod.list_presets(), None]:
+            self.preset_combo.addItem(name or "custom", name)
         self.preset_combo.currentIndexChanged.connect(self._on_preset)
-        self.name_edit = QLineEdit(self)
-        self.name_edit.setPlaceholderText("run name")
-        self.name_edit.setMinimumWidth(150)
-        self.name_edit.textChanged.connect(self._edited)
-        self.seed_spin = QSpinBox(self)
-        self.seed_spin.setRange(0, 2**31 - 2)
-        self.seed_spin.valueChanged.connect(self._edited)
-        save_btn = QPushButton("Save TOML…", self)
-        save_btn.clicked.connect(self._save_dialog)
-        load_btn = QPushButton("Load TOML…", self)
-        load_btn.clicked.connect(self._load_dialog)
-        top = QHBoxLayout()
-        for label, widget, stretch in (("Preset", self.preset_combo, 1), ("Name", self.name_edit, 1),
-                                       ("Seed", self.seed_spin, 0)):
-            top.addWidget(QLabel(label, self))
-            top.addWidget(widget, stretch)
-            top.addSpacing(8)
-        top.addWidget(save_btn)
-        top.addWidget(load_btn)
-        self.clone_label = QLabel(self)
-        self.clone_label.setObjectName("DefaultsNote")
-        self.clone_label.hide()
+        self.name_edit = QLineEdit(self, placeholderText="run name", minimumWidth=150,
+                                   textChanged=self._edited)
+        self.seed_spin = QSpinBox(self, maximum=2**31 - 2, valueChanged=self._edited)
+        top = boxed(QHBoxLayout, [QLabel("Preset", self), (self.preset_combo, 1), 8,
+                                  QLabel("Name", self), (self.name_edit, 1), 8,
+                                  QLabel("Seed", self), self.seed_spin, 8,
+                                  QPushButton("Save TOML…", self, clicked=self._save_dialog),
+                                  QPushButton("Load TOML…", self, clicked=self._load_dialog)])
+        self.clone_label = QLabel(self, objectName="DefaultsNote", visible=False)
 
         # two rows: [base checkpoint | data mixture] over [judges | stage plan]
-        def row(left: QWidget, right: QWidget) -> QWidget:
-            area = QScrollArea(self)
-            area.setWidgetResizable(True)
-            area.setFrameShape(QScrollArea.Shape.NoFrame)
+        body = QSplitter(Qt.Orientation.Vertical, self, childrenCollapsible=False)
+        for left, right in ((self.checkpoint, self.mixture), (self.judges, self.plan)):
+            area = QScrollArea(self, widgetResizable=True, fixedWidth=LEFT_WIDTH,
+                               frameShape=QScrollArea.Shape.NoFrame)
             area.setWidget(left)
-            area.setFixedWidth(LEFT_WIDTH)
-            w = QWidget(self)
-            lay = QHBoxLayout(w)
-            lay.setContentsMargins(0, 0, 0, 0)
-            lay.addWidget(area)
-            lay.addWidget(right, 1)
-            return w
-
-        body = QSplitter(Qt.Orientation.Vertical, self)
-        body.addWidget(row(self.checkpoint, self.mixture))
-        body.addWidget(row(self.judges, self.plan))
-        body.setStretchFactor(0, 1)
-        body.setStretchFactor(1, 1)
-        body.setChildrenCollapsible(False)
+            row = QWidget(self)
+            boxed(QHBoxLayout, [area, (right, 1)], row, margins=0)
+            body.addWidget(row)
+            body.setStretchFactor(body.count() - 1, 1)
 
         # bottom: validation + launch
-        self.error_label = QLabel(self)
-        self.error_label.setObjectName("ErrorLabel")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label = QLabel(self, objectName="ErrorLabel", wordWrap=True,
+                                  textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        self.ok_label = QLabel(self)
-        self.ok_label.setStyleSheet("color: #1e8a3a;")
-        self.launch_btn = QPushButton("Launch", self)
-        self.launch_btn.setMinimumWidth(110)
-        self.launch_btn.setStyleSheet("QPushButton:enabled { font-weight: 600; }")
-        self.launch_btn.clicked.connect(self.launch)
-        bottom = QHBoxLayout()
-        msgs = QVBoxLayout()
-        msgs.addWidget(self.error_label)
-        msgs.addWidget(self.ok_label)
-        bottom.addLayout(msgs, 1)
+        self.ok_label = QLabel(self, styleSheet="color: #1e8a3a;")
+        self.launch_btn = QPushButton("Launch", self, minimumWidth=110, clicked=self.launch,
+                                      styleSheet="QPushButton:enabled { font-weight: 600; }")
+        msgs = boxed(QVBoxLayout, [self.error_label, self.ok_label])
+        bottom = boxed(QHBoxLayout, [(msgs, 1)])
         bottom.addWidget(self.launch_btn, 0, Qt.AlignmentFlag.AlignTop)
-
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(6, 6, 6, 6)
-        lay.addWidget(self.hint)
-        lay.addLayout(top)
-        lay.addWidget(self.clone_label)
-        lay.addWidget(body, 1)
-        lay.addLayout(bottom)
+        boxed(QVBoxLayout, [self.hint, top, self.clone_label, (body, 1), bottom], self, margins=6)
 
     # ---- populating --------------------------------------------------------------------------
     def load_preset(self, name: str | None) -> None:
@@ -202,10 +158,6 @@ class SetupTab(QWidget):
             self._loading = False
         self.validate()
 
-    @property
-    def config_dir(self) -> Path:
-        return self.draft.config_dir
-
     # ---- building and validating -------------------------------------------------------------
     def raw_config(self) -> tuple[dict[str, Any], list[Problem]]:
         """The editors' values written into the draft, and the editor text that did not parse."""
@@ -239,19 +191,14 @@ class SetupTab(QWidget):
         self.problems = problems
         lines = self.last_errors = [p.line(self.stages) for p in problems]
         valid = not lines
-        if lines:
-            shown = lines[:6] + ([f"… and {len(lines) - 6} more"] if len(lines) > 6 else [])
-            self.error_label.setText("⚠ " + "\n⚠ ".join(shown))
-            self.error_label.show()
-            self.ok_label.hide()
-        else:
-            self.error_label.clear()
-            self.error_label.hide()
+        shown = lines[:6] + ([f"… and {len(lines) - 6} more"] if len(lines) > 6 else [])
+        self.error_label.setText("⚠ " + "\n⚠ ".join(shown) if lines else "")
+        self.error_label.setVisible(not valid)
+        self.ok_label.setVisible(valid)
+        if valid:
             n = len(self.stages)
             self.ok_label.setText(f"✓ Config is valid: {n} stage{'s' if n != 1 else ''}, "
-                                  f"{self.mix.rowCount()} data set(s), "
-                                  f"base {self.checkpoint.base_ref()}.")
-            self.ok_label.show()
+                                  f"{self.mix.rowCount()} data set(s), base {self.base_ref()}.")
         self.launch_btn.setEnabled(valid and not self._launching)
         self.checkpoint.mark(within(problems, "model"))
         self.judges.mark(within(problems, "judges"))
@@ -273,9 +220,7 @@ class SetupTab(QWidget):
         if not self.validate() and self.last_config is None:
             self._fail("Launch refused: the config is invalid.\n" + "\n".join(self.last_errors))
             return
-        cfg = self.last_config
-        assert cfg is not None
-        home, parent = self.home, self.parent_run_id
+        cfg, home, parent = self.last_config, self.home, self.parent_run_id
         self._launching = True
         self.launch_btn.setEnabled(False)
         self.ok_label.setText("Launching… (checking the checkpoint and data files)")
@@ -295,11 +240,11 @@ class SetupTab(QWidget):
         self.launched.emit(run_id)
 
     def _launch_error(self, exc: BaseException) -> None:
-        self._launching = False
         from backend.launcher import LaunchError
-        msg = str(exc) if isinstance(exc, (LaunchError, ConfigError)) else f"{type(exc).__name__}: {exc}"
+        self._launching = False
         self.validate()
-        self._fail(msg)
+        self._fail(str(exc) if isinstance(exc, (LaunchError, ConfigError))
+                   else f"{type(exc).__name__}: {exc}")
 
     def _fail(self, msg: str) -> None:
         lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
@@ -309,10 +254,8 @@ class SetupTab(QWidget):
         self.last_message = msg
         self.launch_failed.emit(msg)
         box = QMessageBox(QMessageBox.Icon.Warning, "Launch refused", msg.splitlines()[0],
-                          QMessageBox.StandardButton.Ok, self)
-        if len(lines) > 1:
-            box.setInformativeText("\n".join(f"• {ln}" for ln in lines[1:]))
-        box.setStyleSheet("QLabel { min-width: 560px; }")
+                          QMessageBox.StandardButton.Ok, self,
+                          styleSheet="QLabel { min-width: 560px; }", informativeText="\n".join(f"• {ln}" for ln in lines[1:]))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.message_box = box
         box.open()  # non-blocking (window-modal)
@@ -324,26 +267,22 @@ class SetupTab(QWidget):
         return self.draft.save(path)
 
     def load_toml(self, path: str | os.PathLike) -> None:
-        try:
-            draft = ConfigDraft.read(path)
-        except ConfigError as exc:
-            self._fail(str(exc))
-            return
-        self.parent_run_id = None
-        self.clone_label.hide()
-        self._load(draft)
+        self._open(lambda: ConfigDraft.read(path))
 
     def clone_run(self, run: dict[str, Any]) -> None:
+        self._open(lambda: ConfigDraft.clone_of(run), run["id"],
+                   f"Cloned from run {run.get('name')} ({run['id']}): it will be recorded as the "
+                   "new run's parent.")
+
+    def _open(self, make: Callable[[], ConfigDraft], parent: str | None = None, note: str = ""):
         try:
-            draft = ConfigDraft.clone_of(run)
+            self._load(make())
         except ConfigError as exc:
             self._fail(str(exc))
             return
-        self._load(draft)
-        self.parent_run_id = run["id"]
-        self.clone_label.setText(f"Cloned from run {run.get('name')} ({run['id']}): it will be "
-                                 "recorded as the new run's parent.")
-        self.clone_label.show()
+        self.parent_run_id = parent
+        self.clone_label.setText(note)
+        self.clone_label.setVisible(bool(note))
 
     def _save_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save run config",
