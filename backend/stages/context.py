@@ -55,10 +55,9 @@ class StageContext:
         return self.cfg.seed * 1000 + idx
 
     def device(self) -> str:
-        if self.cfg.model.device != "auto":
-            return self.cfg.model.device
-        import torch
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        from ..models import pick_device
+
+        return pick_device(self.cfg.model.device)
 
     def model_ref_for(self, idx: int, ref: str) -> str:
         """The model a stage starts from: the base, or the final checkpoint of a train stage."""
@@ -120,7 +119,3 @@ def inject_fault(point: str, step: int) -> None:
             import torch
             raise torch.OutOfMemoryError(f"CUDA out of memory (injected at {point} {step})")
         raise RuntimeError(f"injected fault at {point} {step}")
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
