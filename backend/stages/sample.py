@@ -100,14 +100,21 @@ def build_stage_sampler(ctx: StageContext, idx: int, stage: SampleStage, model_r
 
 
 def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
-    ctx.progress(idx, 0, None, "collecting prompts", force=True)
+    from ..compute import shard, stage_processes
+
+    part = shard()  # (rank, world) inside a shard process: sample its batches, report nothing
+    rank, world = part or (0, 1)
+    quiet = part is not None
+    if not quiet:
+        ctx.progress(idx, 0, None, "collecting prompts", force=True)
     records = prompt_records(ctx, idx, stage)
     if not records:
         raise ValueError(f"stage {stage.name}: no prompts to sample (check data / budget_per_kind)")
-    key_to_id = ctx.log.add_prompts(ctx.run_id, idx, records)
+    key_to_id = (ctx.log.prompt_ids(ctx.run_id, idx) if quiet
+                 else ctx.log.add_prompts(ctx.run_id, idx, records))
     plan = candidate_plan(stage.decoding)
     greedy_many = [d.name for d in stage.decoding if d.greedy and d.n > 1]
-    if greedy_many:
+    if greedy_many and not quiet:
         ctx.event(idx, f"greedy settings {greedy_many} draw one candidate each (greedy copies "
                        "would be identical)", level="warning")
     total = len(records) * len(plan)
@@ -126,12 +133,18 @@ def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
     kinds: dict[str, int] = {}
     for r in records:
         kinds[r.kind] = kinds.get(r.kind, 0) + 1
-    ctx.event(idx, f"{len(records)} prompts ({', '.join(f'{k}: {n}' for k, n in sorted(kinds.items()))})"
-                   f" x {len(plan)} candidates = {total} samples; {done} already there",
-              details={"prompts_per_kind": kinds, "candidates": len(plan), "backend": stage.backend,
-                       "decoding": [d.model_dump() for d in stage.decoding]})
-    ctx.progress(idx, done, total, "loading model" if pending else "done", force=True)
+    if not quiet:
+        ctx.event(idx, f"{len(records)} prompts ({', '.join(f'{k}: {n}' for k, n in sorted(kinds.items()))})"
+                       f" x {len(plan)} candidates = {total} samples; {done} already there",
+                  details={"prompts_per_kind": kinds, "candidates": len(plan),
+                           "backend": stage.backend,
+                           "decoding": [d.model_dump() for d in stage.decoding]})
+        ctx.progress(idx, done, total, "loading model" if pending else "done", force=True)
     if not pending:
+        return
+    nproc = stage_processes(ctx.cfg, stage)
+    if not quiet and nproc > 1:
+        _run_sharded(ctx, idx, nproc, total)
         return
     if stage.backend == "openai":  # the endpoint serves the model; `source` only names the prompts
         model_ref = f"{stage.endpoint.base_url} ({stage.endpoint.model or 'default'})" \
@@ -139,17 +152,22 @@ def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
     else:
         model_ref = ctx.model_ref_for(idx, stage.source)
     sampler = build_stage_sampler(ctx, idx, stage, model_ref)
-    ctx.event(idx, f"sampling from {model_ref} with the {sampler.name} backend")
+    if not quiet:
+        ctx.event(idx, f"sampling from {model_ref} with the {sampler.name} backend")
     t_start = time.time()
     generated = tokens = 0
     try:
         offset = 0  # position of the group's first job in the stage: the metrics' step
+        batch_no = -1  # batches are numbered over the whole stage; shard r takes b % world == r
         for (temp, top_p), jobs in groups.items():
             if sampler.name == "hf":  # similar lengths share a batch: less padding
                 jobs.sort(key=lambda j: len(user_message(j[0])))
             step = sampler.chunk_size
             for k in range(0, len(jobs), step):
                 chunk = jobs[k:k + step]
+                batch_no += 1
+                if batch_no % world != rank:
+                    continue
                 if all((pid, c) in have for _, pid, c, _ in chunk):
                     continue  # written before an interruption (batches are written whole)
                 d = chunk[0][3]
@@ -172,12 +190,41 @@ def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
                     "samples_per_s": len(chunk) / dt,
                     "tokens_per_s": sum(g.n_tokens for g in outs) / dt,
                     "mean_sample_length": sum(g.n_tokens for g in outs) / len(outs)})
-                ctx.progress(idx, done, total, f"sampled {done}/{total}")
+                if not quiet:
+                    ctx.progress(idx, done, total, f"sampled {done}/{total}")
                 ctx.check_stop()
             offset += len(jobs)
     finally:
         sampler.close()
+    if quiet:
+        return
     elapsed = max(time.time() - t_start, 1e-6)
     ctx.event(idx, f"sampled {generated} responses in {elapsed:.1f} s "
                    f"({generated / elapsed:.2f} samples/s, {tokens / elapsed:.1f} tokens/s)")
     ctx.progress(idx, done, total, f"sampled {total} responses", force=True)
+
+
+def _run_sharded(ctx: StageContext, idx: int, nproc: int, total: int) -> None:
+    """The stage in ``nproc`` shard processes (backend.compute); this process reports progress."""
+    from ..compute import run_sample_shards
+
+    def count() -> tuple[int, int]:
+        row = ctx.log.query("SELECT count(*) AS n, coalesce(sum(n_tokens), 0) AS t FROM samples "
+                            "WHERE run_id=? AND stage_idx=?", (ctx.run_id, idx))[0]
+        return int(row["n"]), int(row["t"])
+
+    n0, t0_tokens = count()
+    ctx.event(idx, f"sampling in {nproc} shard processes (batch b goes to shard b mod {nproc})",
+              details={"shards": nproc})
+
+    def poll() -> None:
+        n, _ = count()
+        ctx.progress(idx, n, total, f"sampled {n}/{total} ({nproc} shards)")
+
+    t_start = time.time()
+    run_sample_shards(ctx, idx, nproc, poll)
+    n, t = count()
+    elapsed = max(time.time() - t_start, 1e-6)
+    ctx.event(idx, f"sampled {n - n0} responses in {elapsed:.1f} s with {nproc} shards "
+                   f"({(n - n0) / elapsed:.2f} samples/s, {(t - t0_tokens) / elapsed:.1f} tokens/s)")
+    ctx.progress(idx, n, total, f"sampled {n} responses", force=True)
