@@ -281,6 +281,7 @@ def cmd_logs(args) -> int:
 
 
 def cmd_judge(args) -> int:
+    from .errors import StudioError
     from .judge_file import judge_file, judge_list_text
 
     settings = {"nli_model": args.nli_model} if args.nli_model else {}
@@ -293,7 +294,7 @@ def cmd_judge(args) -> int:
     try:
         weights = json.loads(args.weights) if args.weights else None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"--weights is not valid JSON ({exc}); e.g. "
+        raise StudioError(f"--weights is not valid JSON ({exc}); e.g. "
                          '\'{"task": 0.3, "faithfulness": 0.4, "instruction_following": 0.3}\'') from None
     summary = judge_file(args.input, args.output, judges=judges, weights=weights, settings=settings)
     print(json.dumps(summary, indent=2, default=str))
@@ -434,10 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .config import ConfigError
-    from .data import DataError
-    from .launcher import LaunchError
-    from .runlog import RunLogError
+    from .errors import StudioError
 
     args = build_parser().parse_args(argv)
     if args.home:
@@ -447,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.fn(args)
-    except (ConfigError, LaunchError, RunLogError, DataError, FileNotFoundError, ValueError) as exc:
+    except StudioError as exc:  # every module's error says what and where
         print(f"reset-gui {args.command}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, permissions, a file size limit

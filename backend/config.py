@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, Union
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .errors import StudioError
 from .paths import PRESETS, REPO_ROOT
 from .scoring import check_weights
 from .vocab import CATEGORIES, KINDS, STAGE_TYPES  # noqa: F401  (CATEGORIES: re-exported)
@@ -20,7 +21,7 @@ from .vocab import CATEGORIES, KINDS, STAGE_TYPES  # noqa: F401  (CATEGORIES: re
 Kind = Literal[KINDS]  # a Literal, so the setup form lists the kinds
 
 
-class ConfigError(ValueError):
+class ConfigError(StudioError, ValueError):
     """A config that cannot run; the message names the field and the bad value."""
 
 

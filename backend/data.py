@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .config import DatasetSpec
+from .errors import StudioError
 from .records import KINDS, Record
 
 FILE_TYPES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
@@ -73,7 +74,7 @@ def _create_tqdm_lock() -> None:
 _create_tqdm_lock()
 
 
-class DataError(ValueError):
+class DataError(StudioError, ValueError):
     """A data set that cannot be used; the message names the file, line or column."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from . import queries
 from .data import chat_messages, write_jsonl
+from .errors import StudioError
 from .records import record_from_prompt
 from .runlog import RunLog
 
@@ -38,7 +39,7 @@ EVAL_COLUMNS = ("run_id", "run_name", "checkpoint_tag", "checkpoint_id", "datase
                 "faithfulness_judge")
 
 
-class ExportError(ValueError):
+class ExportError(StudioError, ValueError):
     """An export that cannot be done; the message says why."""
 
 

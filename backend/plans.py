@@ -10,10 +10,11 @@ from typing import Any
 
 from . import paths, queries
 from .config import ConfigError, EvaluateStage, RunConfig, TrainStage, loads
+from .errors import StudioError
 from .runlog import RunLog
 
 
-class PlanError(ValueError):
+class PlanError(StudioError, ValueError):
     """A plan that cannot be built; the message says what is missing."""
 
 

@@ -18,13 +18,14 @@ from typing import Any, Iterable, Iterator
 
 import sqlite_utils
 
+from .errors import StudioError
 from .vocab import FINAL_STATUSES, RUN_STATUSES, Status  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 60_000
 
 
-class RunLogError(RuntimeError):
+class RunLogError(StudioError, RuntimeError):
     """A run log that cannot be used: not a database, newer schema, unwritable."""
 
 

@@ -43,6 +43,25 @@ def test_presets_show_prints_the_resolved_config(tmp_path):
     assert missing.returncode == 2 and "unknown preset 'nope'" in missing.stderr
 
 
+def test_one_base_error():
+    """Every error a module raises for a person derives from StudioError: the CLI catches that."""
+    import re
+
+    from backend.config import ConfigError
+    from backend.data import DataError
+    from backend.errors import StudioError
+    from backend.launcher import LaunchError
+    from backend.runlog import RunLogError
+
+    assert all(issubclass(e, StudioError) for e in (ConfigError, DataError, LaunchError, RunLogError))
+    assert issubclass(ConfigError, ValueError) and issubclass(RunLogError, RuntimeError)  # as before
+    strays = [f"{path.relative_to(REPO)}: {m.group(0)}" for path in (REPO / "backend").rglob("*.py")
+              for m in re.finditer(r"^class (\w+Error)\((ValueError|RuntimeError|Exception)\)",
+                                   path.read_text(encoding="utf-8"), re.M)
+              if m.group(1) not in ("StudioError", "FieldError")]  # FieldError stays in pydantic
+    assert not strays, strays
+
+
 def test_list_empty_home(tmp_path):
     res = cli("list", home=tmp_path)
     assert res.returncode == 0 and "no runs yet" in res.stdout

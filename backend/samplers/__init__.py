@@ -19,12 +19,13 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..config import DecodingSpec, EndpointSpec
+from ..errors import StudioError
 from ..generation import Generation
 
 BACKENDS = ("hf", "vllm", "openai")
 
 
-class SamplerError(RuntimeError):
+class SamplerError(StudioError, RuntimeError):
     """A sampler that cannot be built or a generation request that failed; one clear line."""
 
 
