@@ -137,8 +137,14 @@ def test_save_read_and_clone(demo, tmp_path):
     demo["stages"][0]["learning_rate"] = 0.0  # work in progress is saved as it is
     wip = ConfigDraft.read(ConfigDraft(demo, PRESETS).save(tmp_path / "wip.toml"))
     assert _locs(wip.check()[1]) == [("stages", 0, "learning_rate")]
-    with pytest.raises(ConfigError, match="Could not load"):
+    with pytest.raises(ConfigError, match="not found"):
         ConfigDraft.read(tmp_path / "none.toml")
+    (tmp_path / "child.toml").write_text('extends = "reset_demo"\nname = "child"\n')
+    child = ConfigDraft.read(tmp_path / "child.toml")  # a composed config loads resolved
+    cfg, problems = child.check()
+    assert problems == [] and "extends" not in child.data
+    assert cfg.name == "child"
+    assert cfg.to_dict()["stages"] == load_preset("reset_demo").to_dict()["stages"]
     clone = ConfigDraft.clone_of({"id": "r1", "name": "x", "config_toml": path.read_text(),
                                   "run_dir": str(tmp_path)})
     assert clone.data["name"] == f"{demo['name']}-clone" and clone.config_dir == tmp_path

@@ -15,7 +15,7 @@ from typing import Any
 
 import tomli_w
 
-from backend import config as config_mod
+from backend import config as config_mod, presets
 from backend.config import ConfigError, Loc, RunConfig
 from backend.models import _HUB_ID as HUB_ID  # the loader's rule for "org/name"
 from backend.paths import PRESETS, REPO_ROOT
@@ -109,11 +109,8 @@ class ConfigDraft:
 
     @classmethod
     def read(cls, path: str | Path) -> ConfigDraft:
-        path = Path(path)
-        try:
-            return cls(tomllib.loads(path.read_text(encoding="utf-8")), path.parent)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"Could not load {path}: {exc}") from None
+        """A config file, its ``extends`` chain and stage defaults worked out."""
+        return cls(presets.resolve_file(path), Path(path).parent)
 
     @classmethod
     def clone_of(cls, run: dict[str, Any]) -> ConfigDraft:

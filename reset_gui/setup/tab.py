@@ -255,7 +255,8 @@ class SetupTab(QWidget):
         self.launch_failed.emit(msg)
         box = QMessageBox(QMessageBox.Icon.Warning, "Launch refused", msg.splitlines()[0],
                           QMessageBox.StandardButton.Ok, self,
-                          styleSheet="QLabel { min-width: 560px; }", informativeText="\n".join(f"• {ln}" for ln in lines[1:]))
+                          styleSheet="QLabel { min-width: 560px; }",
+                          informativeText="\n".join(f"• {ln}" for ln in lines[1:]))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.message_box = box
         box.open()  # non-blocking (window-modal)
