@@ -130,6 +130,9 @@ class TrainStage(_Stage):
     init: str = "base"  # "base" | "previous" | an earlier train stage | "run:<run_id>:<tag>"
     data: list[str] = Field(default_factory=list)  # mixture names; empty = whole mixture
     selection: str | None = None  # a select stage, or "sel:<run_id>:<name>"; replaces `data`
+    # "selected": the selection's responses; "reference": the ORIGINAL references of the same
+    # prompts (the control: as much extra training, without the self-generated data)
+    targets: Literal["selected", "reference"] = "selected"
     method: Literal["lora", "full"] = "lora"
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
@@ -189,9 +192,12 @@ class SelectStage(_Stage):
     type: Literal["select"] = "select"
     samples: str = "previous"
     threshold: float = Field(0.5, ge=0.0, le=1.0)
-    per_kind_quota: dict[str, int] = Field(default_factory=dict)
+    per_kind_quota: dict[str, int] = Field(default_factory=dict)  # per-kind budgets (at most)
     budget: int | None = Field(None, ge=1)
     weights: dict[str, float] | None = None  # overrides judges.weights for this selection
+    # ReSet-S: the ReSet threshold this stricter selection is measured against (same candidates
+    # and weights, no quota or budget); the selection records its size relative to that one
+    reset_threshold: float | None = Field(None, ge=0.0, le=1.0)
 
 
 class EvaluateStage(_Stage):
@@ -322,6 +328,9 @@ class RunConfig(_Strict):
                     if dname not in names:
                         raise FieldError(("stages", i, "data"), f"unknown data set {dname!r}; the "
                                          f"mixture has {names}")
+            if getattr(st, "targets", "selected") == "reference" and not st.selection:
+                raise FieldError(("stages", i, "targets"), "targets = \"reference\" trains on the "
+                                 "references of a selection's prompts; set selection too")
             for ref_field in ("init", "source", "samples", "selection"):
                 ref = getattr(st, ref_field, None)
                 if ref and ref.startswith(("run:", "sel:")):

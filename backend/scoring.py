@@ -129,6 +129,17 @@ def select(arrays: CandidateArrays, weights: Mapping[str, Any], threshold: float
     return idx, comb
 
 
+def size_vs_reset(arrays: CandidateArrays, weights: Mapping[str, Any], n_kept: int,
+                  reset_threshold: float) -> dict[str, Any]:
+    """How big a (ReSet-S) selection is next to the ReSet selection of the same candidates: the
+    same weights at ``reset_threshold``, no per-kind budget or total budget."""
+    ref, _ = select(arrays, weights, reset_threshold)
+    kinds = {k: int((arrays.kind[ref] == i).sum()) for i, k in enumerate(arrays.kinds)}
+    return {"reset_threshold": reset_threshold, "reset_n_selected": int(ref.size),
+            "reset_per_kind": kinds, "n_selected": int(n_kept),
+            "ratio": n_kept / ref.size if ref.size else None}
+
+
 def selection_items(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarray) -> list[dict[str, Any]]:
     """{sample_id, prompt_id, combined, rank} per kept candidate, rank 1 = best: the rows
     ``RunLog.add_selection`` stores."""

@@ -64,12 +64,17 @@ def run(ctx: StageContext, idx: int, stage: SelectStage) -> None:
     policy = {"samples_stage": ctx.cfg.stages[j].name, "samples_stage_idx": j,
               "threshold": stage.threshold, "weights": weights,
               "per_kind_quota": dict(stage.per_kind_quota), "budget": stage.budget}
+    if stage.reset_threshold is not None:  # ReSet-S: its size next to ReSet's on these samples
+        policy["vs_reset"] = scoring.size_vs_reset(arrays, weights, len(selected),
+                                                   stage.reset_threshold)
     sel_id = ctx.log.add_selection(ctx.run_id, idx, stage.name, policy, selected)
     stored = ctx.log.count("selection_items", selection_id=sel_id)
     if stored != len(selected):
         ctx.event(idx, f"selection {stage.name!r} already existed with {stored} items; kept it",
                   level="warning")
     stats = scoring.selection_stats(arrays, kept, comb)
+    if policy.get("vs_reset", {}).get("ratio") is not None:
+        stats["size_vs_reset"] = policy["vs_reset"]["ratio"]
     ctx.log.log_metrics(ctx.run_id, idx, 0, stats)
     if not selected:
         ctx.event(idx, f"no candidate cleared threshold {stage.threshold}; the selection is empty "

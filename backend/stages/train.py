@@ -44,6 +44,8 @@ def selected_examples(ctx: StageContext, ref: str, idx: int) -> list[tuple[Recor
 def training_examples(ctx: StageContext, idx: int, stage: TrainStage) -> list[tuple[Record, str]]:
     if stage.selection:
         pairs = selected_examples(ctx, stage.selection, idx)
+        if stage.targets == "reference":  # the control: same prompts, their original references
+            pairs = [(r, r.reference) for r, _text in pairs if r.reference]
     else:
         recs = build_mixture(ctx.cfg.data, ctx.seed_for(idx), names=stage.data or None)
         pairs = [(r, r.reference) for r in recs if r.reference]
