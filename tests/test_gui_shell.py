@@ -156,7 +156,7 @@ def test_empty_home_shows_demo_hint(window, qtbot):
     assert win.tabs.currentWidget() is win.setup
     assert win.setup.hint.isVisible()
     assert "Press Launch to run the ReSet demo" in win.setup.hint.text()
-    assert win.setup.preset_combo.currentData() == "reset_demo"
+    assert win.setup.preset_combo.currentData() == "reset_quick"  # the Setup tab's default
     assert win.runs_panel.empty.isVisible()
 
 
@@ -219,6 +219,31 @@ def test_setup_refuses_invalid_input_naming_the_field(qtbot, home, tmp_path):
     tab.set_cell(0, "Weight", "1")
     tab.set_stage_field(1, "source", "nonexistent")
     assert any("stages.1 (sample).source" in e for e in tab.last_errors)
+
+
+def test_setup_marks_the_field_each_problem_names(qtbot, home, tmp_path):
+    """Problems carry their location, and the editor that owns it marks exactly that field."""
+    from reset_gui.setup.forms import BAD_FILL
+    from reset_gui.setup.mixture import MC
+
+    tab = _setup(qtbot, home)
+    _make_valid(tab, tmp_path)
+    tab.set_stage_field(0, "learning_rate", 0.0)
+    tab.set_cell(0, "Budget", "many")
+    assert {("stages", 0, "learning_rate"), ("data", 0, "budget")} <= {p.loc for p in tab.problems}
+    red = lambda name: "color" in tab.stage_form.labels[name].styleSheet()  # noqa: E731
+    assert red("learning_rate") and not red("epochs")
+    fill = lambda c: tab.mix.item(0, MC[c]).background().color().name()  # noqa: E731
+    assert fill("Budget") == BAD_FILL and fill("Weight") != BAD_FILL
+    tab.select_stage(1)
+    assert not any(red(name) for name in tab.stage_form.labels)
+    tab.select_stage(0)  # the mark survives rebuilding the form
+    assert red("learning_rate")
+    tab.set_stage_field(0, "learning_rate", 3e-4)
+    tab.set_cell(0, "Budget", "2")
+    assert not red("learning_rate") and fill("Budget") != BAD_FILL and tab.valid
+    tab.set_stage_field(1, "name", tab.stages[0]["name"])  # a cross-field check names its field
+    assert [p.loc for p in tab.problems] == [("stages", 1, "name")] and red("name")
 
 
 def test_stage_plan_editing_covers_every_field(qtbot, home, tmp_path):
@@ -340,8 +365,8 @@ def test_config_save_load_round_trip(qtbot, home, tmp_path):
     assert other.build_config().to_dict() == before
     assert other.name_edit.text() == "round-trip"
     assert other.stages[0]["lora_r"] == 4
-    # the same config as the preset apart from the two edits
-    want = load_preset("reset_demo").to_dict()
+    # the same config as the default preset apart from the two edits
+    want = load_preset("reset_quick").to_dict()
     want["name"] = "round-trip"
     want["stages"][0]["lora_r"] = 4
     assert before == want
