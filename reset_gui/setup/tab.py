@@ -28,7 +28,7 @@ from .judges import JudgesEditor
 from .mixture import MixtureEditor
 from .stages import StagePlanEditor
 
-DEFAULT_PRESET = "reset_demo"
+DEFAULT_PRESET = "reset_quick"  # every stage and plot in minutes; reset_demo is fuller
 LEFT_WIDTH = 292
 
 
