@@ -25,8 +25,11 @@ from .samples_tab import SamplesTab
 from .setup.tab import SetupTab
 from .style import APP_NAME, STYLESHEET
 
-DEMO_HINT = ("Press Launch to run the ReSet demo on the embedded model (about 10 minutes on a "
-             "laptop CPU). The demo preset is loaded below; every value can be changed.")
+DEMO_HINT = ("Press Launch to run the ReSet demo on the embedded model: every stage and plot in "
+             "about three minutes on a laptop CPU (reset_demo is the fuller picture). The preset "
+             "is loaded below; every value can be changed.")
+
+
 def _scrollable(view: QWidget) -> QScrollArea:
     """A view inside a frameless scroll area: a view wider than its tab scrolls instead of
     stretching the whole window past the screen."""
