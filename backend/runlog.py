@@ -1,9 +1,10 @@
 """The run log: one SQLite file (WAL) that every worker appends to and every viewer polls.
 
-Schema is declared with sqlite-utils and versioned in the ``meta`` table. Writes go through
-``_write``: one ``BEGIN IMMEDIATE`` transaction per batch (so concurrent writers queue on the busy
-timeout instead of failing on a lock upgrade) and ``INSERT OR IGNORE`` on each table's natural key,
-which makes every write idempotent: a resumed stage re-sends rows without duplicating them.
+The schema is plain DDL (``SCHEMA``), versioned in the ``meta`` table. Writes go through
+``_insert``/``_update``: one ``BEGIN IMMEDIATE`` transaction per batch (so concurrent writers queue
+on the busy timeout instead of failing on a lock upgrade) and ``ON CONFLICT DO NOTHING`` on each
+table's natural key, which makes every write idempotent: a resumed stage re-sends rows without
+duplicating them. Reads beyond one table's rows live in ``backend/queries.py``.
 Reads are incremental: ``read_since(table, after_id)`` returns only rows a viewer has not seen.
 """
 from __future__ import annotations
@@ -16,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import sqlite_utils
 
 from .errors import StudioError
 from .vocab import FINAL_STATUSES, RUN_STATUSES, Status  # noqa: F401  (re-exported)
@@ -39,60 +39,187 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-# table -> (columns, primary key, unique natural key or None, indexes)
-_TABLES: dict[str, tuple[dict[str, type], str, tuple[str, ...] | None, list[tuple[str, ...]]]] = {
-    "runs": ({
-        "id": str, "name": str, "preset": str, "status": str, "config_toml": str,
-        "run_dir": str, "parent_run_id": str, "pid": int, "created_at": float, "started_at": float,
-        "ended_at": float, "heartbeat_at": float, "exit_code": int, "signal": int, "error": str,
-        "error_tail": str, "stderr_tail": str, "current_stage": int, "cancel_requested": int,
-        "updated_at": float, "experiment": str,  # one config under several seeds: one id for all
-    }, "id", None, [("status",), ("experiment",)]),
-    "stages": ({
-        "id": int, "run_id": str, "idx": int, "name": str, "type": str, "status": str,
-        "started_at": float, "ended_at": float, "done": int, "total": int, "message": str,
-        "updated_at": float,
-    }, "id", ("run_id", "idx"), []),
-    "metrics": ({
-        "id": int, "run_id": str, "stage_idx": int, "step": int, "name": str, "value": float,
-        "time": float,
-    }, "id", ("run_id", "stage_idx", "step", "name"), [("run_id", "name"), ("run_id", "id")]),
-    "checkpoints": ({
-        "id": int, "run_id": str, "stage_idx": int, "step": int, "tag": str, "path": str,
-        "kind": str, "base": str, "created_at": float,
-    }, "id", ("run_id", "tag"), [("run_id", "stage_idx")]),
-    "prompts": ({
-        "id": int, "run_id": str, "stage_idx": int, "key": str, "kind": str, "source": str,
-        "prompt": str, "context": str, "reference": str, "constraints": str,
-    }, "id", ("run_id", "stage_idx", "key"), [("run_id", "kind")]),
-    "samples": ({
-        "id": int, "run_id": str, "stage_idx": int, "prompt_id": int, "cand_idx": int,
-        "decoding": str, "params": str, "seed": int, "text": str, "n_tokens": int,
-        "finish_reason": str, "created_at": float,
-    }, "id", ("prompt_id", "cand_idx"), [("run_id", "stage_idx"), ("run_id", "id")]),
-    "scores": ({
-        "id": int, "run_id": str, "sample_id": int, "judge": str, "category": str, "value": float,
-        "details": str,
-    }, "id", ("sample_id", "judge"), [("run_id", "judge"), ("run_id", "id")]),
-    "selections": ({
-        "id": int, "run_id": str, "stage_idx": int, "name": str, "policy": str, "n_selected": int,
-        "created_at": float,
-    }, "id", ("run_id", "name"), []),
-    "selection_items": ({
-        "id": int, "selection_id": int, "sample_id": int, "prompt_id": int, "combined": float,
-        "rank": int,
-    }, "id", ("selection_id", "sample_id"), []),
-    "evals": ({
-        "id": int, "run_id": str, "stage_idx": int, "checkpoint_id": int, "checkpoint_tag": str,
-        "dataset": str, "category": str, "n": int, "faithfulness": float,
-        "instruction_following": float, "task_score": float, "mean_length": float,
-        "faithfulness_judge": str, "details": str, "created_at": float,
-    }, "id", ("run_id", "checkpoint_tag", "dataset"), []),
-    "events": ({
-        "id": int, "run_id": str, "time": float, "level": str, "stage_idx": int, "message": str,
-        "details": str,
-    }, "id", None, [("run_id",)]),
-}
+# The schema of a new log, in SQLite's own words. Natural keys are UNIQUE indexes (the ON CONFLICT
+# of _insert and of the checkpoint upsert rely on them); (run_id, id) indexes make the per-run poll
+# a range scan.
+# Logs created before this DDL (versions 1 to 3) have tables made by sqlite-utils with the same
+# columns and index names but no NOT NULL or REFERENCES; they are migrated and used as they are. SQLite checks
+# REFERENCES only under PRAGMA foreign_keys, which stays off: the links are declared for readers.
+SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,                    -- <time>-<name>-<random>
+    name TEXT NOT NULL,
+    preset TEXT NOT NULL,
+    status TEXT NOT NULL,                   -- backend.vocab.Status
+    config_toml TEXT NOT NULL,
+    run_dir TEXT NOT NULL,
+    parent_run_id TEXT REFERENCES runs (id),  -- continued from (a selection of) that run
+    pid INTEGER,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    heartbeat_at REAL,
+    exit_code INTEGER,
+    signal INTEGER,
+    error TEXT,
+    error_tail TEXT,
+    stderr_tail TEXT,
+    current_stage INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL,
+    experiment TEXT                         -- one config run under several seeds: one id for all
+);
+CREATE INDEX idx_runs_status ON runs (status);
+CREATE INDEX idx_runs_experiment ON runs (experiment);
+
+CREATE TABLE stages (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    idx INTEGER NOT NULL,                   -- position in the plan
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,                     -- backend.vocab.StageType
+    status TEXT NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    done INTEGER,
+    total INTEGER,
+    message TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE UNIQUE INDEX idx_stages_run_id_idx ON stages (run_id, idx);
+
+CREATE TABLE metrics (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    stage_idx INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    time REAL
+);
+CREATE UNIQUE INDEX idx_metrics_run_id_stage_idx_step_name ON metrics (run_id, stage_idx, step, name);
+CREATE INDEX idx_metrics_run_id_name ON metrics (run_id, name);
+CREATE INDEX idx_metrics_run_id_id ON metrics (run_id, id);
+
+CREATE TABLE checkpoints (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    stage_idx INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    tag TEXT NOT NULL,                      -- "<stage name>" or "<stage name>@<step>"
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,                     -- adapter | full
+    base TEXT,                              -- the model it was trained from
+    created_at REAL
+);
+CREATE UNIQUE INDEX idx_checkpoints_run_id_tag ON checkpoints (run_id, tag);
+CREATE INDEX idx_checkpoints_run_id_stage_idx ON checkpoints (run_id, stage_idx);
+
+CREATE TABLE prompts (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    stage_idx INTEGER NOT NULL,
+    key TEXT NOT NULL,                      -- record id, "<checkpoint tag>|<record id>" in evaluations
+    kind TEXT NOT NULL,                     -- backend.vocab.Kind
+    source TEXT,                            -- data set name
+    prompt TEXT NOT NULL,
+    context TEXT,
+    reference TEXT,
+    constraints TEXT                        -- JSON: IFEval instruction ids and kwargs
+);
+CREATE UNIQUE INDEX idx_prompts_run_id_stage_idx_key ON prompts (run_id, stage_idx, key);
+CREATE INDEX idx_prompts_run_id_kind ON prompts (run_id, kind);
+
+CREATE TABLE samples (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    stage_idx INTEGER NOT NULL,
+    prompt_id INTEGER NOT NULL REFERENCES prompts (id),
+    cand_idx INTEGER NOT NULL,
+    decoding TEXT,
+    params TEXT,                            -- JSON
+    seed INTEGER,
+    text TEXT,
+    n_tokens INTEGER,
+    finish_reason TEXT,
+    created_at REAL
+);
+CREATE UNIQUE INDEX idx_samples_prompt_id_cand_idx ON samples (prompt_id, cand_idx);
+CREATE INDEX idx_samples_run_id_stage_idx ON samples (run_id, stage_idx);
+CREATE INDEX idx_samples_run_id_id ON samples (run_id, id);
+
+CREATE TABLE scores (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    sample_id INTEGER NOT NULL REFERENCES samples (id),
+    judge TEXT NOT NULL,                    -- a judge, "cat:<category>" or "combined"
+    category TEXT,
+    value REAL,                             -- NULL: the judge does not apply
+    details TEXT                            -- JSON
+);
+CREATE UNIQUE INDEX idx_scores_sample_id_judge ON scores (sample_id, judge);
+CREATE INDEX idx_scores_run_id_judge ON scores (run_id, judge);
+CREATE INDEX idx_scores_run_id_id ON scores (run_id, id);
+
+CREATE TABLE selections (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    stage_idx INTEGER,                      -- NULL: saved from the what-if panel
+    name TEXT NOT NULL,
+    policy TEXT NOT NULL,                   -- JSON: threshold, weights, quota, budget
+    n_selected INTEGER NOT NULL,
+    created_at REAL
+);
+CREATE UNIQUE INDEX idx_selections_run_id_name ON selections (run_id, name);
+
+CREATE TABLE selection_items (
+    id INTEGER PRIMARY KEY,
+    selection_id INTEGER NOT NULL REFERENCES selections (id),
+    sample_id INTEGER NOT NULL REFERENCES samples (id),
+    prompt_id INTEGER NOT NULL REFERENCES prompts (id),
+    combined REAL,
+    rank INTEGER NOT NULL                   -- 1 = best
+);
+CREATE UNIQUE INDEX idx_selection_items_selection_id_sample_id
+    ON selection_items (selection_id, sample_id);
+
+CREATE TABLE evals (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    stage_idx INTEGER NOT NULL,
+    checkpoint_id INTEGER REFERENCES checkpoints (id),  -- NULL: the base model
+    checkpoint_tag TEXT NOT NULL,
+    dataset TEXT NOT NULL,                  -- a data set, or "_all"
+    category TEXT,
+    n INTEGER,
+    faithfulness REAL,
+    instruction_following REAL,
+    task_score REAL,
+    mean_length REAL,
+    faithfulness_judge TEXT,
+    details TEXT,                           -- JSON: backend.eval_details.EvalDetails
+    created_at REAL
+);
+CREATE UNIQUE INDEX idx_evals_run_id_checkpoint_tag_dataset ON evals (run_id, checkpoint_tag, dataset);
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT REFERENCES runs (id),       -- NULL: about the log or the launcher
+    time REAL,
+    level TEXT NOT NULL,
+    stage_idx INTEGER,
+    message TEXT NOT NULL,
+    details TEXT                            -- JSON
+);
+CREATE INDEX idx_events_run_id ON events (run_id);
+"""
+# the tables read_since serves (rows in id order), and whether their rows carry a run_id
+_INCREMENTAL = {"stages": True, "metrics": True, "checkpoints": True, "prompts": True,
+                "samples": True, "scores": True, "selections": True, "selection_items": False,
+                "evals": True, "events": True}
+
 
 def _v1_to_v2(conn: sqlite3.Connection) -> None:
     """Version 2: (run_id, id) indexes make a per-run incremental poll an index range scan."""
@@ -141,12 +268,15 @@ class RunLog:
         except sqlite3.DatabaseError as exc:
             raise RunLogError(f"{self.path} is not a ReSet Studio run log ({exc})") from exc
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._check_schema()
 
     # ---- schema -------------------------------------------------------------------------------
+    def table_names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+
     def _version(self) -> int | None:
-        if "meta" not in self.db.table_names():
+        if "meta" not in self.table_names():
             return None
         row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return int(row[0]) if row else None
@@ -154,7 +284,7 @@ class RunLog:
     def _check_schema(self) -> None:
         version = self._version()
         if version is None:
-            others = [t for t in self.db.table_names() if not t.startswith("sqlite_")]
+            others = [t for t in self.table_names() if not t.startswith("sqlite_")]
             if others:
                 raise RunLogError(f"{self.path} is a SQLite file but not a ReSet Studio run log "
                                   f"(it has tables {', '.join(others[:5])})")
@@ -174,14 +304,9 @@ class RunLog:
 
     def _create(self) -> None:
         with self.transaction():
-            self.db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-            for name, (columns, pk, unique, indexes) in _TABLES.items():
-                table = self.db[name]
-                table.create(columns, pk=pk, if_not_exists=True)
-                if unique:
-                    table.create_index(unique, unique=True, if_not_exists=True)
-                for cols in indexes:
-                    table.create_index(cols, if_not_exists=True)
+            for statement in SCHEMA.split(";"):  # executescript would COMMIT the transaction
+                if statement.strip():
+                    self.conn.execute(statement)
             self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
                               (str(SCHEMA_VERSION),))
 
@@ -214,8 +339,10 @@ class RunLog:
         if not rows:
             return 0
         columns = list(dict.fromkeys(k for r in rows for k in r))  # rows may differ in keys
-        sql = (f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) "
-               f"VALUES ({', '.join('?' for _ in columns)})")
+        # ON CONFLICT skips only rows already there; a missing NOT NULL key still fails (OR IGNORE
+        # would drop the row silently)
+        sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
+               f"VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT DO NOTHING")
         with self.transaction() as conn:
             before = conn.total_changes
             conn.executemany(sql, [tuple(r.get(c) for c in columns) for r in rows])
@@ -397,11 +524,11 @@ class RunLog:
     def read_since(self, table: str, after_id: int = 0, *, run_id: str | None = None,
                    limit: int | None = None) -> list[dict[str, Any]]:
         """Rows with id > after_id (optionally of one run), in id order: the cheap live poll."""
-        if table not in _TABLES or table == "runs":
+        if table not in _INCREMENTAL:
             raise ValueError(f"not an append-only table: {table}")
         sql = f"SELECT * FROM {table} WHERE id > ?"
         args: list[Any] = [after_id]
-        if run_id is not None and "run_id" in _TABLES[table][0]:
+        if run_id is not None and _INCREMENTAL[table]:
             sql += " AND run_id = ?"
             args.append(run_id)
         sql += " ORDER BY id"

@@ -1,5 +1,6 @@
 import multiprocessing as mp
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,22 @@ def test_wal_and_schema_version(tmp_path):
     assert log.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert log._version() == SCHEMA_VERSION
     assert {"runs", "stages", "metrics", "checkpoints", "prompts", "samples", "scores",
-            "selections", "selection_items", "evals", "events"} <= set(log.db.table_names())
+            "selections", "selection_items", "evals", "events"} <= set(log.table_names())
+
+
+def _indexes(log, table):
+    return {r[1] for r in log.conn.execute(f"PRAGMA index_list({table})")}
+
+
+def test_new_logs_refuse_rows_without_their_keys(tmp_path):
+    log = _log(tmp_path)
+    with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
+        log.add_samples([{"run_id": "r1", "stage_idx": 0, "cand_idx": 0, "text": "no prompt"}])
+    with pytest.raises(sqlite3.IntegrityError, match="NOT NULL"):
+        log._insert("metrics", [{"run_id": "r1", "stage_idx": 0, "step": 2, "name": None, "value": 1.0}])
+    assert log.count("samples") == 0 and log.count("metrics") == 0
+    links = {(r[2], r[3], r[4]) for r in log.conn.execute("PRAGMA foreign_key_list(scores)")}
+    assert links == {("runs", "run_id", "id"), ("samples", "sample_id", "id")}
 
 
 def test_writes_are_idempotent(tmp_path):
@@ -115,5 +131,57 @@ def test_migrates_version_1_log(tmp_path):
     log.close()
     log = RunLog(tmp_path / "runlog.db")
     assert log._version() == SCHEMA_VERSION == 3
-    assert "idx_metrics_run_id_id" in {i.name for i in log.db["metrics"].indexes}
+    assert "idx_metrics_run_id_id" in _indexes(log, "metrics")
     assert log.read_since("metrics", 0, run_id="r1")[0]["value"] == 1.5
+
+
+def _v2_log(path):
+    """A log written before the explicit DDL: sqlite-utils tables, no NOT NULL or REFERENCES."""
+    con = sqlite3.connect(path)
+    con.executescript((Path(__file__).parent / "fixtures" / "runlog_v2.sql").read_text())
+    return con
+
+
+def test_opens_and_extends_a_version_2_log(tmp_path):
+    """Read through the queries the GUI makes, then written to, as it is."""
+    from backend import queries as q
+
+    path = tmp_path / "runlog.db"
+    _v2_log(path).close()
+    log = RunLog(path)  # migrated on open (version 3 adds a column), its tables kept
+    assert log._version() == SCHEMA_VERSION and "idx_samples_run_id_id" in _indexes(log, "samples")
+    run = log.find_run("demo")
+    rid = run["id"]
+    assert run["status"] == "succeeded" and [s["name"] for s in log.get_stages(rid)] == ["sample", "select"]
+    sel = q.selection(log, rid, "select")
+    assert [(r["key"], r["text"]) for r in q.selected_samples(log, sel["id"])] == [("b", "b1")]
+    assert [c["judged"] for c in q.candidates(log, rid, 0)] == [1, 1, 1, 1]
+    page = q.fetch_prompt_page(log, q.PromptFilter(run_id=rid, stage_idx=0, selection_id=sel["id"]))
+    assert [(r["key"], r["n"], r["n_acc"]) for r in page] == [("a", 2, 0), ("b", 2, 1)]
+    assert [e["checkpoint_tag"] for e in q.evals(log, rid)] == ["base"]
+    # the old tables take new rows, idempotently
+    assert log.log_metrics(rid, 1, 1, {"accept_rate/instruction": 1.0}) == 1
+    assert log.log_metrics(rid, 1, 1, {"accept_rate/instruction": 1.0}) == 0
+    log.update_run(rid, status="running")
+    log.event(rid, "resumed")
+    assert log.get_run(rid)["status"] == "running"
+    assert [e["message"] for e in log.read_since("events", 0, run_id=rid)][-1] == "resumed"
+    log.close()
+
+
+def test_migrates_a_version_1_log_from_the_fixture(tmp_path):
+    path = tmp_path / "runlog.db"
+    con = _v2_log(path)
+    for table in ("metrics", "samples", "scores"):  # what version 1 lacked
+        con.execute(f"DROP INDEX idx_{table}_run_id_id")
+    con.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with RunLog(path, readonly=True) as ro:  # a viewer reads it and does not migrate
+        assert ro._version() == 1 and len(ro.read_since("samples", 0)) == 4
+    log = RunLog(path)
+    assert log._version() == SCHEMA_VERSION
+    assert all(f"idx_{t}_run_id_id" in _indexes(log, t) for t in ("metrics", "samples", "scores"))
+    plan = " ".join(r[3] for r in log.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM samples WHERE id > ? AND run_id = ? ORDER BY id", (0, "x")))
+    assert "idx_samples_run_id_id" in plan
