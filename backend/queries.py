@@ -22,12 +22,11 @@ RunRow = TypedDict("RunRow", {"id": str, "name": str, "preset": str, "status": s
     "created_at": float, "started_at": float | None, "ended_at": float | None,
     "heartbeat_at": float | None, "exit_code": int | None, "signal": int | None,
     "error": str | None, "error_tail": str | None, "stderr_tail": str | None,
-    "current_stage": int | None, "cancel_requested": int, "updated_at": float})
+    "current_stage": int | None, "cancel_requested": int, "updated_at": float,
+    "experiment": str | None})
 StageRow = TypedDict("StageRow", {"id": int, "run_id": str, "idx": int, "name": str, "type": str,
     "status": str, "started_at": float | None, "ended_at": float | None, "done": int | None,
     "total": int | None, "message": str | None, "updated_at": float})
-MetricRow = TypedDict("MetricRow", {"id": int, "run_id": str, "stage_idx": int, "step": int,
-    "name": str, "value": float, "time": float})
 CheckpointRow = TypedDict("CheckpointRow", {"id": int, "run_id": str, "stage_idx": int,
     "step": int, "tag": str, "path": str, "kind": str, "base": str | None, "created_at": float})
 PromptRow = TypedDict("PromptRow", {"id": int, "run_id": str, "stage_idx": int, "key": str,
@@ -36,19 +35,13 @@ PromptRow = TypedDict("PromptRow", {"id": int, "run_id": str, "stage_idx": int, 
 SampleRow = TypedDict("SampleRow", {"id": int, "run_id": str, "stage_idx": int, "prompt_id": int,
     "cand_idx": int, "decoding": str, "params": Any, "seed": int | None, "text": str,
     "n_tokens": int | None, "finish_reason": str | None, "created_at": float})
-ScoreRow = TypedDict("ScoreRow", {"id": int, "run_id": str, "sample_id": int, "judge": str,
-    "category": str | None, "value": float | None, "details": str | None})
 SelectionRow = TypedDict("SelectionRow", {"id": int, "run_id": str, "stage_idx": int | None,
     "name": str, "policy": str, "n_selected": int, "created_at": float})
-SelectionItemRow = TypedDict("SelectionItemRow", {"id": int, "selection_id": int,
-    "sample_id": int, "prompt_id": int, "combined": float, "rank": int})
 EvalRow = TypedDict("EvalRow", {"id": int, "run_id": str, "stage_idx": int,
     "checkpoint_id": int | None, "checkpoint_tag": str, "dataset": str, "category": str | None,
     "n": int, "faithfulness": float | None, "instruction_following": float | None,
     "task_score": float | None, "mean_length": float | None, "faithfulness_judge": str | None,
     "details": str | None, "created_at": float})
-EventRow = TypedDict("EventRow", {"id": int, "run_id": str | None, "time": float, "level": str,
-    "stage_idx": int | None, "message": str, "details": str | None})
 
 
 def _rows(log: RunLog, sql: str, args: tuple | list = ()) -> list[Any]:

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-
 from .errors import StudioError
+from .queries import CheckpointRow, RunRow, StageRow
 from .vocab import FINAL_STATUSES, RUN_STATUSES, Status  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 3
@@ -376,11 +376,11 @@ class RunLog:
         now = _now()
         self._update("runs", {"id": run_id}, {"heartbeat_at": now, "updated_at": now})
 
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
+    def get_run(self, run_id: str) -> RunRow | None:
         row = self.conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         return dict(row) if row else None
 
-    def find_run(self, prefix: str) -> dict[str, Any] | None:
+    def find_run(self, prefix: str) -> RunRow | None:
         """A run by id, unique id prefix, or exact name (newest wins)."""
         run = self.get_run(prefix)
         if run:
@@ -393,7 +393,7 @@ class RunLog:
                                  (prefix,)).fetchall()
         return dict(rows[0]) if rows else None
 
-    def list_runs(self) -> list[dict[str, Any]]:
+    def list_runs(self) -> list[RunRow]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM runs ORDER BY created_at")]
 
     # stages
@@ -422,7 +422,7 @@ class RunLog:
         self._update("stages", {"run_id": run_id, "idx": idx},
                      {"status": status, "ended_at": now, "message": message, "updated_at": now})
 
-    def get_stages(self, run_id: str) -> list[dict[str, Any]]:
+    def get_stages(self, run_id: str) -> list[StageRow]:
         return [dict(r) for r in self.conn.execute(
             "SELECT * FROM stages WHERE run_id=? ORDER BY idx", (run_id,))]
 
@@ -448,11 +448,11 @@ class RunLog:
                                 (run_id, tag)).fetchone()
         return int(row[0])
 
-    def checkpoints(self, run_id: str) -> list[dict[str, Any]]:
+    def checkpoints(self, run_id: str) -> list[CheckpointRow]:
         return [dict(r) for r in self.conn.execute(
             "SELECT * FROM checkpoints WHERE run_id=? ORDER BY stage_idx, step", (run_id,))]
 
-    def find_checkpoint(self, run_id: str, tag: str | None = None) -> dict[str, Any] | None:
+    def find_checkpoint(self, run_id: str, tag: str | None = None) -> CheckpointRow | None:
         run = self.find_run(run_id)
         if run is None:
             return None
@@ -537,6 +537,7 @@ class RunLog:
         return [dict(r) for r in self.conn.execute(sql, args)]
 
     def query(self, sql: str, args: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Raw SQL, for tests and one-off scripts; the app reads through backend.queries."""
         return [dict(r) for r in self.conn.execute(sql, tuple(args))]
 
     def count(self, table: str, **where: Any) -> int:
