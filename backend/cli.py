@@ -19,6 +19,7 @@ EPILOG = """examples:
   reset-gui list                                    every run and its status
   reset-gui logs RUN --follow                       events of a run as they happen
   reset-gui judge answers.jsonl --output scored.jsonl
+  reset-gui report RUN1 RUN2 --out report.html      figures, intervals, selections, configs
 """
 
 
@@ -44,6 +45,17 @@ def _load_config(ref: str, name: str | None, seed: int | None):
     if seed is not None:
         cfg.seed = seed
     return cfg
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+    from .runlog import RunLog
+
+    with RunLog(paths.runlog_path(args.home), readonly=True) as log:
+        ids = [_resolve_run(log, ref)["id"] for ref in args.runs]
+        out = write_report(log, ids, args.out, title=args.title)
+    print(f"report of {len(ids)} run(s): {out.resolve()}")
+    return 0
 
 
 def _resolve_run(log, ref: str) -> dict:
@@ -413,6 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nli-model", help="local NLI model folder for SummaC-ZS")
     p.add_argument("--list", action="store_true", help="list judges and whether they can run here")
     p.set_defaults(fn=cmd_judge)
+
+    p = sub.add_parser("report", help="one HTML file: the paper's figures with intervals, "
+                                      "selections, judge coverage and configs of some runs")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run ids (or unique prefixes)")
+    p.add_argument("--out", "-o", default="report.html", help="HTML file to write")
+    p.add_argument("--title", help="the report's title")
+    p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("export", help="export an adapter, merged model, selection or eval table")
     p.add_argument("what", choices=["adapter", "merged", "selection", "evals"])

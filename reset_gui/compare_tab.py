@@ -64,6 +64,12 @@ class CompareTab(RunView):
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color:#666;")
         ll.addWidget(self.hint)
+        self.report_btn = QtWidgets.QPushButton("Report of the checked runs…")
+        self.report_btn.setToolTip("One HTML file: the paper's figures with 95 % intervals, the "
+                                   "differences in words, selections, judge coverage and configs "
+                                   "(the same as `reset-gui report RUN...`)")
+        self.report_btn.clicked.connect(self._report_clicked)
+        ll.addWidget(self.report_btn)
         split.addWidget(left)
 
         right = QtWidgets.QWidget()
@@ -288,6 +294,25 @@ class CompareTab(RunView):
         for c in range(self.diff_table.columnCount()):
             self.diff_table.setColumnWidth(c, min(self.diff_table.columnWidth(c), 320))
         hh.setStretchLastSection(True)
+
+    # ---- report -------------------------------------------------------------------------------------
+    def _report_clicked(self) -> None:
+        if not self._checked:
+            QtWidgets.QMessageBox.information(self, "Report", "Check the runs to report on first.")
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save report", "report.html",
+                                                        "HTML (*.html)")
+        if path:
+            out = self.write_report(Path(path))
+            QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(out)))
+
+    def write_report(self, path: Path) -> Path:
+        """The HTML report of the checked runs (backend/report.py), written to ``path``."""
+        from backend.report import write_report
+        from backend.runlog import RunLog
+
+        with RunLog(self.runlog_path, readonly=True) as log:
+            return write_report(log, list(self._checked), path)
 
     # ---- differences with intervals ---------------------------------------------------------------
     def experiments(self) -> dict[str, list[str]]:

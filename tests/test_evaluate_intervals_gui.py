@@ -161,3 +161,16 @@ def test_compare_pools_the_seeds_of_an_experiment(qtbot, tmp_path, shots):
     tab.set_checked(["m", "r1", "r2", "r3"])
     assert tab.grab().save(str(shots / "compare_experiment.png"))
     tab.shutdown()
+
+
+def test_compare_report_button_writes_the_checked_runs(qtbot, demo, tmp_path):
+    tab = CompareTab(Path(demo["path"]))
+    qtbot.addWidget(tab)
+    _feed(tab, demo["path"])
+    tab.set_checked([demo["reset"]])
+    assert tab.report_btn.isEnabled()
+    out = tab.write_report(tmp_path / "r.html")
+    text = out.read_text(encoding="utf-8")
+    assert "reset-demo · reset" in text and "mtl-demo" not in text.split("<h2>Configs</h2>")[0]
+    assert text.count('<figure id="fig') == 4
+    tab.shutdown()
