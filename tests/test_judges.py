@@ -467,18 +467,79 @@ def test_llm_judge_local_model_pair(tiny_nli):
     model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=512, n_embd=16, n_layer=1,
                                        n_head=2, eos_token_id=tok.sep_token_id,
                                        bos_token_id=tok.cls_token_id)).eval()
-    j = LLMJudge({"llm_judge": {"local": (model, tok), "max_tokens": 4}})
+    j = LLMJudge({"llm_judge": {"local": (model, tok), "max_tokens": 4, "scoring": "generate"}})
     r = j.score(RECORDS[0], "It opened in 1958.")
     assert r.details["backend"] == "local"
     assert isinstance(r.details["reply"], str)
     assert (r.value is None and "unparsable" in r.details["error"]) or 0 <= r.value <= 1
     json.dumps(r.details)
+    # default for a local LM: the expected rating from the rating probabilities (deterministic)
+    j = LLMJudge({"llm_judge": {"local": (model, tok)}})
+    a, b = j.score(RECORDS[0], "It opened in 1958."), j.score(RECORDS[0], "It opened in 1958.")
+    assert a.details["scoring"] == "expected" and a.value == b.value
+    assert sum(a.details["rating_probs"]) == pytest.approx(1.0, abs=1e-3)
+    assert a.value == pytest.approx((a.details["expected_rating"] - 1) / 9, abs=1e-3)
+
+
+class _FixedLM:
+    """A causal LM whose next-token distribution is the same at every position: softmax(bias).
+    The probability of a candidate continuation is then the product of its tokens' probabilities,
+    which the test computes by hand."""
+
+    device = "cpu"
+
+    def __init__(self, vocab_size: int, favour: dict[int, float]):
+        import torch
+
+        self.bias = torch.zeros(vocab_size)
+        for t, v in favour.items():
+            self.bias[t] = v
+
+    def __call__(self, input_ids, attention_mask=None):
+        import types
+
+        return types.SimpleNamespace(logits=self.bias.expand(*input_ids.shape, -1).clone())
+
+
+def test_llm_judge_expected_rating_by_hand(tiny_nli):
+    import math
+
+    from transformers import AutoTokenizer
+
+    from backend.judges.instruction import rating_distribution
+
+    d = Path(tiny_nli).parent / "digits_tok"
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "/", "rating", ":"] + [str(i) for i in range(11)]
+    d.mkdir(exist_ok=True)
+    (d / "vocab.txt").write_text("\n".join(words) + "\n")
+    from transformers import BertTokenizer
+
+    BertTokenizer(vocab=str(d / "vocab.txt")).save_pretrained(d)
+    tok = AutoTokenizer.from_pretrained(d)
+    ids = {w: tok.convert_tokens_to_ids(w) for w in words}
+    # " r/10" tokenizes to [r, "/", "10"]: every candidate shares "/" and "10", so only the first
+    # token differs and P(r) is proportional to exp(bias[r])
+    assert tok(" 7/10", add_special_tokens=False)["input_ids"] == [ids["7"], ids["/"], ids["10"]]
+    favour = {ids["8"]: 3.0, ids["9"]: 2.0, ids["10"]: 1.0}
+    probs = rating_distribution(_FixedLM(len(tok), favour), tok, "sys", "prompt")
+    # rating 10's candidate is [10, "/", "10"]: first token 10 has bias 1.0
+    w = [math.exp(favour.get(ids[str(r)], 0.0)) for r in range(1, 11)]
+    want = [x / sum(w) for x in w]
+    assert probs == pytest.approx(want, abs=1e-5)
+    j = LLMJudge({"llm_judge": {"local": (_FixedLM(len(tok), favour), tok)}})
+    r = j.score(RECORDS[0], "It opened in 1958.")
+    exp_rating = sum(r_ * p for r_, p in zip(range(1, 11), want))
+    assert r.details["expected_rating"] == pytest.approx(exp_rating, abs=1e-3)
+    assert r.value == pytest.approx((exp_rating - 1) / 9, abs=1e-3)
+    assert r.details["rating"] == round(exp_rating)
 
 
 @pytest.mark.parametrize("reply,want", [
     ("8", 8), ("Rating: 9/10", 9), ("[[3]]", 3), ("7 out of 10.", 7), ("10", 10),
     ("Score 6. Good.", 6), ("", None), ("none", None), ("0", None), ("11/10", None),
-    ("I'd say 4.5", None),
+    ("I'd say 4.5", None), ("Rating (1-10): 7", 7), ("Rating (1\u201310): 10. Fully.", 10),
+    ("On a scale of 1 to 10, I give it 8.", 8), ("Rating (1-10):\n\n6", 6), ("1/10", 1),
+    ("It has 3 bullets as asked. Rating: 9", 9),
 ])
 def test_parse_rating(reply, want):
     assert parse_rating(reply) == want

@@ -155,24 +155,31 @@ def ifeval_accuracies(results: list[JudgeResult]) -> dict[str, Any]:
 # LLM judge
 
 DEFAULT_JUDGE_SYSTEM = (
-    "You are a strict, impartial grader. Rate how well the RESPONSE follows the user's "
-    "INSTRUCTION (and, when a CONTEXT is given, how well it stays grounded in it). Reply with a "
-    "single integer rating from 1 (useless) to 10 (perfect), then optionally one short sentence."
+    "You are a strict, impartial grader of instruction following. Rate only how well the RESPONSE "
+    "does what the user's INSTRUCTION asks: the task itself, and every requested format, length, "
+    "style, language and constraint. Do not grade factual accuracy or whether the response stays "
+    "grounded in a CONTEXT (another judge checks that). Reply with a single integer rating from 1 "
+    "(ignores the instruction) to 10 (follows it fully), then optionally one short sentence."
 )
 
+# a mention of the scale itself ("(1-10)", "from 1 to 10", "on a scale of 1..10") is not a rating
+_SCALE = re.compile(r"(?i)\(?\s*(?:on\s+a\s+scale\s+(?:of|from)\s+|from\s+|between\s+)?"
+                    r"\b1\s*(?:-|\u2013|to|and|\.\.)\s*10\b\s*\)?")
 _RATING_PATTERNS = [
     re.compile(r"\[\[\s*(\d+)\s*\]\]"),                       # [[7]]
-    re.compile(r"(?i)\brating\s*[:=]?\s*(\d+)"),             # Rating: 7
+    re.compile(r"(?i)\b(?:rating|score)\s*[:=]?\s*(\d+)(?![\d.]\d)"),  # Rating: 7, Score 6
     re.compile(r"(?<![\d.])(\d+)\s*(?:/|out of)\s*10\b"),     # 7/10, 7 out of 10
     re.compile(r"(?<![\d.])(\d+)(?![\d.]\d)"),                # first integer
 ]
 
 
 def parse_rating(reply: str) -> int | None:
-    """The rating 1..10 in a judge reply, or None. Explicit forms ("[[7]]", "Rating: 7", "7/10")
-    win over the first bare integer; a value outside 1..10 is rejected."""
+    """The rating 1..10 in a judge reply, or None. Mentions of the scale ("Rating (1-10): 7") are
+    removed first; explicit forms ("[[7]]", "Rating: 7", "7/10") win over the first bare integer;
+    a value outside 1..10 is rejected."""
     if not reply:
         return None
+    reply = _SCALE.sub(" ", reply)
     for pat in _RATING_PATTERNS:
         m = pat.search(reply)
         if m:
@@ -193,6 +200,46 @@ def build_judge_prompt(record: Record, response: str, max_context_chars: int = 6
     return "\n\n".join(parts)
 
 
+_LOCAL_LM: dict[str, Any] = {}
+_LOCAL_LM_LOCK = threading.Lock()
+
+
+def _judge_text(tok, system: str, prompt: str) -> tuple[str, bool]:
+    """The judge input as text, and whether it already holds the special tokens (chat template)."""
+    msgs = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    if getattr(tok, "chat_template", None):
+        return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True), True
+    return system + "\n\n" + prompt + "\n", False
+
+
+def rating_distribution(model, tok, system: str, prompt: str) -> list[float]:
+    """P(rating = r) for r = 1..10 from a causal LM, without sampling: the assistant turn is
+    started with "Rating:" and each candidate continuation " r/10" is scored by teacher forcing
+    (sum of its token log-probabilities; no candidate is a prefix of another, so "1" and "10"
+    are told apart), then normalised over the ten."""
+    import torch
+
+    text, templated = _judge_text(tok, system, prompt)
+    prefix = tok(text + "Rating:", add_special_tokens=not templated)["input_ids"]
+    cands = [tok(f" {r}/10", add_special_tokens=False)["input_ids"] for r in range(1, 11)]
+    n = len(prefix) + max(len(c) for c in cands)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
+    ids = torch.full((10, n), pad, dtype=torch.long)
+    mask = torch.zeros((10, n), dtype=torch.long)
+    for i, c in enumerate(cands):
+        row = prefix + c
+        ids[i, :len(row)] = torch.tensor(row)
+        mask[i, :len(row)] = 1
+    with torch.inference_mode():
+        logp = torch.log_softmax(model(input_ids=ids.to(model.device),
+                                       attention_mask=mask.to(model.device)).logits.float(), -1)
+    scores = []
+    for i, c in enumerate(cands):
+        pos = torch.arange(len(prefix) - 1, len(prefix) - 1 + len(c))
+        scores.append(logp[i, pos, torch.tensor(c)].sum())
+    return torch.softmax(torch.stack(scores), 0).tolist()
+
+
 class LLMJudge(Judge):
     """Rating 1-10 from an LLM, value = (rating - 1) / 9.
 
@@ -206,7 +253,13 @@ class LLMJudge(Judge):
     settings["llm_endpoint"] (the run config's judges.llm_endpoint) is read when "llm_judge" is absent.
       temperature  default 0.0; max_tokens default 16; system: the system prompt
       local        instead of an endpoint: a callable prompt -> reply text, or a (model, tokenizer)
-                   pair of a local causal LM (greedy generation with the chat template)
+                   pair of a local causal LM
+      model_path   instead of an endpoint: a local causal-LM folder (loaded once, CPU unless
+                   `device` says otherwise)
+    A local causal LM (model_path or a (model, tokenizer) pair) is scored by the probabilities of
+    the ratings 1..10 (rating_distribution): value = (expected rating - 1) / 9, no sampling;
+    `scoring = "generate"` uses greedy generation + parse_rating instead.
+    The rubric (DEFAULT_JUDGE_SYSTEM) rates instruction following only, never grounding.
     """
 
     name = "llm_judge"
@@ -227,6 +280,12 @@ class LLMJudge(Judge):
         o = self.options
         if o.get("local") is not None:
             return True, "local model"
+        if o.get("model_path"):
+            from pathlib import Path
+
+            if not Path(o["model_path"], "config.json").is_file():
+                return False, f"no config.json in {o['model_path']}"
+            return True, f"local model at {o['model_path']} (expected rating)"
         if o.get("base_url"):
             env = o.get("api_key_env", "OPENAI_API_KEY")
             key_note = "" if os.environ.get(env) else f" (no ${env}: sending a placeholder key)"
@@ -268,23 +327,34 @@ class LLMJudge(Judge):
 
         return ask
 
+    def _local_pair(self):
+        """(model, tokenizer) of a local causal LM, or None when `local` is a callable."""
+        o = self.options
+        if o.get("local") is not None:
+            return None if callable(o["local"]) else tuple(o["local"])
+        path = str(o["model_path"])
+        with _LOCAL_LM_LOCK:
+            if path not in _LOCAL_LM:
+                from transformers import AutoModelForCausalLM, AutoTokenizer
+
+                tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+                model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True)
+                _LOCAL_LM[path] = (model.to(o.get("device", "cpu")).eval(), tok)
+            return _LOCAL_LM[path]
+
     def _local_fn(self) -> Callable[[str], str]:
-        local = self.options["local"]
+        local = self.options.get("local")
         if callable(local):
             return local
-        model, tok = local
+        model, tok = self._local_pair()
         system = self.options.get("system", DEFAULT_JUDGE_SYSTEM)
         max_new = int(self.options.get("max_tokens", 16))
 
         def ask(prompt: str) -> str:
             import torch
 
-            msgs = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
-            if getattr(tok, "chat_template", None):
-                text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-            else:
-                text = system + "\n\n" + prompt + "\n"
-            enc = tok(text, return_tensors="pt")
+            text, templated = _judge_text(tok, system, prompt)
+            enc = tok(text, return_tensors="pt", add_special_tokens=not templated)
             ids = enc["input_ids"].to(model.device)
             mask = enc.get("attention_mask")
             with torch.inference_mode():
@@ -303,15 +373,29 @@ class LLMJudge(Judge):
         if not ok:
             raise RuntimeError(f"llm_judge unavailable: {why}")
         o = self.options
-        local = o.get("local") is not None
-        ask = self._local_fn() if local else self._endpoint_fn()
+        local = o.get("local") is not None or bool(o.get("model_path"))
+        pair = self._local_pair() if local else None
+        expected = pair is not None and o.get("scoring", "expected") == "expected"
+        ask = None if expected else (self._local_fn() if local else self._endpoint_fn())
         where = "local" if local else str(o.get("base_url"))
-        model_name = None if local else (o.get("model") or "default")
+        model_name = o.get("model_path") if local else (o.get("model") or "default")
+        system = o.get("system", DEFAULT_JUDGE_SYSTEM)
 
         def one(rec: Record, resp: str) -> JudgeResult:
             if not self.applies(rec):
                 return JudgeResult(None, {"reason": "no prompt"})
             det: dict[str, Any] = {"backend": where, "model": model_name}
+            if expected:
+                try:
+                    probs = rating_distribution(pair[0], pair[1], system,
+                                                build_judge_prompt(rec, resp or ""))
+                except Exception as e:
+                    det["error"] = f"{type(e).__name__}: {str(e)[:300]}"
+                    return JudgeResult(None, det)
+                mean = sum(r * p for r, p in zip(range(1, 11), probs))
+                det.update(scoring="expected", rating_probs=[round(p, 4) for p in probs],
+                           expected_rating=round(mean, 4), rating=int(round(mean)))
+                return JudgeResult(min(1.0, max(0.0, (mean - 1) / 9)), det)
             try:
                 reply = ask(build_judge_prompt(rec, resp or ""))
             except Exception as e:
