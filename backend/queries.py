@@ -116,6 +116,13 @@ def sample_keys(log: RunLog, run_id: str, stage_idx: int) -> set[tuple[int, int]
         (run_id, stage_idx))}
 
 
+def sample_totals(log: RunLog, run_id: str, stage_idx: int) -> tuple[int, int]:
+    """(samples, generated tokens) of a stage so far: the progress of shard processes."""
+    n, tokens = log.conn.execute("SELECT count(*), coalesce(sum(n_tokens), 0) FROM samples "
+                                 "WHERE run_id = ? AND stage_idx = ?", (run_id, stage_idx)).fetchone()
+    return int(n), int(tokens)
+
+
 UnjudgedSample = TypedDict("UnjudgedSample", {"sample_id": int, "text": str, "key": str,
     "kind": str, "source": str | None, "prompt": str, "context": str | None,
     "reference": str | None, "constraints": str | None})

@@ -75,6 +75,7 @@ def test_metric_values_by_prefix(log):
 
 def test_stage_reads_for_resume_judge_and_select(log):
     assert q.sample_keys(log, RUN, 0) == {(log.pid[k], c) for k in "abc" for c in (0, 1)}
+    assert q.sample_totals(log, RUN, 0) == (6, 3 * (5 + 6)) and q.sample_totals(log, RUN, 9) == (0, 0)
     assert [(u["key"], u["text"]) for u in q.unjudged_samples(log, RUN, 0)] == [("c", "c0"), ("c", "c1")]
     cands = q.candidates(log, RUN, 0)
     assert len(cands) == 6 and [c["judged"] for c in cands] == [1, 1, 1, 1, 0, 0]

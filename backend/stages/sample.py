@@ -17,7 +17,7 @@ from typing import Any
 
 from ..config import DecodingSpec, SampleStage
 from ..data import build_mixture, chat_messages, user_message
-from ..queries import sample_keys
+from ..queries import sample_keys, sample_totals
 from ..records import Record
 from .context import StageContext
 
@@ -209,9 +209,7 @@ def _run_sharded(ctx: StageContext, idx: int, nproc: int, total: int) -> None:
     from ..compute import run_sample_shards
 
     def count() -> tuple[int, int]:
-        row = ctx.log.query("SELECT count(*) AS n, coalesce(sum(n_tokens), 0) AS t FROM samples "
-                            "WHERE run_id=? AND stage_idx=?", (ctx.run_id, idx))[0]
-        return int(row["n"]), int(row["t"])
+        return sample_totals(ctx.log, ctx.run_id, idx)
 
     n0, t0_tokens = count()
     ctx.event(idx, f"sampling in {nproc} shard processes (batch b goes to shard b mod {nproc})",
