@@ -39,12 +39,11 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-# The schema of a new log, in SQLite's own words. Natural keys are UNIQUE indexes (the ON CONFLICT
-# of _insert and of the checkpoint upsert rely on them); (run_id, id) indexes make the per-run poll
-# a range scan.
-# Logs created before this DDL (versions 1 to 3) have tables made by sqlite-utils with the same
-# columns and index names but no NOT NULL or REFERENCES; they are migrated and used as they are. SQLite checks
-# REFERENCES only under PRAGMA foreign_keys, which stays off: the links are declared for readers.
+# The schema of a new log. Natural keys are UNIQUE indexes (the ON CONFLICT of _insert and of the
+# checkpoint upsert rely on them); (run_id, id) indexes make the per-run poll a range scan. Logs made
+# before this DDL (versions 1 to 3, tables by sqlite-utils) have the same columns and index names
+# without NOT NULL or REFERENCES; they are migrated and used as they are. SQLite checks REFERENCES
+# only under PRAGMA foreign_keys, which stays off: the links are declared for readers.
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
 
@@ -56,16 +55,9 @@ CREATE TABLE runs (
     config_toml TEXT NOT NULL,
     run_dir TEXT NOT NULL,
     parent_run_id TEXT REFERENCES runs (id),  -- continued from (a selection of) that run
-    pid INTEGER,
-    created_at REAL NOT NULL,
-    started_at REAL,
-    ended_at REAL,
-    heartbeat_at REAL,
-    exit_code INTEGER,
-    signal INTEGER,
-    error TEXT,
-    error_tail TEXT,
-    stderr_tail TEXT,
+    created_at REAL NOT NULL, started_at REAL, ended_at REAL, heartbeat_at REAL,
+    pid INTEGER, exit_code INTEGER, signal INTEGER,  -- the worker process
+    error TEXT, error_tail TEXT, stderr_tail TEXT,   -- why it failed or died
     current_stage INTEGER,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     updated_at REAL NOT NULL,
@@ -81,11 +73,8 @@ CREATE TABLE stages (
     name TEXT NOT NULL,
     type TEXT NOT NULL,                     -- backend.vocab.StageType
     status TEXT NOT NULL,
-    started_at REAL,
-    ended_at REAL,
-    done INTEGER,
-    total INTEGER,
-    message TEXT,
+    started_at REAL, ended_at REAL,
+    done INTEGER, total INTEGER, message TEXT,  -- progress
     updated_at REAL NOT NULL
 );
 CREATE UNIQUE INDEX idx_stages_run_id_idx ON stages (run_id, idx);
@@ -125,8 +114,7 @@ CREATE TABLE prompts (
     kind TEXT NOT NULL,                     -- backend.vocab.Kind
     source TEXT,                            -- data set name
     prompt TEXT NOT NULL,
-    context TEXT,
-    reference TEXT,
+    context TEXT, reference TEXT,
     constraints TEXT                        -- JSON: IFEval instruction ids and kwargs
 );
 CREATE UNIQUE INDEX idx_prompts_run_id_stage_idx_key ON prompts (run_id, stage_idx, key);
@@ -138,12 +126,8 @@ CREATE TABLE samples (
     stage_idx INTEGER NOT NULL,
     prompt_id INTEGER NOT NULL REFERENCES prompts (id),
     cand_idx INTEGER NOT NULL,
-    decoding TEXT,
-    params TEXT,                            -- JSON
-    seed INTEGER,
-    text TEXT,
-    n_tokens INTEGER,
-    finish_reason TEXT,
+    decoding TEXT, params TEXT, seed INTEGER,  -- how it was drawn (params: JSON)
+    text TEXT, n_tokens INTEGER, finish_reason TEXT,
     created_at REAL
 );
 CREATE UNIQUE INDEX idx_samples_prompt_id_cand_idx ON samples (prompt_id, cand_idx);
@@ -194,10 +178,7 @@ CREATE TABLE evals (
     dataset TEXT NOT NULL,                  -- a data set, or "_all"
     category TEXT,
     n INTEGER,
-    faithfulness REAL,
-    instruction_following REAL,
-    task_score REAL,
-    mean_length REAL,
+    faithfulness REAL, instruction_following REAL, task_score REAL, mean_length REAL,  -- means
     faithfulness_judge TEXT,
     details TEXT,                           -- JSON: backend.eval_details.EvalDetails
     created_at REAL
