@@ -82,7 +82,7 @@ def dataset_from_cells(cells: dict[str, str], extras: dict[str, Any] | None = No
     return d, errors
 
 
-def resolve_file(value: str, config_dir: Path) -> Path:
+def data_path(value: str, config_dir: Path) -> Path:
     """A data path as the launcher will read it: relative to the config, else to the repo."""
     p = Path(value).expanduser()
     if not p.is_absolute():
@@ -158,7 +158,7 @@ class ConfigDraft:
             for attr in ("source", "eval_source"):
                 value = d.get(attr)
                 if value and (Path(value).suffix or value.startswith((".", "/", "~"))) \
-                        and not resolve_file(value, self.config_dir).exists():
+                        and not data_path(value, self.config_dir).exists():
                     out.append(Problem(("data", i, attr), f"file not found: {value}"))
         nli = (self.data.get("judges") or {}).get("nli_model")
         if nli and not Path(nli).expanduser().exists():

@@ -11,6 +11,7 @@ from typing import Any, Callable, Literal
 
 import annotated_types
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QPalette, QValidator
 from PySide6.QtWidgets import (QBoxLayout, QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout,
@@ -44,13 +45,7 @@ def _bounds(field) -> dict[str, float]:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", exclude_none=True)
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
+    return to_jsonable_python(value, exclude_none=True)  # models (and lists of them) as plain data
 
 
 class SciSpinBox(QDoubleSpinBox):

@@ -18,7 +18,7 @@ from backend.paths import REPO_ROOT
 
 from ..poller import Background
 from ..style import ERROR_RED
-from .draft import Problem, dataset_from_cells, resolve_file
+from .draft import Problem, data_path, dataset_from_cells
 from .forms import BAD_FILL, boxed, flag_widget
 
 DATA_FORMATS = ["auto", "records", "alpaca", "sharegpt", "squad", "cnn_dailymail", "xsum",
@@ -225,7 +225,7 @@ class MixtureEditor(QGroupBox):
                 f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in problems_of(exc)))
             return
         if spec.source:
-            src = resolve_file(spec.source, self.config_dir())
+            src = data_path(spec.source, self.config_dir())
             if src.exists():
                 spec = spec.model_copy(update={"source": str(src.resolve())})
         self.preview_status.setStyleSheet("")
