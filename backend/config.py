@@ -14,7 +14,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import StudioError
-from .paths import PRESETS, REPO_ROOT
+from .paths import REPO_ROOT
 from .scoring import check_weights
 from .vocab import CATEGORIES, KINDS, STAGE_TYPES  # noqa: F401  (CATEGORIES: re-exported)
 
