@@ -188,7 +188,7 @@ def _compute_line(run: dict) -> str:
 def cmd_resume(args) -> int:
     from . import launcher
 
-    run_id = launcher.resume(args.run, args.home)
+    run_id = launcher.resume(args.run, args.home, processes=args.processes)
     print(f"run {run_id} resumed")
     return _follow_unless_detached(run_id, args)
 
@@ -407,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="continue a stopped run (finished stages are skipped)")
     p.add_argument("run")
     p.add_argument("--detach", action="store_true")
+    p.add_argument("--processes", type=int,
+                   help="continue with this many data-parallel processes (compute.processes)")
     p.set_defaults(fn=cmd_resume)
 
     p = sub.add_parser("logs", help="a run's events (or the worker's stderr)")

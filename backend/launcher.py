@@ -174,8 +174,10 @@ def launch(cfg: RunConfig, home: str | os.PathLike | None = None, *,
     return run_id
 
 
-def resume(run_id: str, home: str | os.PathLike | None = None) -> str:
-    """Re-run a stopped run: finished stages are skipped, training continues from its checkpoint."""
+def resume(run_id: str, home: str | os.PathLike | None = None, *,
+           processes: int | None = None) -> str:
+    """Re-run a stopped run: finished stages are skipped, training continues from its checkpoint
+    (with ``processes`` data-parallel processes if given: the checkpoint does not depend on it)."""
     with open_log(home) as log:
         reconcile_log(log)
         run = log.find_run(run_id)
@@ -185,10 +187,33 @@ def resume(run_id: str, home: str | os.PathLike | None = None) -> str:
             raise LaunchError(f"run {run['id']} is {run['status']}; nothing to resume")
         if run["status"] == "succeeded":
             raise LaunchError(f"run {run['id']} already succeeded")
+        # the worker reports its end before its supervisor exits; a supervisor still finishing
+        # would read the re-queued run as "ended without reporting" and mark it died
+        deadline = time.time() + 30
+        while _pid_alive(run["pid"]) and time.time() < deadline:
+            time.sleep(0.2)
+        if _pid_alive(run["pid"]):
+            raise LaunchError(f"run {run['id']} is still shutting down (supervisor pid "
+                              f"{run['pid']}); try again in a moment")
+        if processes is not None:
+            _set_processes(log, run, processes)
         log.update_run(run["id"], status="queued", ended_at=None, cancel_requested=0)
         log.event(run["id"], f"resume requested (was {run['status']})")
     start_queued(home)
     return run["id"]
+
+
+def _set_processes(log: RunLog, run: dict[str, Any], processes: int) -> None:
+    from .config import config_from_dict, loads
+
+    cfg = loads(run["config_toml"], f"run {run['id']}")
+    data = cfg.to_dict()
+    data["compute"] = {**data.get("compute", {}), "processes": processes}
+    cfg = config_from_dict(data, "(resume --processes)")
+    if run["run_dir"]:
+        cfg.save(Path(run["run_dir"]) / "config.toml")
+    log.update_run(run["id"], config_toml=cfg.to_toml())
+    log.event(run["id"], f"resuming with {processes} process{'es' if processes > 1 else ''}")
 
 
 def cancel(run_id: str, home: str | os.PathLike | None = None) -> str:

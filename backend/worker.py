@@ -18,6 +18,7 @@ from . import config as config_mod
 from . import paths
 from .runlog import RunLog
 from .stages import stage_runner
+from .compute import ShardError
 from .stages.context import StageContext, StopRequested
 
 HEARTBEAT_S = 5.0
@@ -50,6 +51,24 @@ def _release_memory() -> None:
         pass
 
 
+def _run_stage(ctx: StageContext, idx: int, stage) -> None:
+    """In this process, or, for a train stage with compute.processes > 1, under torchrun."""
+    from .compute import run_torchrun, stage_processes
+
+    n = stage_processes(ctx.cfg, stage)
+    if stage.type != "train" or n <= 1:
+        stage_runner(stage.type)(ctx, idx, stage)
+        return
+    world = n * ctx.cfg.compute.nodes
+    backend = "nccl" if ctx.cfg.compute.gpus_per_process and ctx.device() == "cuda" else "gloo"
+    ctx.event(idx, f"data-parallel training: {world} processes (torchrun, {backend}); rank 0 "
+                   "writes the run log and checkpoints",
+              details={"world_size": world, "processes": n, "nodes": ctx.cfg.compute.nodes,
+                       "ddp_backend": backend})
+    ctx.log.log_metrics(ctx.run_id, idx, 0, {"world_size": world})
+    run_torchrun(ctx, idx, n)
+
+
 def run_stages(ctx: StageContext) -> str:
     done = {st["idx"]: st["status"] for st in ctx.log.get_stages(ctx.run_id)}
     for idx, stage in enumerate(ctx.cfg.stages):
@@ -61,7 +80,7 @@ def run_stages(ctx: StageContext) -> str:
         ctx.event(idx, f"stage {stage.name} ({stage.type}) started")
         t0 = time.time()
         try:
-            stage_runner(stage.type)(ctx, idx, stage)
+            _run_stage(ctx, idx, stage)
         except StopRequested:
             ctx.log.stage_end(ctx.run_id, idx, "cancelled", "cancelled by the user")
             raise
@@ -131,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         log.event(args.run_id, "run cancelled; a final checkpoint was kept where training ran",
                   level="warning")
         code = 0
+    except ShardError as exc:  # a rank or shard process died: the run died, naming it
+        first = str(exc).splitlines()[0]
+        log.update_run(args.run_id, status="died", ended_at=time.time(), exit_code=1,
+                       signal=exc.signal, error=first[:2000], stderr_tail=exc.tail[-8000:] or None)
+        log.event(args.run_id, f"run died: {first[:500]}", level="error")
+        print(str(exc), file=sys.stderr)
+        code = 1
     except BaseException as exc:  # noqa: BLE001 - every failure is recorded, then re-raised below
         tb = traceback.format_exc()
         message = f"{type(exc).__name__}: {exc}"

@@ -291,7 +291,8 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
 
     final = out_dir / "final"
     trainer.save_model(str(final))
-    tokenizer.save_pretrained(str(final))
+    if trainer.is_world_process_zero():  # under torchrun only rank 0 writes files
+        tokenizer.save_pretrained(str(final))
     ctx.log.add_checkpoint(ctx.run_id, idx, trainer.state.global_step, stage.name, str(final),
                            kind, base_ref)
     ctx.progress(idx, trainer.state.global_step, trainer.state.max_steps, "saved", force=True)
