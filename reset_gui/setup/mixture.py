@@ -2,6 +2,7 @@
 records, loaded off the GUI thread."""
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -184,10 +185,8 @@ class MixtureEditor(QGroupBox):
 
     def _unique_name(self) -> str:
         names = {self._text(r, MC["Name"]) for r in range(self.table.rowCount())}
-        i = self.table.rowCount() + 1
-        while f"data{i}" in names:
-            i += 1
-        return f"data{i}"
+        return next(n for i in itertools.count(self.table.rowCount() + 1)
+                    if (n := f"data{i}") not in names)
 
     def _changed(self, *_) -> None:
         if not self._loading:

@@ -52,7 +52,7 @@ class StagePlanEditor(QGroupBox):
         boxed(QHBoxLayout, [left, (right, 1)], self)
 
     def set_stages(self, stages: list[dict[str, Any]]) -> None:
-        self.stages = [dict(s) for s in stages]
+        self.stages[:] = [dict(s) for s in stages]  # in place: the tab holds this list
         self.errors = {}
         self._refresh(select=0 if self.stages else -1)
 

@@ -63,15 +63,11 @@ class SetupTab(QWidget):
         self.mix, self.preview_table = m.table, m.preview_table
         self.set_cell, self.dataset_row, self.remove_dataset_row = m.set_cell, m.row, m.remove_row
         self.preview_selected, self.preview_text = m.preview_selected, m.preview_text
-        self.add_stage, self.remove_stage = p.add_stage, p.remove_stage
+        self.stages, self.add_stage, self.remove_stage = p.stages, p.add_stage, p.remove_stage
         self.move_stage, self.select_stage, self.set_stage_field = (p.move_stage, p.select_stage,
                                                                     p.set_stage_field)
         self._build()
         self.load_preset(DEFAULT_PRESET if DEFAULT_PRESET in config_mod.list_presets() else None)
-
-    @property
-    def stages(self) -> list[dict[str, Any]]:
-        return self.plan.stages
 
     @property
     def stage_form(self) -> ModelForm | None:
