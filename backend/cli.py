@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from . import paths, queries
+from .vocab import FINAL_STATUSES, Status
 
 EPILOG = """examples:
   reset-gui run assets/presets/reset_demo.toml      train + ReSet on the embedded model
@@ -100,11 +101,11 @@ def follow(run_id: str, home, stream=sys.stderr) -> dict:
                     bar.n = current["done"] or 0
                     bar.set_postfix_str((current["message"] or "")[:40], refresh=False)
                     bar.refresh()
-                if run["status"] in ("succeeded", "failed", "cancelled", "died"):
+                if run["status"] in FINAL_STATUSES:
                     if bar is not None:
                         bar.close()
                     return run
-                if run["status"] == "running":
+                if run["status"] == Status.RUNNING:
                     launcher.reconcile_log(log)
                 time.sleep(1.0)
             except KeyboardInterrupt:
@@ -123,12 +124,12 @@ def follow(run_id: str, home, stream=sys.stderr) -> dict:
 
 def _print_run_end(run: dict) -> int:
     print(f"run {run['id']}: {run['status']} after {_elapsed(run)}")
-    if run["status"] in ("failed", "died"):
+    if run["status"] in (Status.FAILED, Status.DIED):
         print(f"error: {run.get('error') or '-'}")
         tail = run.get("error_tail") or run.get("stderr_tail")
         if tail:
             print("--- last lines ---\n" + tail)
-    return 0 if run["status"] == "succeeded" else 1
+    return 0 if run["status"] == Status.SUCCEEDED else 1
 
 
 def cmd_run(args) -> int:
@@ -141,7 +142,7 @@ def cmd_run(args) -> int:
     with launcher.open_log(args.home) as log:
         for run_id in run_ids:
             status = log.get_run(run_id)["status"]
-            print(f"run {run_id} {'started' if status == 'running' else 'queued'} "
+            print(f"run {run_id} {'started' if status == Status.RUNNING else Status.QUEUED} "
                   f"(home {paths.home_dir(args.home)})" + (f", experiment {exp}" if exp else ""))
     codes = [_follow_unless_detached(run_id, args) for run_id in run_ids]
     return max(codes)
@@ -205,7 +206,7 @@ def cmd_cancel(args) -> int:
     run_id = launcher.cancel(args.run, args.home)
     print(f"cancel requested for {run_id}")
     if args.wait:
-        return 0 if launcher.wait(run_id, args.home)["status"] == "cancelled" else 1
+        return 0 if launcher.wait(run_id, args.home)["status"] == Status.CANCELLED else 1
     return 0
 
 
@@ -287,7 +288,7 @@ def cmd_logs(args) -> int:
                 last = ev["id"]
                 stage = f"[{ev['stage_idx'] + 1}] " if ev["stage_idx"] is not None else ""
                 print(f"{_fmt_time(ev['time'])} {ev['level']:<7} {stage}{ev['message']}", flush=True)
-            if not args.follow or log.get_run(run["id"])["status"] not in ("running", "queued"):
+            if not args.follow or log.get_run(run["id"])["status"] not in (Status.RUNNING, Status.QUEUED):
                 return 0
             time.sleep(1.0)
 

@@ -21,7 +21,8 @@ from typing import Any
 from . import paths
 from .config import ConfigError, RunConfig
 from .errors import StudioError
-from .runlog import FINAL_STATUSES, RunLog
+from .runlog import RunLog
+from .vocab import FINAL_STATUSES, Status
 
 ENV_MAX_CONCURRENT = "RESET_STUDIO_MAX_CONCURRENT"
 HEARTBEAT_S = 5.0
@@ -142,7 +143,7 @@ def spawn(run_id: str, home: str | os.PathLike | None = None) -> int:
                             close_fds=True)
     out.close()
     with open_log(home_path) as log:
-        log.update_run(run_id, status="running", pid=proc.pid, started_at=time.time(),
+        log.update_run(run_id, status=Status.RUNNING, pid=proc.pid, started_at=time.time(),
                        heartbeat_at=time.time(), exit_code=None, signal=None, error=None,
                        cancel_requested=0)
         log.event(run_id, f"started (supervisor pid {proc.pid})")
@@ -150,7 +151,7 @@ def spawn(run_id: str, home: str | os.PathLike | None = None) -> int:
 
 
 def running_count(log: RunLog) -> int:
-    return sum(1 for r in log.list_runs() if r["status"] == "running")
+    return sum(1 for r in log.list_runs() if r["status"] == Status.RUNNING)
 
 
 def start_queued(home: str | os.PathLike | None = None) -> list[str]:
@@ -159,7 +160,7 @@ def start_queued(home: str | os.PathLike | None = None) -> list[str]:
     with open_log(home) as log:
         reconcile_log(log)
         free = max_concurrent() - running_count(log)
-        queued = [r for r in log.list_runs() if r["status"] == "queued"]
+        queued = [r for r in log.list_runs() if r["status"] == Status.QUEUED]
     for run in queued[:max(0, free)]:
         spawn(run["id"], home)
         started.append(run["id"])
@@ -183,9 +184,9 @@ def resume(run_id: str, home: str | os.PathLike | None = None, *,
         run = log.find_run(run_id)
         if run is None:
             raise LaunchError(f"no run {run_id!r}")
-        if run["status"] in ("running", "queued"):
+        if run["status"] in (Status.RUNNING, Status.QUEUED):
             raise LaunchError(f"run {run['id']} is {run['status']}; nothing to resume")
-        if run["status"] == "succeeded":
+        if run["status"] == Status.SUCCEEDED:
             raise LaunchError(f"run {run['id']} already succeeded")
         # the worker reports its end before its supervisor exits; a supervisor still finishing
         # would read the re-queued run as "ended without reporting" and mark it died
@@ -197,7 +198,7 @@ def resume(run_id: str, home: str | os.PathLike | None = None, *,
                               f"{run['pid']}); try again in a moment")
         if processes is not None:
             _set_processes(log, run, processes)
-        log.update_run(run["id"], status="queued", ended_at=None, cancel_requested=0)
+        log.update_run(run["id"], status=Status.QUEUED, ended_at=None, cancel_requested=0)
         log.event(run["id"], f"resume requested (was {run['status']})")
     start_queued(home)
     return run["id"]
@@ -222,11 +223,11 @@ def cancel(run_id: str, home: str | os.PathLike | None = None) -> str:
         run = log.find_run(run_id)
         if run is None:
             raise LaunchError(f"no run {run_id!r}")
-        if run["status"] == "queued":
-            log.update_run(run["id"], status="cancelled", ended_at=time.time())
+        if run["status"] == Status.QUEUED:
+            log.update_run(run["id"], status=Status.CANCELLED, ended_at=time.time())
             log.event(run["id"], "cancelled while queued")
             return run["id"]
-        if run["status"] != "running":
+        if run["status"] != Status.RUNNING:
             raise LaunchError(f"run {run['id']} is {run['status']}, not running")
         log.update_run(run["id"], cancel_requested=1)
         log.event(run["id"], "cancel requested")
@@ -264,15 +265,15 @@ def reconcile_log(log: RunLog) -> list[str]:
     fixed = []
     now = time.time()
     for run in log.list_runs():
-        if run["status"] != "running":
+        if run["status"] != Status.RUNNING:
             continue
         worker_pid = _read_pid(Path(run["run_dir"]) / "worker.pid") if run["run_dir"] else None
         if _pid_alive(run["pid"]) or _pid_alive(worker_pid):
             continue  # alive, even if slow (a long model load): keep waiting
         fresh = log.get_run(run["id"])  # the worker may have reported in the meantime
-        if fresh and fresh["status"] != "running":
+        if fresh and fresh["status"] != Status.RUNNING:
             continue
-        log.update_run(run["id"], status="died", ended_at=now,
+        log.update_run(run["id"], status=Status.DIED, ended_at=now,
                        error="process gone without reporting (killed, or the machine restarted)",
                        stderr_tail=stderr_tail(run["run_dir"]) if run["run_dir"] else None)
         log.event(run["id"], "worker process gone without reporting: marked died", level="error")
@@ -296,7 +297,7 @@ def wait(run_id: str, home: str | os.PathLike | None = None, timeout: float | No
                 raise LaunchError(f"no run {run_id!r}")
             if run["status"] in FINAL_STATUSES:
                 return run
-            if run["status"] == "running":
+            if run["status"] == Status.RUNNING:
                 reconcile_log(log)
             if deadline is not None and time.time() > deadline:
                 return run

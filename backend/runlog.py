@@ -338,7 +338,7 @@ class RunLog:
 
     # runs
     def create_run(self, run_id: str, *, name: str, preset: str, config_toml: str, run_dir: str,
-                   parent_run_id: str | None = None, status: str = "queued",
+                   parent_run_id: str | None = None, status: str = Status.QUEUED,
                    experiment: str | None = None) -> None:
         now = _now()
         self._insert("runs", [{
@@ -382,7 +382,7 @@ class RunLog:
         now = _now()
         with self.transaction() as conn:
             self._insert("stages", [{"run_id": run_id, "idx": idx, "name": name, "type": type_,
-                                     "status": "running", "started_at": now, "updated_at": now,
+                                     "status": Status.RUNNING, "started_at": now, "updated_at": now,
                                      "done": 0, "total": total}])
             conn.execute("UPDATE stages SET status='running', ended_at=NULL, message=NULL, "
                          "updated_at=? WHERE run_id=? AND idx=?", (now, run_id, idx))

@@ -14,7 +14,8 @@ import sys
 import time
 
 from . import launcher, paths
-from .runlog import FINAL_STATUSES, RunLog
+from .runlog import RunLog
+from .vocab import FINAL_STATUSES, Status
 
 
 def _kill_tree(pid: int) -> None:
@@ -61,21 +62,21 @@ def main(argv: list[str] | None = None) -> int:
         if cancel_seen and time.time() - cancel_seen > launcher.CANCEL_GRACE_S:
             _kill_tree(child.pid)
             code = child.wait()
-            log.update_run(args.run_id, status="cancelled", ended_at=time.time(), exit_code=code,
+            log.update_run(args.run_id, status=Status.CANCELLED, ended_at=time.time(), exit_code=code,
                            error="did not stop within the grace period; killed")
             break
     run = log.get_run(args.run_id)
     if run and run["status"] not in FINAL_STATUSES:
         sig = -code if code < 0 else None
         cancelled = bool(run["cancel_requested"])
-        status = "cancelled" if cancelled and sig == signal.SIGKILL else "died"
+        status = Status.CANCELLED if cancelled and sig == signal.SIGKILL else Status.DIED
         reason = (f"killed by signal {sig} ({signal.Signals(sig).name})" if sig
                   else f"exited with code {code} without reporting")
         log.update_run(args.run_id, status=status, ended_at=time.time(), exit_code=code,
                        signal=sig, error=reason,
                        stderr_tail=launcher.stderr_tail(rdir))
         for st in log.get_stages(args.run_id):
-            if st["status"] == "running":
+            if st["status"] == Status.RUNNING:
                 log.stage_end(args.run_id, st["idx"], "interrupted", reason)
         log.event(args.run_id, f"worker {reason}", level="error")
     elif run:

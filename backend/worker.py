@@ -20,6 +20,7 @@ from .runlog import RunLog
 from .stages import stage_runner
 from .compute import ShardError
 from .stages.context import StageContext, StopRequested
+from .vocab import Status
 
 HEARTBEAT_S = 5.0
 
@@ -72,7 +73,7 @@ def _run_stage(ctx: StageContext, idx: int, stage) -> None:
 def run_stages(ctx: StageContext) -> str:
     done = {st["idx"]: st["status"] for st in ctx.log.get_stages(ctx.run_id)}
     for idx, stage in enumerate(ctx.cfg.stages):
-        if done.get(idx) == "succeeded":
+        if done.get(idx) == Status.SUCCEEDED:
             ctx.event(idx, f"stage {stage.name} already done; skipped")
             continue
         ctx.check_stop()
@@ -82,15 +83,15 @@ def run_stages(ctx: StageContext) -> str:
         try:
             _run_stage(ctx, idx, stage)
         except StopRequested:
-            ctx.log.stage_end(ctx.run_id, idx, "cancelled", "cancelled by the user")
+            ctx.log.stage_end(ctx.run_id, idx, Status.CANCELLED, "cancelled by the user")
             raise
         except BaseException as exc:
-            ctx.log.stage_end(ctx.run_id, idx, "failed", f"{type(exc).__name__}: {exc}"[:500])
+            ctx.log.stage_end(ctx.run_id, idx, Status.FAILED, f"{type(exc).__name__}: {exc}"[:500])
             raise
         _release_memory()
-        ctx.log.stage_end(ctx.run_id, idx, "succeeded", f"{time.time() - t0:.1f} s")
+        ctx.log.stage_end(ctx.run_id, idx, Status.SUCCEEDED, f"{time.time() - t0:.1f} s")
         ctx.event(idx, f"stage {stage.name} finished in {time.time() - t0:.1f} s")
-    return "succeeded"
+    return Status.SUCCEEDED
 
 
 def _quiet_libraries(cfg) -> None:
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, lambda *_: _cancel_event.set())
     signal.signal(signal.SIGINT, lambda *_: _cancel_event.set())
-    log.update_run(args.run_id, status="running", error=None, error_tail=None)
+    log.update_run(args.run_id, status=Status.RUNNING, error=None, error_tail=None)
     log.event(args.run_id, f"worker started (pid {os.getpid()})")
     hb_stop = threading.Event()
     hb = threading.Thread(target=_heartbeat, args=(home, args.run_id, hb_stop), daemon=True)
@@ -142,17 +143,17 @@ def main(argv: list[str] | None = None) -> int:
         ctx = StageContext(run_id=args.run_id, home=home, run_dir=paths.run_dir(args.run_id, home),
                            cfg=cfg, log=log, stop_event=_cancel_event)
         run_stages(ctx)
-        log.update_run(args.run_id, status="succeeded", ended_at=time.time(), exit_code=0)
+        log.update_run(args.run_id, status=Status.SUCCEEDED, ended_at=time.time(), exit_code=0)
         log.event(args.run_id, "run succeeded")
         code = 0
     except StopRequested:
-        log.update_run(args.run_id, status="cancelled", ended_at=time.time(), exit_code=0)
+        log.update_run(args.run_id, status=Status.CANCELLED, ended_at=time.time(), exit_code=0)
         log.event(args.run_id, "run cancelled; a final checkpoint was kept where training ran",
                   level="warning")
         code = 0
     except ShardError as exc:  # a rank or shard process died: the run died, naming it
         first = str(exc).splitlines()[0]
-        log.update_run(args.run_id, status="died", ended_at=time.time(), exit_code=1,
+        log.update_run(args.run_id, status=Status.DIED, ended_at=time.time(), exit_code=1,
                        signal=exc.signal, error=first[:2000], stderr_tail=exc.tail[-8000:] or None)
         log.event(args.run_id, f"run died: {first[:500]}", level="error")
         print(str(exc), file=sys.stderr)
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:  # noqa: BLE001 - every failure is recorded, then re-raised below
         tb = traceback.format_exc()
         message = f"{type(exc).__name__}: {exc}"
-        log.update_run(args.run_id, status="failed", ended_at=time.time(), exit_code=1,
+        log.update_run(args.run_id, status=Status.FAILED, ended_at=time.time(), exit_code=1,
                        error=message[:2000], error_tail="\n".join(tb.splitlines()[-25:]))
         log.event(args.run_id, f"run failed: {message[:500]}", level="error")
         print(tb, file=sys.stderr)

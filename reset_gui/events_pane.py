@@ -9,6 +9,8 @@ from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit,
                                QSplitter, QTableView, QVBoxLayout, QWidget)
 
+from backend.vocab import Status
+
 from .base import TableModel
 from .style import LEVEL_COLORS, fmt_time, mono_font, status_color
 
@@ -169,7 +171,7 @@ class EventsPane(QWidget):
 
     def _show_problem(self) -> None:
         run = self.current_run
-        if run is None or run.get("status") not in ("failed", "died"):
+        if run is None or run.get("status") not in (Status.FAILED, Status.DIED):
             self.problem_box.hide()
             self.problem.clear()
             return

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QScrollArea, QS
 
 from backend import paths
 from backend.runlog import RunLog
+from backend.vocab import Status
 
 from .base import RunView
 from .compare_tab import CompareTab
@@ -235,8 +236,8 @@ class MainWindow(QMainWindow):
         run = self.selected_run()
         status = run.get("status") if run else None
         self.act_launch.setEnabled(self.setup.valid)
-        self.act_cancel.setEnabled(status in ("running", "queued"))
-        self.act_resume.setEnabled(status in ("failed", "died", "cancelled"))
+        self.act_cancel.setEnabled(status in (Status.RUNNING, Status.QUEUED))
+        self.act_resume.setEnabled(status in (Status.FAILED, Status.DIED, Status.CANCELLED))
         self.act_clone.setEnabled(run is not None)
 
     # ---- actions -----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QLa
                                QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QTableView,
                                QVBoxLayout, QWidget)
 
+from backend.vocab import Status
+
 from .base import TableModel
 from .style import fmt_duration, fmt_time, status_color, status_icon
 
@@ -99,7 +101,7 @@ class RunsModel(TableModel):
         plan = self._plans.get(run["id"], [])
         st = self.current_stage(run)
         if st is None:
-            return f"0/{len(plan)}" if plan and run.get("status") in ("queued", "running") else ""
+            return f"0/{len(plan)}" if plan and run.get("status") in (Status.QUEUED, Status.RUNNING) else ""
         n = len(plan) or (max(self.stages.get(run["id"], {0: 0})) + 1)
         return f"{int(st['idx']) + 1}/{n} {st.get('name') or st.get('type')}"
 
@@ -113,15 +115,15 @@ class RunsModel(TableModel):
         start = run.get("started_at")
         if not start:
             return None
-        end = run.get("ended_at") if run.get("status") != "running" else None
+        end = run.get("ended_at") if run.get("status") != Status.RUNNING else None
         return (end or time.time()) - start
 
     def eta(self, run: dict[str, Any]) -> float | None:
         """Remaining time of the current stage, from its progress rate so far."""
-        if run.get("status") != "running":
+        if run.get("status") != Status.RUNNING:
             return None
         st = self.current_stage(run)
-        if st is None or st.get("status") != "running" or not st.get("total"):
+        if st is None or st.get("status") != Status.RUNNING or not st.get("total"):
             return None
         done, total = int(st.get("done") or 0), int(st["total"])
         started = st.get("started_at")

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backend.vocab import Status
+
 WINDOW_SIZE = (1400, 900)
 
 
@@ -76,9 +78,9 @@ def render(out_dir: str | os.PathLike, home: str | os.PathLike | None = None,
             win.show_tab(title)
             shot(f"0{i}-{title.lower()}.png")
         # runs list + events pane, with a died (else failed) run selected
-        bad = [r for r in win.runs if r.get("status") == "died"] or \
-              [r for r in win.runs if r.get("status") == "failed"]
-        target = chosen if chosen and chosen.get("status") in ("died", "failed") else \
+        bad = [r for r in win.runs if r.get("status") == Status.DIED] or \
+              [r for r in win.runs if r.get("status") == Status.FAILED]
+        target = chosen if chosen and chosen.get("status") in (Status.DIED, Status.FAILED) else \
             (max(bad, key=lambda r: r.get("created_at") or 0) if bad else chosen)
         if target:
             win.select_run(target["id"])

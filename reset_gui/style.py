@@ -6,15 +6,17 @@ import time
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QIcon, QPainter, QPixmap
 
+from backend.vocab import Status
+
 APP_NAME = "ReSet Studio"
 
 STATUS_COLORS: dict[str, str] = {
-    "running": "#1f6fd1",    # blue
-    "succeeded": "#1e8a3a",  # green
-    "failed": "#d12c2c",     # red
-    "died": "#8b0000",       # dark red
-    "cancelled": "#7a7a7a",  # grey
-    "queued": "#c98a00",     # amber
+    Status.RUNNING: "#1f6fd1",    # blue
+    Status.SUCCEEDED: "#1e8a3a",  # green
+    Status.FAILED: "#d12c2c",     # red
+    Status.DIED: "#8b0000",       # dark red
+    Status.CANCELLED: "#7a7a7a",  # grey
+    Status.QUEUED: "#c98a00",     # amber
 }
 LEVEL_COLORS = {"error": "#c62828", "warning": "#b26a00", "info": "#222222", "debug": "#777777"}
 ERROR_RED = "#c62828"
