@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLin
 
 from backend import config as config_mod
 from backend.config import ConfigError, RunConfig
+from backend.errors import StudioError
 from backend.paths import PRESETS
 
 from ..poller import Background
@@ -236,11 +237,9 @@ class SetupTab(QWidget):
         self.launched.emit(run_id)
 
     def _launch_error(self, exc: BaseException) -> None:
-        from backend.launcher import LaunchError
         self._launching = False
         self.validate()
-        self._fail(str(exc) if isinstance(exc, (LaunchError, ConfigError))
-                   else f"{type(exc).__name__}: {exc}")
+        self._fail(str(exc) if isinstance(exc, StudioError) else f"{type(exc).__name__}: {exc}")
 
     def _fail(self, msg: str) -> None:
         lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
