@@ -160,6 +160,9 @@ class SampleStage(_Stage):
     type: Literal["sample"] = "sample"
     source: str = "previous"  # checkpoint to sample from: "previous" | a train stage name
     data: list[str] = Field(default_factory=list)  # prompts the checkpoint was trained on
+    # the train stage whose trained-on prompts are sampled; empty: those of `source`. A later
+    # ReSet round samples its latest checkpoint on ALL prompts seen since MTL (backend/plans.py)
+    prompts: str = ""
     budget_per_kind: dict[str, int] = Field(default_factory=dict)  # kind -> prompts; empty = all
     decoding: list[DecodingSpec] = Field(default_factory=lambda: [
         DecodingSpec(name="greedy", temperature=0.0),
@@ -331,7 +334,7 @@ class RunConfig(_Strict):
             if getattr(st, "targets", "selected") == "reference" and not st.selection:
                 raise FieldError(("stages", i, "targets"), "targets = \"reference\" trains on the "
                                  "references of a selection's prompts; set selection too")
-            for ref_field in ("init", "source", "samples", "selection"):
+            for ref_field in ("init", "source", "prompts", "samples", "selection"):
                 ref = getattr(st, ref_field, None)
                 if ref and ref.startswith(("run:", "sel:")):
                     continue  # a checkpoint or selection of an earlier run
@@ -397,8 +400,20 @@ def check_dict(data: dict[str, Any]) -> tuple[RunConfig | None, list[tuple[Loc, 
         if isinstance(st, dict) and st.get("type") not in STAGE_TYPES:
             return None, [(("stages", i, "type"), f"unknown stage type {st.get('type')!r}; "
                                                   f"use one of {list(STAGE_TYPES)}")]
+    data = dict(data)
+    rounds = data.pop("rounds", None)  # multi-round ReSet: expanded into explicit stages
     try:
-        return RunConfig.model_validate(data), []
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as exc:
+        return None, problems_of(exc)
+    if rounds is None:
+        return cfg, []
+    from .plans import with_rounds  # plans imports this module
+
+    try:
+        return with_rounds(cfg, rounds), []
+    except FieldError as exc:
+        return None, [(exc.loc, exc.msg)]
     except ValidationError as exc:
         return None, problems_of(exc)
 

@@ -1,7 +1,7 @@
 """Sample stage: draw several candidate responses per trained prompt with several decoding settings.
 
 Prompts are the records the starting checkpoint was trained on (the train stage named by
-``stage.source``, its examples rebuilt with the same seed), deduplicated by record id, optionally
+``stage.prompts``, else ``stage.source``, its examples rebuilt with the same seed), deduplicated by record id, optionally
 restricted to ``stage.data`` and capped per kind by ``stage.budget_per_kind`` (the first N of each
 kind in a seeded order). Candidates are numbered by their position in the flattened list
 "decoding setting x n" (a greedy setting yields one candidate: its copies would be identical); each
@@ -46,8 +46,9 @@ def prompt_records(ctx: StageContext, idx: int, stage: SampleStage) -> list[Reco
     from .train import training_examples
 
     train_idx = None
-    if not stage.source.startswith("run:"):
-        train_idx = ctx.cfg.resolve_ref(idx, stage.source, "train")
+    ref = stage.prompts or stage.source  # a later ReSet round: MTL's prompts, its latest model
+    if not ref.startswith("run:"):
+        train_idx = ctx.cfg.resolve_ref(idx, ref, "train")
     if train_idx is not None:
         records = [r for r, _ in training_examples(ctx, train_idx, ctx.cfg.stages[train_idx])]
     else:  # the base model or another run's checkpoint: the prompts of this run's mixture
