@@ -317,12 +317,22 @@ def cmd_judge(args) -> int:
 def cmd_export(args) -> int:
     from . import export, launcher
 
+    if args.run_pos and args.run and args.run_pos != args.run:
+        raise SystemExit(f"reset-gui export: two runs given ({args.run_pos}, --run {args.run})")
+    args.run = args.run or args.run_pos
     with launcher.open_log(args.home) as log:
         run = _resolve_run(log, args.run) if args.run else None
         rid = run["id"] if run else None
-        if args.what in ("adapter", "merged", "selection") and rid is None:
-            raise SystemExit(f"reset-gui export {args.what}: give --run")
-        if args.what == "adapter":
+        if args.what != "evals" and rid is None:
+            raise SystemExit(f"reset-gui export {args.what}: give the run (RUN or --run)")
+        if args.what in ("tensorboard", "mlflow"):  # the run log's figures into a tracker
+            from . import trackers
+
+            out = (trackers.export_tensorboard if args.what == "tensorboard"
+                   else trackers.export_mlflow)(log, rid, args.out)
+            if args.what == "mlflow":
+                out = f"MLflow run {out} in {trackers.mlflow_uri(args.out)}"
+        elif args.what == "adapter":
             out = export.export_adapter(log, rid, args.tag, args.out)
         elif args.what == "merged":
             out = export.export_merged(log, rid, args.tag, args.out)
@@ -436,12 +446,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", help="the report's title")
     p.set_defaults(fn=cmd_report)
 
-    p = sub.add_parser("export", help="export an adapter, merged model, selection or eval table")
-    p.add_argument("what", choices=["adapter", "merged", "selection", "evals"])
+    p = sub.add_parser("export", help="export an adapter, merged model, selection, eval table, "
+                                      "or a run into TensorBoard / MLflow")
+    p.add_argument("what", choices=["adapter", "merged", "selection", "evals", "tensorboard", "mlflow"])
+    p.add_argument("run_pos", nargs="?", metavar="RUN", help="the run (or --run)")
     p.add_argument("--run")
     p.add_argument("--tag", help="checkpoint tag (default: the run's last)")
     p.add_argument("--selection", help="selection name (default: the run's select stage)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="file or folder; for mlflow a folder (its "
+                   "mlflow.db), a .db file or a tracking URI")
     p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("presets", help="list the shipped stage-plan presets")

@@ -285,6 +285,37 @@ class ComputeSpec(_Strict):
         return self
 
 
+# trackers the Trainer can also report to -> the package each needs
+TRACKERS = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb", "trackio": "trackio"}
+
+
+class TrackingSpec(_Strict):
+    """Trackers a train stage also reports to through the Trainer's own ``report_to``, besides the
+    run log; all write locally under the run folder (W&B offline) unless their environment says
+    otherwise (MLFLOW_TRACKING_URI, WANDB_MODE, ...)."""
+    report_to: list[Literal["tensorboard", "mlflow", "wandb", "trackio"]] = Field(default_factory=list)
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _names(cls, v: Any) -> Any:
+        if v is None or v == "none" or v == ["none"]:
+            return []
+        if isinstance(v, str):
+            v = [p.strip() for p in v.split(",") if p.strip()]
+        if isinstance(v, list):
+            bad = [x for x in v if isinstance(x, str) and x not in TRACKERS]
+            if bad:
+                raise ValueError(f"unknown tracker {bad[0]!r}; use {sorted(TRACKERS)} or \"none\"")
+            v = list(dict.fromkeys(v))
+            import importlib.util
+
+            missing = [x for x in v if importlib.util.find_spec(TRACKERS[x]) is None]
+            if missing:
+                raise ValueError(f"report_to {missing[0]!r} needs the {TRACKERS[missing[0]]!r} "
+                                 f"package: pip install {TRACKERS[missing[0]]}")
+        return v
+
+
 class RunConfig(_Strict):
     name: str = "run"
     preset: str = "custom"
@@ -297,6 +328,7 @@ class RunConfig(_Strict):
     judges: JudgeSpec = Field(default_factory=JudgeSpec)
     stages: list[Stage] = Field(default_factory=list)
     compute: ComputeSpec = Field(default_factory=ComputeSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
 
     @field_validator("seeds")
     @classmethod

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import queries
+from .. import queries, trackers
 from ..config import TrainStage
 from ..data import build_mixture, chat_messages, data_notes, encode_examples, eval_sets
 from ..records import Record, record_from_prompt
@@ -271,7 +271,7 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
         data_seed=seed,
         use_cpu=device == "cpu",
         bf16=bf16,
-        report_to="none",
+        report_to=trackers.report_to(ctx, idx, stage),  # [tracking]; "none" by default
         disable_tqdm=True,
         dataloader_num_workers=0,
         remove_unused_columns=False,
