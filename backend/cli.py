@@ -183,6 +183,14 @@ def _compute_line(run: dict) -> str:
         text += f", {c.gpus_per_process} GPU/process"
     if c.executor == "slurm":
         text += f", partition {c.slurm.partition or 'default'}, time {c.slurm.time_limit}"
+        from .slurm import job_info
+
+        job = job_info(run["run_dir"]) if run.get("run_dir") else {}
+        if job.get("job_id"):
+            text += (f"; Slurm job {job['job_id']} {job.get('state', '?')}"
+                     + (f" ({job['reason']})" if job.get("reason") not in (None, "", "None") else "")
+                     + (f" on {job['node']}" if job.get("node") else "")
+                     + f", attempt {job.get('attempt', 1)}")
     return text
 
 

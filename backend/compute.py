@@ -410,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         rank = (shard() or (0, 1))[0]
     # sampling shards each write their own batches; training ranks other than 0 write nothing
     view: Any = RankZeroLog(log) if in_torchrun() and rank != 0 else log
-    ctx = StageContext(run_id=args.run_id, home=home, run_dir=paths.run_dir(args.run_id, home),
+    ctx = StageContext(run_id=args.run_id, home=home,
+                       run_dir=paths.run_dir(args.run_id, home).resolve(),
                        cfg=cfg, log=view, stop_event=stop)
     (ctx.stage_dir(args.idx) / f"rank-{rank}.pid").write_text(str(os.getpid()))
     try:

@@ -76,6 +76,8 @@ def preflight(cfg: RunConfig, home: str | os.PathLike | None = None) -> list[str
                     load_dataset_records(d.model_copy(update={"source": value}))
                 except DataError as exc:
                     problems.append(f"data.{i}.{attr}: {exc}")
+    if cfg.compute.executor == "slurm" and not shutil.which("sbatch"):
+        problems.append("compute.executor: slurm, but sbatch is not on this machine's PATH")
     if cfg.model.device == "cuda":
         import importlib.util
         if importlib.util.find_spec("torch") is None:
@@ -160,7 +162,9 @@ def start_queued(home: str | os.PathLike | None = None) -> list[str]:
     with open_log(home) as log:
         reconcile_log(log)
         free = max_concurrent() - running_count(log)
-        queued = [r for r in log.list_runs() if r["status"] == Status.QUEUED]
+        # a queued run whose supervisor lives is a Slurm job waiting on the cluster
+        queued = [r for r in log.list_runs() if r["status"] == Status.QUEUED
+                  and not _pid_alive(r["pid"])]
     for run in queued[:max(0, free)]:
         spawn(run["id"], home)
         started.append(run["id"])
@@ -223,6 +227,10 @@ def cancel(run_id: str, home: str | os.PathLike | None = None) -> str:
         run = log.find_run(run_id)
         if run is None:
             raise LaunchError(f"no run {run_id!r}")
+        if run["status"] == Status.QUEUED and _pid_alive(run["pid"]):  # pending on the cluster
+            log.update_run(run["id"], cancel_requested=1)
+            log.event(run["id"], "cancel requested (the supervisor calls scancel)")
+            return run["id"]
         if run["status"] == Status.QUEUED:
             log.update_run(run["id"], status=Status.CANCELLED, ended_at=time.time())
             log.event(run["id"], "cancelled while queued")

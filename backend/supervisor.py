@@ -34,12 +34,44 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=10)
 
 
+def _executor(args) -> str:
+    from .config import ConfigError, loads
+
+    with RunLog(paths.runlog_path(args.home)) as log:
+        run = log.get_run(args.run_id)
+    try:
+        return loads(run["config_toml"]).compute.executor if run else "local"
+    except ConfigError:
+        return "local"  # the worker reports the bad config
+
+
+def _supervise_slurm(args) -> int:
+    """The run is a Slurm job: submit it and follow it (backend.slurm)."""
+    from . import slurm
+    from .config import loads
+
+    log = RunLog(paths.runlog_path(args.home))
+    signal.signal(signal.SIGTERM, lambda *_: log.update_run(args.run_id, cancel_requested=1))
+    try:
+        run = log.get_run(args.run_id)
+        slurm.supervise(args.home, args.run_id, log, loads(run["config_toml"]))
+    except slurm.SlurmError as exc:
+        log.update_run(args.run_id, status=Status.FAILED, ended_at=time.time(), error=str(exc))
+        log.event(args.run_id, f"run failed: {exc}", level="error")
+    finally:
+        log.close()
+    launcher.start_queued(args.home)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m backend.supervisor")
     ap.add_argument("--home", required=True)
     ap.add_argument("run_id")
     args = ap.parse_args(argv)
     rdir = paths.run_dir(args.run_id, args.home)
+    if _executor(args) == "slurm":
+        return _supervise_slurm(args)
     err = open(rdir / "worker.stderr.log", "ab")
     out = open(rdir / "worker.stdout.log", "ab")
     cmd = [sys.executable, "-m", "backend.worker", "--home", args.home, args.run_id]

@@ -140,7 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_mod.loads(run["config_toml"], f"run {args.run_id}")
         _quiet_libraries(cfg)
-        ctx = StageContext(run_id=args.run_id, home=home, run_dir=paths.run_dir(args.run_id, home),
+        # resolved: in a Slurm job the run folder is a link to the shared one, and the paths
+        # written into the log (checkpoints) must be the shared ones
+        ctx = StageContext(run_id=args.run_id, home=home,
+                           run_dir=paths.run_dir(args.run_id, home).resolve(),
                            cfg=cfg, log=log, stop_event=_cancel_event)
         run_stages(ctx)
         log.update_run(args.run_id, status=Status.SUCCEEDED, ended_at=time.time(), exit_code=0)
