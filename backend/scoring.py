@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .vocab import CATEGORIES, KINDS
+from .vocab import CATEGORIES, GROUNDED_KINDS, KINDS
 
 
 def check_weights(weights: Mapping[str, Any]) -> dict[str, float]:
@@ -78,6 +78,22 @@ def covered(category_scores: Mapping[str, Any], weights: Mapping[str, Any]) -> l
     return [str(c) for c in CATEGORIES
             if w.get(c, 0.0) > 0 and category_scores.get(c) is not None
             and not math.isnan(float(category_scores[c]))]
+
+
+# the categories each kind is meant to be scored in: the task score (against its reference) on every
+# kind, faithfulness where there is a context, instruction following on instruction prompts. A
+# weighted category meant for a kind but unscored drops out of its combined score (the weights
+# renormalise over the rest): a coverage gap, said wherever it happens (uncovered*)
+MEANT: dict[str, tuple[str, ...]] = {
+    k: ("task", "faithfulness") if k in GROUNDED_KINDS else ("task", "instruction_following")
+    for k in KINDS}
+
+
+def uncovered(category_scores: Mapping[str, Any], weights: Mapping[str, Any], kind: str) -> list[str]:
+    """The weighted categories meant for ``kind`` that one sample's combined score lacks."""
+    w = check_weights(weights)
+    have = set(covered(category_scores, weights))
+    return [c for c in MEANT.get(kind, ()) if w.get(c, 0.0) > 0 and c not in have]
 
 
 class CandidateArrays:
@@ -202,3 +218,82 @@ def summarize_selection(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarr
             mean_combined=_mean(comb[sel]),
             means={str(c): _mean(arrays.scores[j, sel]) for j, c in enumerate(CATEGORIES)}))
     return out
+
+
+def uncovered_by_kind(arrays: CandidateArrays, weights: Mapping[str, Any]) -> dict[str, dict[str, list[int]]]:
+    """Per kind, each weighted category meant for it (MEANT) that some of its candidates have no
+    score in: {kind: {category: [unscored, candidates]}}; empty when every combined score covers
+    every weighted category meant for its kind."""
+    w = check_weights(weights)
+    out: dict[str, dict[str, list[int]]] = {}
+    for ki, kind in enumerate(arrays.kinds):
+        m = arrays.kind == ki
+        for j, c in enumerate(CATEGORIES):
+            if w.get(c, 0.0) <= 0 or c not in MEANT.get(kind, ()):
+                continue
+            miss = int(np.isnan(arrays.scores[j, m]).sum())
+            if miss:
+                out.setdefault(kind, {})[str(c)] = [miss, int(m.sum())]
+    return out
+
+
+def uncovered_message(gaps: Mapping[str, Mapping[str, Sequence[int]]],
+                      weights: Mapping[str, Any]) -> str:
+    """``uncovered_by_kind`` in words, for a warning event ('' when there is no gap)."""
+    if not gaps:
+        return ""
+    w = check_weights(weights)
+    parts = [f"{kind}: no {c.replace('_', ' ')} score on {n} of {total} (weight {w[c]:g} dropped, "
+             "the rest renormalised)"
+             for kind, cats in gaps.items() for c, (n, total) in cats.items()]
+    hint = (" Instruction prompts without IFEval constraints (free-form, e.g. Alpaca) need an LLM "
+            "judge (judges.llm_endpoint) for an instruction-following score."
+            if any("instruction_following" in cats for cats in gaps.values()) else "")
+    return ("combined scores lack a weighted category for kind(s) " + ", ".join(gaps) + ": "
+            + "; ".join(parts) + "." + hint)
+
+
+@dataclass
+class Coverage:
+    """How many eval items a category's mean rests on, of those it is meant for (MEANT)."""
+    category: str
+    scored: dict[str, int]    # data set -> items with a score
+    unscored: dict[str, int]  # data set -> items of a kind meant for the category, without one
+
+    @property
+    def n(self) -> int:
+        return sum(self.scored.values())
+
+    @property
+    def total(self) -> int:
+        return self.n + sum(self.unscored.values())
+
+    @property
+    def complete(self) -> bool:
+        return not any(self.unscored.values())
+
+    def label(self) -> str:
+        """e.g. 'IF: n = 24 of 47 instruction prompts (ifeval_instructions); unscored: alpaca_instructions (23)'."""
+        short = {"instruction_following": "IF", "faithfulness": "faithfulness", "task": "task"}
+        head = f"{short.get(self.category, self.category)}: n = {self.n}"
+        what = "instruction prompts" if self.category == "instruction_following" else "items"
+        if self.complete:
+            return f"{head} {what}, all scored"
+        sets = ", ".join(k for k, v in self.scored.items() if v)
+        return (f"{head} of {self.total} {what}" + (f" ({sets})" if sets else "") + "; unscored: "
+                + ", ".join(f"{k} ({v})" for k, v in self.unscored.items() if v))
+
+
+def coverage(items: Sequence[tuple[str, str, Any]], category: str) -> Coverage:
+    """Coverage of ``category`` over (data set, kind, score or None) items, counting only the
+    kinds the category is meant for."""
+    scored: dict[str, int] = {}
+    unscored: dict[str, int] = {}
+    for dataset, kind, value in items:
+        if category not in MEANT.get(kind, ()):
+            continue
+        ok = value is not None and not (isinstance(value, float) and math.isnan(value))
+        target = scored if ok else unscored
+        target[dataset] = target.get(dataset, 0) + 1
+        (unscored if ok else scored).setdefault(dataset, 0)
+    return Coverage(category, scored, unscored)

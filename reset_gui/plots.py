@@ -11,6 +11,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from backend.eval_details import EvalDetails
+from backend.scoring import Coverage, coverage
+
 from .views import TradeoffData, TradeoffPoint, pareto_front, run_color, tradeoff_tip
 
 pg.setConfigOptions(antialias=True, background="w", foreground="#222")
@@ -20,6 +23,7 @@ AXIS_FONT.setPointSize(8)
 LABEL_FONT = QtGui.QFont()
 LABEL_FONT.setPointSize(8)
 LABEL_FONT.setBold(True)
+X_LABEL = "instruction following"
 
 
 class PlotPanel(QtWidgets.QFrame):
@@ -137,7 +141,7 @@ class TradeoffPlot(QtCore.QObject):
         self.visible_runs: list[str] | None = None  # None: all
         self.run_order: list[str] = []
         pi = panel.item
-        pi.setLabel("bottom", "instruction following")
+        pi.setLabel("bottom", X_LABEL)
         pi.setLabel("left", "faithfulness")
         pi.setXRange(0, 1.05, padding=0.02)
         pi.setYRange(0, 1.05, padding=0.02)
@@ -166,6 +170,9 @@ class TradeoffPlot(QtCore.QObject):
         self.errbars: dict[str, pg.ErrorBarItem] = {}  # 95 % bootstrap intervals, both axes
         self.labels: dict[tuple[str, str], pg.TextItem] = {}
         self.rebuilds = 0  # items created (tests check that new rows do not rebuild)
+        # (run, checkpoint) -> which instruction prompts the x mean rests on: the axis says so
+        self.if_coverage: dict[tuple[str, str], Coverage] = {}
+        self.x_label = X_LABEL
 
     def color_of(self, run_id: str) -> str:
         if run_id not in self.run_order:
@@ -197,15 +204,40 @@ class TradeoffPlot(QtCore.QObject):
         self.rebuilds += 1
 
     def _tip(self, x: float, y: float, data: Any) -> str:
-        return tradeoff_tip(data, self.run_name(data.run_id)) if isinstance(data, TradeoffPoint) else ""
+        if not isinstance(data, TradeoffPoint):
+            return ""
+        cov = self.if_coverage.get((data.run_id, data.tag))
+        return tradeoff_tip(data, self.run_name(data.run_id)) + (f"\n{cov.label()}" if cov else "")
 
     def add_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        for r in rows:
+            if r.get("dataset") == "_all" and r.get("instruction_following") is not None:
+                items = EvalDetails.from_json(r.get("details")).items.values()
+                if items:  # rows written before per-item scores say nothing about coverage
+                    self.if_coverage[(r["run_id"], r.get("checkpoint_tag") or "?")] = coverage(
+                        [(it.dataset, it.kind, it.instruction_following) for it in items],
+                        "instruction_following")
+        self._label_x()
         changed = self.data.add_evals(rows)
         for run in sorted(changed, key=lambda r: (r not in self.run_order,
                                                   self.run_order.index(r) if r in self.run_order else 0, r)):
             self.update_run(run)
         if changed:
             self.update_front()
+
+    def _label_x(self) -> None:
+        """The x axis names a coverage gap: "IF: n = 24 of 47 instruction prompts (...);
+        unscored: alpaca_instructions (23)" (one run's words, or a pointer to the tooltips)."""
+        gaps = {c.label() for (run, _tag), c in self.if_coverage.items()
+                if self._shown(run) and not c.complete}
+        label = X_LABEL
+        if len(gaps) == 1:
+            label = f"{X_LABEL} — {gaps.pop()}"
+        elif gaps:
+            label = f"{X_LABEL} — IF covers only some instruction prompts (differs by run: see tooltips)"
+        if label != self.x_label:
+            self.x_label = label
+            self.panel.item.setLabel("bottom", label)
 
     def _shown(self, run_id: str) -> bool:
         return self.visible_runs is None or run_id in self.visible_runs
@@ -258,6 +290,7 @@ class TradeoffPlot(QtCore.QObject):
         for run in self.data.points:
             self.update_run(run)
         self.update_front()
+        self._label_x()
 
     def refresh_names(self) -> None:
         for run, sc in self.scatters.items():

@@ -41,6 +41,43 @@ def judge_names(spec: JudgeSpec) -> list[str]:
     return names
 
 
+def if_coverage_note(judges: dict[str, Any], data: list[dict[str, Any]]) -> str:
+    """Which instruction prompts of a mixture get an instruction-following score, from a (draft)
+    config's judges and data tables, before any run: IFEval checks score only prompts that carry
+    an instruction_id_list; free-form instructions (Alpaca, ShareGPT) need an LLM judge."""
+    from ..data import FORMATS
+
+    spec = {**JudgeSpec().model_dump(), **(judges or {})}
+    weight = float((spec.get("weights") or {}).get("instruction_following", 0.0) or 0.0)
+    names = list(spec.get("instruction_following") or [])
+    ep = spec.get("llm_endpoint") or {}
+    if weight <= 0:
+        return "IF: weight 0, so instruction following is not in the combined score."
+    if "llm_judge" in names or (isinstance(ep, dict) and ep.get("base_url")):
+        return "IF: the LLM judge scores every prompt" + (
+            "; IFEval checks too where a prompt carries them." if "ifeval" in names else ".")
+    checked, partial, unscored = [], [], []
+    for d in data or []:
+        fmt = d.get("format", "auto")
+        kind = d.get("kind") or (FORMATS.get(fmt) or (None, {}))[0]
+        if kind != "instruction":
+            continue
+        label = str(d.get("name", "?")) + (f" ({d['budget']} prompts)" if d.get("budget") else "")
+        (checked if fmt == "ifeval" else partial if fmt in ("records", "custom", "auto")
+         else unscored).append(label)
+    if "ifeval" not in names:
+        unscored, checked, partial = checked + partial + unscored, [], []
+    if not (checked or partial or unscored):
+        return "IF: no instruction data in the mixture."
+    parts = ["IF: " + (f"IFEval only, {', '.join(checked)}" if checked else "no IF judge covers "
+                       "the instruction data")]
+    if partial:
+        parts.append(f"only rows with an instruction_id_list: {', '.join(partial)}")
+    if unscored:
+        parts.append(f"free-form instructions unscored: {', '.join(unscored)}")
+    return "; ".join(parts) + "."
+
+
 def make_judges(cfg: RunConfig) -> list:
     from ..judges import build_judges
 
@@ -59,11 +96,12 @@ def score_rows(run_id: str, sample_ids: list[int], records: list[Record], respon
                judges: list, weights: dict[str, float], faith: dict[str, Any]) -> list[dict[str, Any]]:
     """Judge a batch and return the ``scores`` rows to write."""
     from ..judges import score_records
+    from ..scoring import uncovered
 
     by_name = {j.name: j for j in judges}
     results = score_records(judges, records, responses, weights)
     rows: list[dict[str, Any]] = []
-    for sid, res in zip(sample_ids, results):
+    for sid, rec, res in zip(sample_ids, records, results):
         errors = {}
         for name, value in res["scores"].items():
             details = res["details"].get(name) or {}
@@ -84,6 +122,7 @@ def score_rows(run_id: str, sample_ids: list[int], records: list[Record], respon
                      "category": "combined",
                      "value": None if combined is None else float(combined),
                      "details": {"weights": weights, "covered": res["covered"],
+                                 "uncovered": uncovered(cats, weights, rec.kind),
                                  "faithfulness_judge": faith["judge"],
                                  **({"errors": errors} if errors else {})}})
     return rows
@@ -141,4 +180,21 @@ def run(ctx: StageContext, idx: int, stage: JudgeStage) -> None:
     dt = time.time() - t0
     if n:
         ctx.log.log_metrics(ctx.run_id, idx, 0, {"judged_per_s": n / max(dt, 1e-6)})
+    warn_uncovered(ctx, idx, j, dict(ctx.cfg.judges.weights))
     ctx.progress(idx, total, total, f"judged {total} samples", force=True)
+
+
+def warn_uncovered(ctx: StageContext, idx: int, sample_stage_idx: int,
+                   weights: dict[str, float], arrays=None) -> dict[str, Any]:
+    """A warning event naming the kinds whose combined score lacks a weighted category (never
+    silent); returns the gaps (scoring.uncovered_by_kind)."""
+    from .. import scoring
+    from ..queries import candidates
+
+    if arrays is None:
+        arrays = scoring.CandidateArrays(candidates(ctx.log, ctx.run_id, sample_stage_idx))
+    gaps = scoring.uncovered_by_kind(arrays, weights)
+    if gaps:
+        ctx.event(idx, scoring.uncovered_message(gaps, weights), level="warning",
+                  details={"uncovered": gaps, "weights": weights})
+    return gaps

@@ -14,6 +14,7 @@ from ..config import JudgeSpec, SelectStage
 from ..queries import candidates as load_candidates
 from ..vocab import CATEGORIES, StageType
 from .context import StageContext
+from .judge import warn_uncovered
 
 __all__ = ["load_candidates", "policy_from_config", "run"]
 
@@ -61,9 +62,12 @@ def run(ctx: StageContext, idx: int, stage: SelectStage) -> None:
     arrays = scoring.CandidateArrays(rows)
     kept, comb = scoring.select(arrays, weights, stage.threshold, stage.per_kind_quota, stage.budget)
     selected = scoring.selection_items(arrays, kept, comb)
+    # a selection must not weigh a missing category silently: warn, and keep the gaps with it
+    gaps = warn_uncovered(ctx, idx, j, weights, arrays)
     policy = {"samples_stage": ctx.cfg.stages[j].name, "samples_stage_idx": j,
               "threshold": stage.threshold, "weights": weights,
-              "per_kind_quota": dict(stage.per_kind_quota), "budget": stage.budget}
+              "per_kind_quota": dict(stage.per_kind_quota), "budget": stage.budget,
+              **({"uncovered": gaps} if gaps else {})}
     if stage.reset_threshold is not None:  # ReSet-S: its size next to ReSet's on these samples
         policy["vs_reset"] = scoring.size_vs_reset(arrays, weights, len(selected),
                                                    stage.reset_threshold)

@@ -53,6 +53,9 @@ class JudgesEditor(QGroupBox):
                             ("LLM judge URL", self.llm_url_edit),
                             ("LLM judge model", self.llm_model_edit)):
             form.addRow(label, edit)
+        # which prompts an instruction-following judge covers (set_coverage; never silent), on top
+        self.coverage_label = QLabel("", self, objectName="CoverageNote", wordWrap=True)
+        form.insertRow(0, self.coverage_label)
         form.addRow(QLabel(DEFAULTS_NOTE, self, objectName="DefaultsNote", wordWrap=True))
 
     def set_values(self, j: dict[str, Any]) -> None:
@@ -85,6 +88,18 @@ class JudgesEditor(QGroupBox):
             judges["llm_endpoint"] = {"base_url": self.llm_url_edit.text().strip(),
                                       "model": self.llm_model_edit.text().strip(), **self.extras}
         return judges
+
+    def set_coverage(self, text: str) -> None:
+        """The IF coverage of the mixture (backend.stages.judge.if_coverage_note); a gap shows
+        in the warning colour."""
+        self.coverage_label.setText(text)
+        gap = "unscored" in text or "no IF judge" in text
+        self.coverage_label.setStyleSheet("color: #b42318;" if gap else "color: #555;")
+        self.coverage_label.setToolTip("Instruction following is scored by IFEval checks on prompts "
+                                       "that carry them, and by the LLM judge (when configured) on "
+                                       "every prompt. A weighted category a prompt lacks drops out "
+                                       "of its combined score (the other weights renormalise); set "
+                                       "an LLM judge URL to score free-form instructions.")
 
     def mark(self, bad: list[Loc]) -> None:
         fields = {loc[0] for loc in bad if loc}

@@ -20,6 +20,7 @@ from backend import config as config_mod
 from backend.config import ConfigError, RunConfig
 from backend.errors import StudioError
 from backend.paths import PRESETS
+from backend.stages.judge import if_coverage_note
 
 from ..poller import Background
 from .checkpoint import CheckpointEditor
@@ -177,7 +178,8 @@ class SetupTab(QWidget):
 
     def validate(self) -> bool:
         """Check everything and show every problem at once; True when Launch may proceed."""
-        self.raw_config()
+        data, _ = self.raw_config()
+        self.judges.set_coverage(if_coverage_note(data.get("judges") or {}, data.get("data") or []))
         cfg, problems = self.draft.check()
         # launchable by the launcher (which re-checks files) when the config itself is sound
         self.last_config = None if self.draft.parse_problems else cfg
