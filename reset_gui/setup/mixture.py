@@ -53,6 +53,8 @@ class MixtureEditor(QGroupBox):
         super().__init__("Data mixture", parent)
         self.bg = background
         self.config_dir = config_dir
+        # the plan's train window, for the preview's truncation estimate (the tab sets it)
+        self.train_window: Callable[[], int | None] = lambda: None
         self._loading = False
         self._preview_req = 0
         self.table = _table(self, MIX_COLUMNS, (120, 200, 116, 134, 190, 58, 58, 180),
@@ -230,12 +232,14 @@ class MixtureEditor(QGroupBox):
         self.preview_status.setStyleSheet("")
         self.preview_status.setText(f"Loading a preview of {name}…")
 
+        max_length = self.train_window()
+
         def work():
             from backend.data import preview
             with _PREVIEW_LOCK:
                 if req != self._preview_req:
                     return None  # superseded while waiting
-                return preview(spec, 5)
+                return preview(spec, 5, max_length=max_length)
 
         self.bg.submit(work, lambda recs: self._preview_done(req, name, recs),
                        lambda exc: self._preview_error(req, f"{name}: {exc}"))
@@ -244,7 +248,8 @@ class MixtureEditor(QGroupBox):
         if req != self._preview_req or records is None:
             return
         self.preview_status.setStyleSheet("")
-        self.preview_status.setText(f"First {len(records)} mapped records of {name}:")
+        notes = "".join(f"\n• {n}" for n in getattr(records, "notes", []))  # data quirks, counted
+        self.preview_status.setText(f"First {len(records)} mapped records of {name}:{notes}")
         self.preview_table.setRowCount(len(records))
         for i, rec in enumerate(records):
             for c, value in enumerate((rec.id, rec.kind, rec.prompt, rec.context, rec.reference)):

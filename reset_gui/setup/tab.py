@@ -66,6 +66,8 @@ class SetupTab(QWidget):
         self.set_cell, self.dataset_row, self.remove_dataset_row = m.set_cell, m.row, m.remove_row
         self.preview_selected, self.preview_text = m.preview_selected, m.preview_text
         self.stages, self.add_stage, self.remove_stage = p.stages, p.add_stage, p.remove_stage
+        m.train_window = lambda: min((int(s.get("max_length") or 256) for s in p.stages
+                                      if s.get("type") == "train"), default=None)
         self.move_stage, self.select_stage, self.set_stage_field = (p.move_stage, p.select_stage,
                                                                     p.set_stage_field)
         self._build()
