@@ -67,8 +67,12 @@ def test_setup_note_from_the_draft_judges_and_mixture():
     zero = {**base["judges"], "weights": {**W, "instruction_following": 0.0}}
     assert "weight 0" in if_coverage_note(zero, base["data"])
     none = {**base["judges"], "instruction_following": []}
-    assert "no IF judge covers the instruction data" in if_coverage_note(none, base["data"])
-    assert "alpaca_instructions" in if_coverage_note(none, base["data"])
+    assert if_coverage_note(none, base["data"]) == (
+        "IF: no IF judge configured; instructions unscored: ifeval_instructions (24 "
+        "prompts), alpaca_instructions (24 prompts).")
+    alpaca_only = [d for d in base["data"] if d["name"] != "ifeval_instructions"]
+    assert if_coverage_note(base["judges"], alpaca_only) == (
+        "IF: free-form instructions unscored: alpaca_instructions (24 prompts).")
 
 
 # ---- the judge and select stages on a real run log ---------------------------------------------

@@ -69,13 +69,15 @@ def if_coverage_note(judges: dict[str, Any], data: list[dict[str, Any]]) -> str:
         unscored, checked, partial = checked + partial + unscored, [], []
     if not (checked or partial or unscored):
         return "IF: no instruction data in the mixture."
-    parts = ["IF: " + (f"IFEval only, {', '.join(checked)}" if checked else "no IF judge covers "
-                       "the instruction data")]
+    parts = [] if "ifeval" in names else ["no IF judge configured"]
+    if checked:
+        parts.append(f"IFEval only, {', '.join(checked)}")
     if partial:
         parts.append(f"only rows with an instruction_id_list: {', '.join(partial)}")
     if unscored:
-        parts.append(f"free-form instructions unscored: {', '.join(unscored)}")
-    return "; ".join(parts) + "."
+        what = "free-form instructions" if "ifeval" in names else "instructions"
+        parts.append(f"{what} unscored: {', '.join(unscored)}")
+    return "IF: " + "; ".join(parts) + "."
 
 
 def make_judges(cfg: RunConfig) -> list:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLin
 from backend import config as config_mod
 from backend.config import ConfigError, RunConfig
 from backend.errors import StudioError
+from backend.experiments import parse_seeds
 from backend.paths import PRESETS
 from backend.stages.judge import if_coverage_note
 
@@ -50,6 +51,7 @@ class SetupTab(QWidget):
         self.last_errors: list[str] = []
         self.last_message: str | None = None
         self.last_config: RunConfig | None = None
+        self.last_experiment: str | None = None  # the experiment id of the last seeds launch
         self._loading = False
         self._launching = False
         self.checkpoint = CheckpointEditor(self)
@@ -89,9 +91,15 @@ class SetupTab(QWidget):
         self.name_edit = QLineEdit(self, placeholderText="run name", minimumWidth=150,
                                    textChanged=self._edited)
         self.seed_spin = QSpinBox(self, maximum=2**31 - 2, valueChanged=self._edited)
+        # several seeds: one run each, launched together as one experiment (backend.experiments)
+        self.seeds_edit = QLineEdit(self, placeholderText="e.g. 1,2,3", maximumWidth=110,
+                                    textChanged=self._edited,
+                                    toolTip="seeds: one run per seed, grouped as one experiment "
+                                            "(Compare pools them); empty: one run with Seed")
         top = boxed(QHBoxLayout, [QLabel("Preset", self), (self.preset_combo, 1), 8,
                                   QLabel("Name", self), (self.name_edit, 1), 8,
                                   QLabel("Seed", self), self.seed_spin, 8,
+                                  QLabel("Seeds", self), self.seeds_edit, 8,
                                   QPushButton("Save TOML…", self, clicked=self._save_dialog),
                                   QPushButton("Load TOML…", self, clicked=self._load_dialog)])
         self.clone_label = QLabel(self, objectName="DefaultsNote", visible=False)
@@ -150,6 +158,7 @@ class SetupTab(QWidget):
                 self.preset_combo.setCurrentIndex(i if i >= 0 else self.preset_combo.count() - 1)
             self.name_edit.setText(str(data.get("name", "run")))
             self.seed_spin.setValue(int(data.get("seed", 42)))
+            self.seeds_edit.setText(",".join(str(s) for s in data.get("seeds") or []))
             self.checkpoint.set_values(data.get("model") or {})
             self.judges.set_values(data.get("judges") or {})
             self.mixture.set_rows(data.get("data") or [])
@@ -167,9 +176,15 @@ class SetupTab(QWidget):
         d.parse_problems = ([Problem(("model", k), v) for k, v in model_errors.items()]
                             + data_problems + self.plan.problems())
         d.base_mode = self.checkpoint.mode()
+        seeds: list[int] = []
+        if self.seeds_edit.text().strip():
+            try:
+                seeds = parse_seeds(self.seeds_edit.text())
+            except ValueError as exc:
+                d.parse_problems.append(Problem(("seeds",), str(exc).replace("--seeds", "seeds")))
         d.data.update(name=self.name_edit.text().strip(),
                       preset=self.preset_combo.currentData() or "custom",
-                      seed=self.seed_spin.value(), model=model, data=data,
+                      seed=self.seed_spin.value(), seeds=seeds, model=model, data=data,
                       judges=self.judges.values(), stages=[dict(s) for s in self.plan.stages])
         return d.data, d.parse_problems
 
@@ -198,14 +213,18 @@ class SetupTab(QWidget):
         self.ok_label.setVisible(valid)
         if valid:
             n = len(self.stages)
+            seeds = self.draft.data.get("seeds") or []
             self.ok_label.setText(f"✓ Config is valid: {n} stage{'s' if n != 1 else ''}, "
-                                  f"{self.mix.rowCount()} data set(s), base {self.base_ref()}.")
+                                  f"{self.mix.rowCount()} data set(s), base {self.base_ref()}"
+                                  + (f"; {len(seeds)} seeds, launched as one experiment of "
+                                     f"{len(seeds)} runs." if len(seeds) > 1 else "."))
         self.launch_btn.setEnabled(valid and not self._launching)
         self.checkpoint.mark(within(problems, "model"))
         self.judges.mark(within(problems, "judges"))
         self.mixture.mark(within(problems, "data"))
         self.plan.mark(within(problems, "stages"))
         flag_widget(self.name_edit, any(p.loc == ("name",) for p in problems))
+        flag_widget(self.seeds_edit, any(p.loc[:1] == ("seeds",) for p in problems))
         if valid != self.valid:
             self.valid = valid
             self.validity_changed.emit(valid)
@@ -229,16 +248,24 @@ class SetupTab(QWidget):
 
         def work():
             from backend import launcher
-            return launcher.launch(cfg, home, parent_run_id=parent)
+            from backend.experiments import launch_experiment
+
+            if len(cfg.seeds) > 1:  # one run per seed, grouped as one experiment
+                return launch_experiment(cfg, home)
+            return None, [launcher.launch(cfg, home, parent_run_id=parent)]
 
         self.bg.submit(work, self._launched, self._launch_error)
 
-    def _launched(self, run_id: str) -> None:
+    def _launched(self, result: tuple[str | None, list[str]]) -> None:
+        experiment, run_ids = result
         self._launching = False
         self.validate()
-        self.ok_label.setText(f"✓ Launched run {run_id}")
+        self.last_experiment = experiment
+        self.ok_label.setText(f"✓ Launched experiment {experiment}: {len(run_ids)} runs, one per "
+                              f"seed ({', '.join(run_ids)})" if experiment
+                              else f"✓ Launched run {run_ids[0]}")
         self.ok_label.show()
-        self.launched.emit(run_id)
+        self.launched.emit(run_ids[0])
 
     def _launch_error(self, exc: BaseException) -> None:
         self._launching = False
