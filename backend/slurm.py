@@ -216,39 +216,50 @@ def supervise(home, run_id: str, log, cfg) -> None:
         ingest(log, journal)
         run = log.get_run(run_id)
         _record(run_dir, active=False)
-        cancelled = bool(run["cancel_requested"])
-        if state in REQUEUE_STATES and not cancelled:
-            if attempt <= max_requeues:
-                log.event(run_id, f"Slurm job {job_id} ended {state}: resubmitting to resume "
-                                  f"from the last checkpoint", level="warning")
-                for stage in log.get_stages(run_id):
-                    if stage["status"] in (Status.RUNNING, Status.CANCELLED):
-                        log.stage_end(run_id, stage["idx"], "interrupted", f"job {state}")
-                log.update_run(run_id, status=Status.QUEUED, ended_at=None, error=None)
-                ingest(log, journal)
-                job_id = submit(cfg, run_id, home, run_dir, log)
-                attempt += 1
-                _record(run_dir, job_id=job_id, attempt=attempt, active=True, state="SUBMITTED")
-                log.event(run_id, f"submitted as Slurm job {job_id} (attempt {attempt})",
-                          details={"job_id": job_id})
-                last_state = None
-                continue
-            _end(log, run_id, Status.DIED, f"Slurm job {job_id} ended {state} after {attempt} "
-                 f"attempts (max_requeues = {max_requeues})", run_dir, job_id)
-            return
-        if run["status"] in FINAL_STATUSES:
-            return  # the job reported its own end
-        if state == "CANCELLED":
-            if cancelled:
-                _end(log, run_id, Status.CANCELLED, f"Slurm job {job_id} cancelled", run_dir, job_id)
-            else:
-                _end(log, run_id, Status.DIED, f"Slurm job {job_id} cancelled outside the app "
-                     f"(scancel)", run_dir, job_id)
-            return
-        reason = st["reason"] if st["reason"] not in ("None", "") else f"exit {st['exit']}"
-        _end(log, run_id, Status.DIED, f"Slurm job {job_id} ended {state} ({reason})", run_dir,
-             job_id)
+        action, status, message = outcome(st, job_id, run["status"],
+                                          bool(run["cancel_requested"]), attempt, max_requeues)
+        if action == "requeue":
+            log.event(run_id, message, level="warning")
+            for stage in log.get_stages(run_id):
+                if stage["status"] in ("running", "cancelled"):
+                    log.stage_end(run_id, stage["idx"], "interrupted", f"job {state}")
+            log.update_run(run_id, status="queued", ended_at=None, error=None)
+            ingest(log, journal)
+            job_id = submit(cfg, run_id, home, run_dir, log)
+            attempt += 1
+            _record(run_dir, job_id=job_id, attempt=attempt, active=True, state="SUBMITTED")
+            log.event(run_id, f"submitted as Slurm job {job_id} (attempt {attempt})",
+                      details={"job_id": job_id})
+            last_state = None
+            continue
+        if action == "end":
+            _end(log, run_id, status, message, run_dir, job_id)
         return
+
+
+def outcome(st: dict[str, str], job_id: str, run_status: str, cancelled: bool, attempt: int,
+            max_requeues: int) -> tuple[str, str | None, str]:
+    """What an ended job means for its run: ("requeue" | "end" | "reported", status, message).
+
+    TIMEOUT/PREEMPTED resubmit (unless the user cancelled, or the requeues are used up) even if
+    the job reported a graceful stop; otherwise a job that reported its own end stands; the
+    rest is died (or cancelled) with Slurm's state and reason."""
+    state = st["state"]
+    if state in REQUEUE_STATES and not cancelled:
+        if attempt <= max_requeues:
+            return ("requeue", "queued", f"Slurm job {job_id} ended {state}: resubmitting to "
+                    "resume from the last checkpoint")
+        return ("end", "died", f"Slurm job {job_id} ended {state} after {attempt} attempts "
+                f"(max_requeues = {max_requeues})")
+    if run_status in ("succeeded", "failed", "cancelled", "died"):
+        return ("reported", run_status, "")
+    if state == "CANCELLED" or (cancelled and state in REQUEUE_STATES):
+        if cancelled:
+            return ("end", "cancelled", f"Slurm job {job_id} cancelled")
+        return ("end", "died", f"Slurm job {job_id} cancelled outside the app (scancel)")
+    reason = st.get("reason") if st.get("reason") not in (None, "", "None") else \
+        f"exit {st.get('exit') or '?'}"
+    return ("end", "died", f"Slurm job {job_id} ended {state} ({reason})")
 
 
 def _end(log, run_id: str, status: str, message: str, run_dir: Path, job_id: str) -> None:

@@ -172,6 +172,7 @@ def test_timeout_resubmits_and_cancel_scancels(home, cluster):
         run = launcher.wait(run_id, home, timeout=120)
         assert run["status"] == "cancelled", run
         assert any(f"scancel {second}" in m for m in events())
-        assert slurm.job_state(second)["state"] in ("CANCELLED", "COMPLETED")
+        wait_for(lambda: slurm.job_state(second)["state"] in ("CANCELLED", "COMPLETED"),
+                 timeout=60, what="the second job ended")
         steps = metric_steps(log, run_id)
         assert steps == list(range(1, len(steps) + 1))  # nothing lost or doubled across jobs
