@@ -1,7 +1,8 @@
 """``backend.trackers.report_to`` with a real transformers Trainer (a tiny random Llama, seconds on a
-CPU): TensorBoard, MLflow and W&B (offline) each write under the run folder, and each tool's own
-reader sees the Trainer's losses — TensorBoard's EventAccumulator, the MLflow client on its local
-SQLite store, and W&B's transaction log parsed into wandb's own protobuf records. No network."""
+CPU): TensorBoard, MLflow, W&B (offline) and trackio each write under the run folder, and each
+tool's own reader sees the Trainer's losses — TensorBoard's EventAccumulator, the MLflow client on
+its local SQLite store, W&B's transaction log parsed into wandb's own protobuf records, and
+trackio's SQLiteStorage. No network."""
 from __future__ import annotations
 
 import os
@@ -53,7 +54,7 @@ def wandb_records(path: Path):
             buf = b""
 
 
-def test_trainer_reports_to_tensorboard_mlflow_and_wandb_offline(tmp_path, clean_env):
+def test_trainer_reports_to_tensorboard_mlflow_wandb_offline_and_trackio(tmp_path, clean_env):
     import torch
     from datasets import Dataset
     from mlflow.tracking import MlflowClient
@@ -62,11 +63,11 @@ def test_trainer_reports_to_tensorboard_mlflow_and_wandb_offline(tmp_path, clean
 
     events: list[str] = []
     ctx = types.SimpleNamespace(
-        cfg=types.SimpleNamespace(tracking=types.SimpleNamespace(report_to=["tensorboard", "mlflow", "wandb"])),
+        cfg=types.SimpleNamespace(tracking=types.SimpleNamespace(report_to=["tensorboard", "mlflow", "wandb", "trackio"])),
         run_dir=tmp_path / "run", run_id="20250101-000000-tiny-0001",
         event=lambda idx, msg, **kw: events.append(msg))
     names = trackers.report_to(ctx, 0, types.SimpleNamespace(name="mtl"))
-    assert names == ["tensorboard", "mlflow", "wandb"]
+    assert names == ["tensorboard", "mlflow", "wandb", "trackio"]
     assert os.environ["WANDB_MODE"] == "offline"
     assert len(events) == 1 and "wandb (offline)" in events[0]
 
@@ -120,6 +121,15 @@ def test_trainer_reports_to_tensorboard_mlflow_and_wandb_offline(tmp_path, clean
     wb = [(int(h["train/global_step"]), float(h["train/loss"])) for h in history if "train/loss" in h]
     assert [s for s, _ in wb] == [1, 2, 3, 4]
     assert [v for _, v in wb] == pytest.approx(losses, rel=1e-5)
+
+    assert os.environ["TRACKIO_DIR"] == str(root / "trackio")
+    from trackio.sqlite_storage import SQLiteStorage
+
+    (tr_run,) = SQLiteStorage.get_runs("huggingface")  # the Trainer's default trackio project
+    tr = [log["train/loss"] for log in SQLiteStorage.get_logs("huggingface", tr_run)
+          if log.get("train/loss") is not None]
+    assert tr == pytest.approx(losses, rel=1e-5)
+    assert (root / "trackio" / "huggingface.db").is_file()
 
 
 def test_report_to_none_sets_nothing(tmp_path, clean_env):
