@@ -125,7 +125,7 @@ def test_cli_exports_both(demo, tmp_path):
     assert p.returncode != 0 and "Traceback" not in p.stderr and "nope" in p.stderr
 
 
-def test_report_to_is_validated():
+def test_report_to_is_validated(monkeypatch):
     base = load_preset("mtl_demo").to_toml().replace("[tracking]\nreport_to = []\n", "")
     assert load_preset("mtl_demo").tracking.report_to == []  # default: none
     assert loads(base + '[tracking]\nreport_to = "none"\n').tracking.report_to == []
@@ -134,12 +134,16 @@ def test_report_to_is_validated():
     assert loads(cfg.to_toml()).tracking.report_to == ["tensorboard", "mlflow"]  # round trip
     with pytest.raises(ConfigError, match=r"tracking\.report_to: unknown tracker 'comet'"):
         loads(base + '[tracking]\nreport_to = ["comet"]\n')
+    assert loads(base + '[tracking]\nreport_to = ["wandb", "trackio"]\n').tracking.report_to == [
+        "wandb", "trackio"]  # installed by the trackers extra
     import importlib.util
 
-    for name in ("wandb", "trackio"):
-        if importlib.util.find_spec(name) is None:  # named, with the install line
-            with pytest.raises(ConfigError, match=f"needs the '{name}' package: pip install {name}"):
-                loads(base + f'[tracking]\nreport_to = ["{name}"]\n')
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("wandb", "trackio") else real(name, *a))
+    for name in ("wandb", "trackio"):  # a tracker that is not installed is named, with the install line
+        with pytest.raises(ConfigError, match=f"needs the '{name}' package: pip install {name}"):
+            loads(base + f'[tracking]\nreport_to = ["{name}"]\n')
 
 
 @pytest.mark.slow
