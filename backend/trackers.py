@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import StudioError
-from .export import ExportError
 from .runlog import RunLog
 from .vocab import Status
 
