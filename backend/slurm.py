@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .errors import StudioError
 from .journal import Exporter, ingest, journal_path, repair_tail
 from .vocab import FINAL_STATUSES, Status
 
@@ -51,7 +52,7 @@ ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", 
                  "RESV_DEL_HOLD", "SPECIAL_EXIT"}
 
 
-class SlurmError(RuntimeError):
+class SlurmError(StudioError, RuntimeError):
     """sbatch/scontrol missing or refusing; one line with Slurm's own words."""
 
 
