@@ -57,6 +57,13 @@ def _rows(log: RunLog, sql: str, args: tuple | list = ()) -> list[Any]:
 
 
 # ---- runs and stages (the poller re-reads them only when this signature changes) ------------------
+def data_version(log: RunLog) -> int:
+    """SQLite's ``PRAGMA data_version`` on this connection: it changes only when ANOTHER
+    connection commits, so a poller that keeps its connection open can skip every other query
+    while it stays the same (its own writes do not move it)."""
+    return int(log.conn.execute("PRAGMA data_version").fetchone()[0])
+
+
 def table_signature(log: RunLog, table: str) -> tuple:
     """(count, newest, sum of updated_at) of runs or stages: changes whenever any row changes."""
     if table not in ("runs", "stages"):

@@ -4,7 +4,10 @@
 the rows it has not seen yet from each append-only table (``id > last id``), at most ``batch``
 rows per table per tick, so a run log with a million rows streams in over a few ticks instead of
 freezing the window; the runs and stages tables are re-read only when their ``updated_at``
-changed. Every few seconds it reconciles the log (a worker that vanished shows as *died*).
+changed. Every few seconds, while a run is running, it reconciles the log (a worker that vanished
+shows as *died*). A tick first reads ``PRAGMA data_version`` (``queries.data_version``): when no
+other connection committed since the last full poll, no backlog is left and no reconcile is due,
+that one pragma is the tick's only query, so an idle window costs the disk nothing.
 The UI thread never touches SQLite for polling.
 """
 from __future__ import annotations
@@ -20,6 +23,7 @@ from PySide6.QtCore import (QCoreApplication, QObject, QThread, QThreadPool, QTi
                             Slot)
 
 from backend import queries
+from backend.vocab import Status
 
 APPEND_TABLES = ("metrics", "checkpoints", "prompts", "samples", "scores", "selections",
                  "selection_items", "evals", "events")
@@ -45,6 +49,9 @@ class RunLogPoller(QObject):
         self._stages_sig: Any = None
         self._last_reconcile = 0.0
         self._last_error = ""
+        self._data_version: int | None = None  # as of the last full poll; None: poll fully
+        self._backlog = False
+        self._any_running = False  # only then can a vanished worker need reconciling
         self._log = None
         self._timer: QTimer | None = None
         self._busy = False
@@ -91,11 +98,19 @@ class RunLogPoller(QObject):
         try:
             log = self._open()
             now = time.monotonic()
-            if now - self._last_reconcile >= self.reconcile_s:
+            version = queries.data_version(log)
+            first = self._data_version is None  # (re)opened: reconcile whatever the log holds
+            reconcile = ((first or self._any_running)
+                         and now - self._last_reconcile >= self.reconcile_s)
+            if version == self._data_version and not self._backlog and not reconcile:
+                self.caught_up.emit()  # nothing committed elsewhere, nothing left to stream
+                return
+            self._data_version = version
+            if reconcile:
                 self._last_reconcile = now
                 from backend.launcher import reconcile_log
 
-                reconcile_log(log)
+                reconcile_log(log)  # its own writes do not move data_version: read below
             self._poll_runs(log)
             self._poll_stages(log)
             for table in self.tables:
@@ -106,6 +121,7 @@ class RunLogPoller(QObject):
                     if len(rows) >= self.batch:
                         backlog = True
             self._last_error = ""
+            self._backlog = backlog
             if not backlog:
                 self.caught_up.emit()
         except Exception as exc:  # noqa: BLE001 - a locked/corrupt log must not kill the thread
@@ -122,7 +138,7 @@ class RunLogPoller(QObject):
                 self._timer.start(30 if backlog else self.interval_ms)
 
     def stop_log(self) -> None:
-        self._runs_sig = self._stages_sig = None
+        self._runs_sig = self._stages_sig = self._data_version = None
         try:
             self._log.close()
         except Exception:  # noqa: BLE001
@@ -134,6 +150,7 @@ class RunLogPoller(QObject):
         if sig != self._runs_sig:
             runs = log.list_runs()
             self._runs_sig = sig
+            self._any_running = any(r["status"] == Status.RUNNING for r in runs)
             self.runs_changed.emit(runs)
 
     def _poll_stages(self, log) -> None:
