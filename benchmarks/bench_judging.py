@@ -44,6 +44,44 @@ def _samples(opts: Options):
     return records, responses, cand, sum(s["stage_times"].values()), s["n_new"]
 
 
+def _demo_answers(n: int):
+    """Records with a context and their reference answer / highlights as the response (the size of
+    real grounded answers): abstractive QA and news summaries from the demo eval files."""
+    import json
+
+    from backend.records import Record
+
+    root = Path(__file__).resolve().parent.parent / "assets" / "demo"
+    recs, resps = [], []
+    for name, ctx_key, ref_key in (("abstractive_qa_eval", "passage", "answer"),
+                                   ("news_summaries_eval", "article", "highlights")):
+        for line in (root / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            recs.append(Record(id=row["id"], kind="qa_abstractive", prompt="", context=row[ctx_key]))
+            resps.append(row[ref_key])
+    return (recs * (n // len(recs) + 1))[:n], (resps * (n // len(resps) + 1))[:n]
+
+
+def factcc_throughput(opts: Options) -> Target:
+    """Samples/s of the FactCC-style judge (trained or loaded from the cache first, not timed)."""
+    from backend.judges.factcc import FactCCFaithfulness
+
+    records, responses = _demo_answers(opts.n(32, 128))
+    j = FactCCFaithfulness({})
+    j.score_batch(records[:2], responses[:2])  # trains at first use / loads the cache
+    ts, cpu = [], []
+    for _ in range(opts.reps or opts.n(2, 3)):
+        t0, c0 = time.perf_counter(), time.process_time()
+        j.score_batch(records, responses)
+        ts.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    n = len(records)
+    print(f"  faith_factcc: {n} demo answers in {median(ts) * 1000:.0f} ms "
+          f"({n / median(ts):,.1f} samples/s; {median(cpu):.2f} CPU s)", flush=True)
+    return Target("judging", "faith_factcc throughput (demo answers)", n / median(ts), ">=", 50.0,
+                  "samples/s", f"{n} samples, {median(cpu):.2f} CPU s")
+
+
 def run(opts: Options) -> list[Target]:
     from backend.config import load_preset
     from backend.runlog import RunLog
@@ -131,6 +169,7 @@ def run(opts: Options) -> list[Target]:
     if not opts.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return [
+        factcc_throughput(opts),
         Target("judging", "judge + log, share of sampling time", share, "<=", 10.0, "%",
                f"judge {judge_s * 1000:.0f} ms + log {write_s * 1000:.0f} ms vs sample "
                f"{sample_s * 1000:.0f} ms"),

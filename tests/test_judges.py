@@ -566,8 +566,8 @@ def test_combine():
 
 def test_registry_and_list(monkeypatch):
     monkeypatch.delenv("RESET_STUDIO_NLI_MODEL", raising=False)
-    assert set(JUDGES) == {"rouge_l", "token_f1", "faith_lexical", "faith_minilm", "faith_summac",
-                           "ifeval", "llm_judge"}
+    assert set(JUDGES) == {"rouge_l", "token_f1", "faith_lexical", "faith_minilm", "faith_factcc",
+                           "faith_summac", "ifeval", "llm_judge"}
     rows = list_judges({})
     assert [r[0] for r in rows] == list(JUDGES)
     avail = {n: ok for n, _c, ok, _w in rows}

@@ -10,6 +10,7 @@ from backend.scoring import check_weights, combined_scores, covered
 from backend.vocab import CATEGORIES
 
 from .base import Judge, JudgeResult
+from .factcc import FactCCFaithfulness
 from .faithfulness import (
     LexicalFaithfulness,
     MiniLMFaithfulness,
@@ -21,8 +22,8 @@ from .task import RougeL, TokenF1
 
 JUDGES: dict[str, type[Judge]] = {
     cls.name: cls
-    for cls in (RougeL, TokenF1, LexicalFaithfulness, MiniLMFaithfulness, SummaCZS,
-                IFEvalJudge, LLMJudge)
+    for cls in (RougeL, TokenF1, LexicalFaithfulness, MiniLMFaithfulness, FactCCFaithfulness,
+                SummaCZS, IFEvalJudge, LLMJudge)
 }
 
 def list_judges(settings: dict[str, Any] | None = None) -> list[tuple[str, str, bool, str]]:
