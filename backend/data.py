@@ -240,6 +240,20 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _texts(value: Any) -> list[str]:
+    """Every distinct gold text of a reference cell, in order: SQuAD's ``answers`` holds several
+    ({"text": [...]} in v1/v2 Parquet, or a list of {"text": ...} in the original JSON)."""
+    if isinstance(value, dict) and "text" in value:
+        value = value["text"]
+    items = value if isinstance(value, (list, tuple)) else [value]
+    out: list[str] = []
+    for item in items:
+        text = _text(item)
+        if text is not None and text not in out:
+            out.append(text)
+    return out
+
+
 def _clean_kwargs(kwargs: Any, n: int) -> list[dict[str, Any]]:
     """Arrow fills every kwargs dict with all keys seen in the file; drop the None ones."""
     if isinstance(kwargs, str):
@@ -321,11 +335,13 @@ def map_rows(rows: list[dict[str, Any]], spec: DatasetSpec,
         if isinstance(ids, str):
             ids = json.loads(ids) if ids.strip().startswith("[") else [ids]
         raw_id = get("id")
+        golds = _texts(get("reference")) if fmt != "sharegpt" else []
         if reference is None and report is not None:
             report.no_reference += 1
         records.append(Record(
             id=f"{spec.name}:{raw_id if raw_id not in (None, '') else i}",
             kind=rec_kind, prompt=prompt, context=context, reference=reference,
+            references=golds if len(golds) > 1 else [],
             instruction_id_list=list(ids), kwargs=_clean_kwargs(get("kwargs"), len(ids)),
             source=spec.name))
     keys = [r.id for r in records]

@@ -454,10 +454,11 @@ class RunLog:
     # prompts, samples, scores
     def add_prompts(self, run_id: str, stage_idx: int, records: Iterable[Any]) -> dict[str, int]:
         """Store records (backend.records.Record) as prompts; returns key -> prompt id."""
+        from .records import prompt_constraints
+
         rows = []
         for r in records:
-            constraints = ({"instruction_id_list": r.instruction_id_list, "kwargs": r.kwargs}
-                           if r.instruction_id_list else None)
+            constraints = prompt_constraints(r)  # IFEval checks and several gold answers
             rows.append({"run_id": run_id, "stage_idx": stage_idx, "key": r.id, "kind": r.kind,
                          "source": r.source, "prompt": r.prompt, "context": r.context,
                          "reference": r.reference, "constraints": _json(constraints)})

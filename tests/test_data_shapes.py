@@ -146,6 +146,7 @@ def test_detects_and_loads_each_hub_shape(parquet_files, name):
         assert recs[0].reference == rows[0]["answers"]["text"][0]
         if name == "squad":
             assert recs[1].reference == "1890" and report.unanswerable == 0
+            assert recs[1].references == ["1890", "in 1890"]  # every gold, for the task judge
         else:
             assert recs[1].reference == UNANSWERABLE_REPLY and report.unanswerable == 1
     elif name in ("cnn_dailymail", "xsum"):
