@@ -306,6 +306,8 @@ def cmd_judge(args) -> int:
     from .judge_file import judge_file, judge_list_text
 
     settings = {"nli_model": args.nli_model} if args.nli_model else {}
+    if args.prepare:
+        return _prepare_factcc()
     if args.list:
         print(judge_list_text(settings))
         return 0
@@ -319,6 +321,22 @@ def cmd_judge(args) -> int:
                          '\'{"task": 0.3, "faithfulness": 0.4, "instruction_following": 0.3}\'') from None
     summary = judge_file(args.input, args.output, judges=judges, weights=weights, settings=settings)
     print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _prepare_factcc() -> int:
+    """Train the FactCC judge into the cache now (a few minutes on a CPU), not at its first use."""
+    from .errors import StudioError
+    from .judges import factcc
+
+    print("faith_factcc: preparing the cross-encoder (cached after the first time)", flush=True)
+    try:
+        folder = factcc.prepare(log=lambda line: print(line, flush=True))
+    except RuntimeError as exc:  # the bundled MiniLM to start from is missing
+        raise StudioError(str(exc)) from None
+    meta = json.loads((folder / "factcc.json").read_text())
+    print(f"faith_factcc: ready at {folder} ({meta.get('steps')} steps on {meta.get('train_pairs')} "
+          f"pairs, trained in {meta.get('train_seconds')} s)", flush=True)
     return 0
 
 
@@ -445,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      '"instruction_following":0.3}\'')
     p.add_argument("--nli-model", help="local NLI model folder for SummaC-ZS")
     p.add_argument("--list", action="store_true", help="list judges and whether they can run here")
+    p.add_argument("--prepare", action="store_true",
+                   help="train the faith_factcc judge into the cache now (a few minutes, once)")
     p.set_defaults(fn=cmd_judge)
 
     p = sub.add_parser("report", help="one HTML file: the paper's figures with intervals, "

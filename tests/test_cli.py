@@ -103,3 +103,32 @@ def test_app_command_opens_window_on_demo(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert "window shown (ReSet Studio, tab Setup, 0 runs" in res.stdout
     assert (tmp_path / "runlog.db").exists()
+
+
+def test_judge_prepare_uses_the_factcc_cache(tmp_path, monkeypatch):
+    """`judge --prepare` goes through backend.judges.factcc.prepare: with the cache in place it
+    trains nothing and says where the model is and how it was trained."""
+    import json
+    import os
+
+    from backend import paths
+    from backend.judges import factcc
+    from backend.judges.faithfulness import _minilm_path
+
+    monkeypatch.setenv(paths.ENV_CACHE, str(tmp_path / "cache"))
+    base = _minilm_path({})
+    assert base, "the bundled MiniLM package is a dependency"
+    folder = factcc.model_dir(base)  # the folder the recipe's cache key names, under tmp_path
+    folder.mkdir(parents=True)
+    (folder / "factcc.json").write_text(json.dumps({"steps": 180, "train_pairs": 2345,
+                                                    "train_seconds": 201.5}))
+    env = {**os.environ, paths.ENV_CACHE: str(tmp_path / "cache")}
+    res = subprocess.run([sys.executable, "-m", "backend.cli", "judge", "--prepare"],
+                         capture_output=True, text=True, cwd=REPO, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("faith_factcc: preparing")
+    assert lines[-1] == (f"faith_factcc: ready at {folder} (180 steps on 2345 pairs, trained in "
+                         "201.5 s)")
+    assert not any("factcc step" in ln for ln in lines)  # cached: no training
+    assert "--prepare" in cli("judge", "--help").stdout
