@@ -105,9 +105,14 @@ class EndpointSpec(_Strict):
     timeout_s: float = Field(60.0, gt=0)
 
 
+# the faithfulness judges a config may name (backend.judges.registry, category faithfulness);
+# auto = SummaC-ZS > MiniLM > lexical; faith_factcc is opt-in (trained once, cached)
+FAITHFULNESS_JUDGES = ("auto", "faith_summac", "faith_minilm", "faith_factcc", "faith_lexical")
+
+
 class JudgeSpec(_Strict):
     task: list[str] = Field(default_factory=lambda: ["rouge_l", "token_f1"])
-    faithfulness: str = "auto"  # auto | faith_summac | faith_minilm | faith_lexical
+    faithfulness: str = "auto"  # auto | faith_summac | faith_minilm | faith_factcc | faith_lexical
     instruction_following: list[str] = Field(default_factory=lambda: ["ifeval"])
     nli_model: str | None = None  # local NLI model folder for SummaC-ZS
     llm_endpoint: EndpointSpec | None = None  # enables llm_judge
@@ -118,6 +123,14 @@ class JudgeSpec(_Strict):
     @classmethod
     def _weights_ok(cls, v: dict[str, float]) -> dict[str, float]:
         check_weights(v)  # the rule the judge and select stages apply
+        return v
+
+    @field_validator("faithfulness")
+    @classmethod
+    def _faith_known(cls, v: str) -> str:
+        if v not in FAITHFULNESS_JUDGES:
+            raise ValueError(f"unknown faithfulness judge {v!r}; use one of "
+                             f"{', '.join(FAITHFULNESS_JUDGES)}")
         return v
 
 

@@ -61,6 +61,8 @@ def test_schema_errors_keep_their_location(demo):
      ("stages", 1, "source"), "is not an earlier stage"),
     (lambda d: d["stages"][0].__setitem__("data", ["nope"]), ("stages", 0, "data"), "unknown data set"),
     (lambda d: d["judges"].__setitem__("weights", {"task": 0.0}), ("judges", "weights"), "zero"),
+    (lambda d: d["judges"].__setitem__("faithfulness", "faith_magic"), ("judges", "faithfulness"),
+     "unknown faithfulness judge 'faith_magic'"),
     (lambda d: [x.update(weight=0.0, budget=None) for x in d["data"]], ("data",), "sum to zero"),
     (lambda d: d["data"].append(copy.deepcopy(d["data"][0])), ("data",), "duplicate data set"),
     (lambda d: d.__setitem__("stages", []), ("stages",), "empty"),
