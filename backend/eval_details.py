@@ -89,6 +89,9 @@ class EvalDetails:
     aggregation: str | None = None
     bootstrap: dict[str, Any] = field(default_factory=dict)       # method, resamples, seed
     seed_means: dict[str, list[float]] = field(default_factory=dict)  # pooled seeds: each one's mean
+    # IFEval's own four accuracies over the items it checked (judges.instruction.ifeval_accuracies):
+    # prompt_strict, prompt_loose, instruction_strict, instruction_loose, n_prompts, n_instructions
+    ifeval: dict[str, Any] = field(default_factory=dict)
     version: int = VERSION
 
     # ---- writing ------------------------------------------------------------------------------
@@ -144,7 +147,8 @@ class EvalDetails:
                    intervals=intervals, items=items, length_buckets=buckets,
                    truncated_rate=d.get("truncated_rate"), datasets=dict(d.get("datasets") or {}),
                    aggregation=d.get("aggregation"), bootstrap=dict(d.get("bootstrap") or {}),
-                   seed_means=dict(d.get("seed_means") or {}), version=int(d["version"]))
+                   seed_means=dict(d.get("seed_means") or {}), ifeval=dict(d.get("ifeval") or {}),
+                   version=int(d["version"]))
 
     @classmethod
     def _from_v0(cls, d: dict[str, Any]) -> "EvalDetails":

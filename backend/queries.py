@@ -177,7 +177,7 @@ def candidates(log: RunLog, run_id: str, stage_idx: int) -> list[CandidateRow]:
 EvalItem = TypedDict("EvalItem", {"sample_id": int, "key": str, "kind": str,
     "dataset": str | None, "n_tokens": int | None, "params": str | None,
     "finish_reason": str | None, "task": float | None, "faithfulness": float | None,
-    "instruction_following": float | None, "combined": float | None})
+    "instruction_following": float | None, "combined": float | None, "ifeval": str | None})
 
 
 def eval_items(log: RunLog, run_id: str, stage_idx: int, tag: str) -> list[EvalItem]:
@@ -190,7 +190,8 @@ def eval_items(log: RunLog, run_id: str, stage_idx: int, tag: str) -> list[EvalI
                MAX(CASE WHEN sc.judge = 'cat:faithfulness' THEN sc.value END) AS faithfulness,
                MAX(CASE WHEN sc.judge = 'cat:instruction_following' THEN sc.value END)
                    AS instruction_following,
-               MAX(CASE WHEN sc.judge = 'combined' THEN sc.value END) AS combined
+               MAX(CASE WHEN sc.judge = 'combined' THEN sc.value END) AS combined,
+               MAX(CASE WHEN sc.judge = 'ifeval' THEN sc.details END) AS ifeval
         FROM samples s JOIN prompts p ON p.id = s.prompt_id
         LEFT JOIN scores sc ON sc.sample_id = s.id
         WHERE s.run_id = ? AND s.stage_idx = ? AND substr(p.key, 1, ?) = ?

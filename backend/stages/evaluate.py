@@ -90,13 +90,26 @@ def _length_split(items: list[dict[str, Any]]) -> list[LengthBucket]:
     return [LengthBucket(k, len(v), _mean(v), bootstrap_ci([v])) for k, v in buckets.items()]
 
 
+def ifeval_summary(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """IFEval's prompt- and instruction-level strict and loose accuracies over the items the
+    ifeval judge checked (its stored details); empty when it checked none."""
+    from ..judges.base import JudgeResult
+    from ..judges.instruction import ifeval_accuracies
+
+    checked = [d for it in items if it.get("ifeval")
+               and isinstance(d := json.loads(it["ifeval"]), dict) and d.get("checks")]
+    if not checked:
+        return {}
+    return ifeval_accuracies([JudgeResult(d.get("strict"), d) for d in checked])
+
+
 def summarize(items: list[dict[str, Any]], kind: str | None = None) -> dict[str, Any]:
     """Means and 95 % intervals over one data set's items (dicts with faithfulness,
-    instruction_following, task, combined, n_tokens, ref_tokens, finish_reason, key)."""
+    instruction_following, task, combined, n_tokens, ref_tokens, finish_reason, key, ifeval)."""
     det = EvalDetails(kind=kind, bootstrap=dict(METHOD), items={it["key"]: item_scores(it) for it in items},
                       truncated_rate=_mean([1.0 if i["finish_reason"] == "length" else 0.0
                                             for i in items]),
-                      length_buckets=_length_split(items))
+                      length_buckets=_length_split(items), ifeval=ifeval_summary(items))
     for cat, col in _CAT_COLUMNS.items():
         vals = [i[col] for i in items if i[col] is not None]
         det.means[cat] = _mean(vals)
@@ -118,6 +131,7 @@ def summarize_all(items: list[dict[str, Any]], per_set: dict[str, dict[str, Any]
     pooled = summarize(items, ALL)["details"]
     det = EvalDetails(kind=ALL, items=pooled.items, length_buckets=pooled.length_buckets,
                       truncated_rate=pooled.truncated_rate, datasets=per_set, bootstrap=dict(METHOD),
+                      ifeval=pooled.ifeval,  # over every checked prompt, as IFEval reports it
                       aggregation="faithfulness: macro mean over grounded sets; instruction_following: "
                                   "mean over instruction sets; task_score and combined: mean over "
                                   "sets; intervals: " + METHOD["method"])
@@ -256,5 +270,12 @@ def run(ctx: StageContext, idx: int, stage: EvaluateStage) -> None:
                        f"mean length {summary['mean_length'] or 0:.1f} tokens",
                   details={k: summary[k] for k in ("faithfulness", "instruction_following",
                                                     "task_score", "mean_length", "n")})
+        ife = EvalDetails.from_json(summary["details"]).ifeval
+        if ife.get("n_prompts"):
+            ctx.event(idx, f"{tag}: IFEval on {ife['n_prompts']} prompts: prompt-level strict "
+                           f"{ife['prompt_strict']:.3f}, loose {ife['prompt_loose']:.3f}; "
+                           f"instruction-level ({ife['n_instructions']}) strict "
+                           f"{ife['instruction_strict']:.3f}, loose {ife['instruction_loose']:.3f}",
+                      details={"ifeval": ife})
         ctx.check_stop()
     ctx.progress(idx, total, total, f"evaluated {len(plan)} checkpoint(s)", force=True)
