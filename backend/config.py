@@ -105,6 +105,24 @@ class EndpointSpec(_Strict):
     timeout_s: float = Field(60.0, gt=0)
 
 
+class LocalLLMJudgeSpec(_Strict):
+    """The LLM judge on a local causal-LM folder instead of an endpoint: rated by the probabilities
+    of the rating tokens 1..10 (expected rating, deterministic), or by greedy generation."""
+    model_path: str
+    scoring: Literal["expected", "generate"] = "expected"
+    device: str = "cpu"
+
+    @field_validator("model_path")
+    @classmethod
+    def _folder_exists(cls, v: str) -> str:
+        path = Path(v).expanduser()
+        if not path.is_dir():
+            raise ValueError(f"folder not found: {v}")
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{v} has no config.json (not a model folder)")
+        return str(path)
+
+
 # the faithfulness judges a config may name (backend.judges.registry, category faithfulness);
 # auto = SummaC-ZS > MiniLM > lexical; faith_factcc is opt-in (trained once, cached)
 FAITHFULNESS_JUDGES = ("auto", "faith_summac", "faith_minilm", "faith_factcc", "faith_lexical")
@@ -116,6 +134,7 @@ class JudgeSpec(_Strict):
     instruction_following: list[str] = Field(default_factory=lambda: ["ifeval"])
     nli_model: str | None = None  # local NLI model folder for SummaC-ZS
     llm_endpoint: EndpointSpec | None = None  # enables llm_judge
+    llm_judge: LocalLLMJudgeSpec | None = None  # or: llm_judge on a local model folder
     weights: dict[str, float] = Field(default_factory=lambda: {
         "task": 0.3, "faithfulness": 0.4, "instruction_following": 0.3})
 
@@ -124,6 +143,13 @@ class JudgeSpec(_Strict):
     def _weights_ok(cls, v: dict[str, float]) -> dict[str, float]:
         check_weights(v)  # the rule the judge and select stages apply
         return v
+
+    @model_validator(mode="after")
+    def _one_llm_judge(self) -> "JudgeSpec":
+        if self.llm_judge is not None and self.llm_endpoint is not None and self.llm_endpoint.base_url:
+            raise ValueError("set llm_endpoint or llm_judge.model_path, not both: the LLM judge "
+                             "runs either on an endpoint or on a local model")
+        return self
 
     @field_validator("faithfulness")
     @classmethod

@@ -44,3 +44,27 @@ def test_faithfulness_choices_carry_their_blind_spots(qtbot):
     assert ed.values()["faithfulness"] == "faith_factcc"
     ed.set_values({"faithfulness": "faith_lexical"})
     assert "below chance on swaps" in combo.toolTip()
+
+
+def test_local_llm_judge_folder_round_trips_and_is_marked(qtbot, tmp_path):
+    from backend.config import load_preset
+    from backend.paths import PRESETS
+    from reset_gui.setup.draft import ConfigDraft, within
+    from reset_gui.setup.judges import JudgesEditor
+
+    ed = JudgesEditor()
+    qtbot.addWidget(ed)
+    folder = str(tmp_path / "judge_lm")
+    ed.set_values({"llm_judge": {"model_path": folder, "scoring": "generate"}})
+    assert ed.llm_local_edit.text() == folder
+    assert ed.values()["llm_judge"] == {"model_path": folder, "scoring": "generate"}
+    # the folder does not exist: the draft's problem lands on this field
+    data = load_preset("mtl_demo").to_dict()
+    data["judges"] = {**data["judges"], **ed.values()}
+    _, problems = ConfigDraft(data, PRESETS).check()
+    assert [p.loc for p in problems] == [("judges", "llm_judge", "model_path")]
+    assert "folder not found" in problems[0].msg
+    ed.mark(within(problems, "judges"))
+    assert "border" in ed.llm_local_edit.styleSheet() and ed.nli_edit.styleSheet() == ""
+    ed.llm_local_edit.clear()
+    assert "llm_judge" not in ed.values()

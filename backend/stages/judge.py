@@ -29,6 +29,8 @@ def judge_settings(spec: JudgeSpec) -> dict[str, Any]:
         ep = spec.llm_endpoint
         settings["llm_judge"] = {"base_url": ep.base_url, "model": ep.model or "default",
                                  "api_key_env": ep.api_key_env, "timeout": ep.timeout_s}
+    if spec.llm_judge is not None:  # a local model folder (the config allows one or the other)
+        settings["llm_judge"] = spec.llm_judge.model_dump()
     return settings
 
 
@@ -36,7 +38,9 @@ def judge_names(spec: JudgeSpec) -> list[str]:
     names = list(spec.task)
     names.append("faithfulness" if spec.faithfulness == "auto" else spec.faithfulness)
     names.extend(spec.instruction_following)
-    if spec.llm_endpoint is not None and spec.llm_endpoint.base_url and "llm_judge" not in names:
+    local = spec.llm_judge is not None
+    if ((spec.llm_endpoint is not None and spec.llm_endpoint.base_url) or local) \
+            and "llm_judge" not in names:
         names.append("llm_judge")
     return names
 
@@ -51,9 +55,11 @@ def if_coverage_note(judges: dict[str, Any], data: list[dict[str, Any]]) -> str:
     weight = float((spec.get("weights") or {}).get("instruction_following", 0.0) or 0.0)
     names = list(spec.get("instruction_following") or [])
     ep = spec.get("llm_endpoint") or {}
+    local = spec.get("llm_judge") or {}
     if weight <= 0:
         return "IF: weight 0, so instruction following is not in the combined score."
-    if "llm_judge" in names or (isinstance(ep, dict) and ep.get("base_url")):
+    if "llm_judge" in names or (isinstance(ep, dict) and ep.get("base_url")) \
+            or (isinstance(local, dict) and local.get("model_path")):
         return "IF: the LLM judge scores every prompt" + (
             "; IFEval checks too where a prompt carries them." if "ifeval" in names else ".")
     checked, partial, unscored = [], [], []

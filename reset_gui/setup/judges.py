@@ -74,6 +74,15 @@ class JudgesEditor(QGroupBox):
                             ("LLM judge URL", self.llm_url_edit),
                             ("LLM judge model", self.llm_model_edit)):
             form.addRow(label, edit)
+        # or the LLM judge on a local causal-LM folder (judges.llm_judge; rating probabilities)
+        self.llm_local_edit = QLineEdit(
+            self, placeholderText="or a local model folder (optional)", textChanged=self._changed,
+            toolTip="judges.llm_judge.model_path: a local causal LM that rates instruction "
+                    "following by the probabilities of the ratings 1..10 (no sampling); use it or "
+                    "an endpoint URL, not both")
+        llm_btn = QPushButton("…", self, fixedWidth=28, clicked=self._choose_llm_folder)
+        form.addRow("LLM judge folder", boxed(QHBoxLayout, [(self.llm_local_edit, 1), llm_btn]))
+        self.local_extras: dict[str, Any] = {}  # scoring/device of judges.llm_judge, kept as loaded
         # which prompts an instruction-following judge covers (set_coverage; never silent), on top
         self.coverage_label = QLabel("", self, objectName="CoverageNote", wordWrap=True)
         form.insertRow(0, self.coverage_label)
@@ -95,6 +104,9 @@ class JudgesEditor(QGroupBox):
         self.llm_url_edit.setText(ep.get("base_url", ""))
         self.llm_model_edit.setText(ep.get("model", ""))
         self.extras = {k: v for k, v in ep.items() if k not in ("base_url", "model")}
+        local = merged.get("llm_judge") or {}
+        self.llm_local_edit.setText(local.get("model_path") or "")
+        self.local_extras = {k: v for k, v in local.items() if k != "model_path"}
 
     def values(self) -> dict[str, Any]:
         judges: dict[str, Any] = {
@@ -108,6 +120,9 @@ class JudgesEditor(QGroupBox):
         if self.llm_url_edit.text().strip():
             judges["llm_endpoint"] = {"base_url": self.llm_url_edit.text().strip(),
                                       "model": self.llm_model_edit.text().strip(), **self.extras}
+        if self.llm_local_edit.text().strip():
+            judges["llm_judge"] = {"model_path": self.llm_local_edit.text().strip(),
+                                   **self.local_extras}
         return judges
 
     def set_coverage(self, text: str) -> None:
@@ -131,6 +146,7 @@ class JudgesEditor(QGroupBox):
         flag_widget(self.task_edit, "task" in fields)
         flag_widget(self.if_edit, "instruction_following" in fields)
         flag_widget(self.llm_url_edit, "llm_endpoint" in fields)
+        flag_widget(self.llm_local_edit, "llm_judge" in fields)
 
     def _changed(self, *_) -> None:
         self.edited.emit()
@@ -139,6 +155,11 @@ class JudgesEditor(QGroupBox):
         """The chosen judge's blind spots and measured accuracy, as the combo's tooltip."""
         self.faith_combo.setToolTip(FAITH_NOTES.get(self.faith_combo.currentData(), ""))
         self.edited.emit()
+
+    def _choose_llm_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a local causal-LM folder for the LLM judge")
+        if path:
+            self.llm_local_edit.setText(path)
 
     def _choose_nli_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose a local NLI model folder")
