@@ -22,7 +22,9 @@ class CheckpointEditor(QGroupBox):
 
     def __init__(self, parent=None):
         super().__init__("Base checkpoint", parent)
-        self.combo = QComboBox(self)
+        # no wider than its longest item needs: the box shares a narrow scroll area with Compute
+        self.combo = QComboBox(self, minimumContentsLength=18, sizeAdjustPolicy=QComboBox
+                               .SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         for label, mode in ((EMBEDDED_LABEL, "embedded"), ("local folder…", "local"),
                             ("hub id", "hub")):
             self.combo.addItem(label, mode)

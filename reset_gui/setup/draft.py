@@ -3,7 +3,7 @@
 The editors write their sections into a ``ConfigDraft``; ``check()`` validates it with pydantic
 and with cheap file checks and returns every problem as a ``Problem(location, message)``, so each
 editor marks its own fields by location (``("stages", 0, "learning_rate")``), never by parsing text.
-Sections the tab has no editor for (``compute``, ``description``) ride along unchanged.
+Sections the tab has no editor for (``description``, ``tracking``) ride along unchanged.
 """
 from __future__ import annotations
 

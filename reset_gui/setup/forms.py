@@ -78,7 +78,8 @@ class SciSpinBox(QDoubleSpinBox):
 class FieldEditor:
     """One widget for one pydantic field; ``get()`` returns the value or raises ValueError."""
 
-    def __init__(self, name: str, field, on_change: Callable[[], None], parent=None):
+    def __init__(self, name: str, field, on_change: Callable[[], None], parent=None,
+                 multiline: bool = False):
         self.default = _jsonable(field.get_default(call_default_factory=True))
         ann, self.optional = _unwrap_optional(field.annotation)
         origin, args, b = typing.get_origin(ann), typing.get_args(ann), _bounds(field)
@@ -103,6 +104,10 @@ class FieldEditor:
             self.kind, w = "literal", QComboBox(parent)
             for c in ([None] if self.optional else []) + list(args):
                 w.addItem("— none —" if c is None else str(c), c)
+        elif ann is str and multiline:  # shell lines and the like: newlines kept
+            self.kind, w = "text", QPlainTextEdit(parent)
+            w.setTabChangesFocus(True)
+            w.setFixedHeight(54)
         elif ann is str or (origin is list and args[:1] == (str,)):
             self.kind, w = ("str" if ann is str else "list_str"), QLineEdit(parent)
             if origin is list:
@@ -137,6 +142,8 @@ class FieldEditor:
                 w.setCurrentIndex(max(0, w.findData(value)))
             elif self.kind == "str":
                 w.setText("" if value is None else str(value))
+            elif self.kind == "text":
+                w.setPlainText("" if value is None else str(value))
             elif self.kind == "list_str":
                 w.setText(", ".join(str(v) for v in (value or [])))
             elif self.kind == "dict":
@@ -156,12 +163,12 @@ class FieldEditor:
             return float(w.value())
         if self.kind == "literal":
             return w.currentData()
-        text = (w.toPlainText() if self.kind == "json" else w.text()).strip()
+        text = (w.toPlainText() if self.kind in ("json", "text") else w.text()).strip()
         if self.kind == "list_str":
             return [t.strip() for t in text.split(",") if t.strip()]
         if not text:
-            return None if self.optional else "" if self.kind == "str" else self.empty
-        if self.kind == "str":
+            return None if self.optional else "" if self.kind in ("str", "text") else self.empty
+        if self.kind in ("str", "text"):
             return text
         if self.kind == "dict":
             return parse_mapping(text, self.value_type)
@@ -177,7 +184,7 @@ class ModelForm(QWidget):
     changed = Signal()
 
     def __init__(self, model: type[BaseModel], skip: tuple[str, ...] = (), columns: int = 2,
-                 parent=None):
+                 parent=None, multiline: tuple[str, ...] = ()):
         super().__init__(parent)
         self.editors: dict[str, FieldEditor] = {}
         self.labels: dict[str, QLabel] = {}
@@ -189,10 +196,10 @@ class ModelForm(QWidget):
         for name, field in model.model_fields.items():
             if name in skip:
                 continue
-            ed = FieldEditor(name, field, self.changed.emit, self)
+            ed = FieldEditor(name, field, self.changed.emit, self, multiline=name in multiline)
             label = QLabel(name.replace("_", " "), self, toolTip=ed.widget.toolTip())
             self.editors[name], self.labels[name] = ed, label
-            if ed.kind == "json":  # full width
+            if ed.kind in ("json", "text"):  # full width
                 if col:
                     row, col = row + 1, 0
                 grid.addWidget(label, row, 0, Qt.AlignmentFlag.AlignTop)

@@ -1,5 +1,5 @@
-"""Setup tab: build a run config from four editors (base checkpoint, data mixture, judges, stage
-plan), validate it on every edit, save/load it as TOML and launch it.
+"""Setup tab: build a run config from five editors (base checkpoint, compute, data mixture, judges,
+stage plan), validate it on every edit, save/load it as TOML and launch it.
 
 The editors write into a Qt-free ``ConfigDraft``; its problems come back as (location, message)
 and each editor marks its own fields by location.
@@ -25,6 +25,7 @@ from backend.stages.judge import if_coverage_note
 
 from ..poller import Background
 from .checkpoint import CheckpointEditor
+from .compute import ComputeEditor
 from .draft import ConfigDraft, Problem, within
 from .forms import ModelForm, boxed, flag_widget
 from .judges import JudgesEditor
@@ -55,10 +56,11 @@ class SetupTab(QWidget):
         self._loading = False
         self._launching = False
         self.checkpoint = CheckpointEditor(self)
+        self.compute = ComputeEditor(self)
         self.mixture = MixtureEditor(self.bg, lambda: self.draft.config_dir, self)
         self.judges = JudgesEditor(self)
         self.plan = StagePlanEditor(self)
-        for editor in (self.checkpoint, self.mixture, self.judges, self.plan):
+        for editor in (self.checkpoint, self.compute, self.mixture, self.judges, self.plan):
             editor.edited.connect(self._edited)
         # the editors' parts that the main window, the screenshots and the tests reach for
         c, m, p = self.checkpoint, self.mixture, self.plan
@@ -104,9 +106,11 @@ class SetupTab(QWidget):
                                   QPushButton("Load TOML…", self, clicked=self._load_dialog)])
         self.clone_label = QLabel(self, objectName="DefaultsNote", visible=False)
 
-        # two rows: [base checkpoint | data mixture] over [judges | stage plan]
+        # two rows: [base checkpoint, compute | data mixture] over [judges | stage plan]
         body = QSplitter(Qt.Orientation.Vertical, self, childrenCollapsible=False)
-        for left, right in ((self.checkpoint, self.mixture), (self.judges, self.plan)):
+        machine = QWidget(self)  # what runs and where: scrolls with its box, never pushes the rest
+        boxed(QVBoxLayout, [self.checkpoint, self.compute], machine, margins=0).addStretch(1)
+        for left, right in ((machine, self.mixture), (self.judges, self.plan)):
             area = QScrollArea(self, widgetResizable=True, fixedWidth=LEFT_WIDTH,
                                frameShape=QScrollArea.Shape.NoFrame)
             area.setWidget(left)
@@ -160,6 +164,7 @@ class SetupTab(QWidget):
             self.seed_spin.setValue(int(data.get("seed", 42)))
             self.seeds_edit.setText(",".join(str(s) for s in data.get("seeds") or []))
             self.checkpoint.set_values(data.get("model") or {})
+            self.compute.set_values(data.get("compute") or {})
             self.judges.set_values(data.get("judges") or {})
             self.mixture.set_rows(data.get("data") or [])
             self.plan.set_stages(data.get("stages") or [])
@@ -171,9 +176,11 @@ class SetupTab(QWidget):
     def raw_config(self) -> tuple[dict[str, Any], list[Problem]]:
         """The editors' values written into the draft, and the editor text that did not parse."""
         model, model_errors = self.checkpoint.values()
+        compute, compute_errors = self.compute.values()
         data, data_problems = self.mixture.rows()
         d = self.draft
         d.parse_problems = ([Problem(("model", k), v) for k, v in model_errors.items()]
+                            + [Problem(("compute", *k), v) for k, v in compute_errors.items()]
                             + data_problems + self.plan.problems())
         d.base_mode = self.checkpoint.mode()
         seeds: list[int] = []
@@ -184,7 +191,8 @@ class SetupTab(QWidget):
                 d.parse_problems.append(Problem(("seeds",), str(exc).replace("--seeds", "seeds")))
         d.data.update(name=self.name_edit.text().strip(),
                       preset=self.preset_combo.currentData() or "custom",
-                      seed=self.seed_spin.value(), seeds=seeds, model=model, data=data,
+                      seed=self.seed_spin.value(), seeds=seeds, model=model, compute=compute,
+                      data=data,
                       judges=self.judges.values(), stages=[dict(s) for s in self.plan.stages])
         return d.data, d.parse_problems
 
@@ -220,6 +228,7 @@ class SetupTab(QWidget):
                                      f"{len(seeds)} runs." if len(seeds) > 1 else "."))
         self.launch_btn.setEnabled(valid and not self._launching)
         self.checkpoint.mark(within(problems, "model"))
+        self.compute.mark(within(problems, "compute"))
         self.judges.mark(within(problems, "judges"))
         self.mixture.mark(within(problems, "data"))
         self.plan.mark(within(problems, "stages"))
