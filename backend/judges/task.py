@@ -69,11 +69,10 @@ def token_f1(prediction: str, reference: str) -> tuple[float, dict]:
 
 
 def gold_answers(record: Record) -> list[str]:
-    """Every gold answer of a record: a `references` list when the record carries one (SQuAD has
-    several per question), else the single `reference`."""
-    many = getattr(record, "references", None)
-    golds = [g for g in (many or []) if isinstance(g, str)] or [record.reference or ""]
-    return golds
+    """Every gold answer of a record: its `references` when the loader kept several (SQuAD has
+    several per question; they survive the run log in the prompt's constraints JSON), else the
+    single `reference`."""
+    return [g for g in record.references if isinstance(g, str)] or [record.reference or ""]
 
 
 def squad_scores(prediction: str, golds: list[str]) -> dict:
