@@ -224,21 +224,28 @@ def cmd_list(args) -> int:
     with launcher.open_log(args.home) as log:
         launcher.reconcile_log(log)
         runs = log.list_runs()
+        jobs = {r["id"]: queries.slurm_job(r) for r in runs}
         if args.json:
-            print(json.dumps([{k: r[k] for k in ("id", "name", "preset", "status", "created_at",
-                                                 "started_at", "ended_at")} for r in runs]))
+            print(json.dumps([{**{k: r[k] for k in ("id", "name", "preset", "status", "created_at",
+                                                    "started_at", "ended_at")},
+                               "slurm_job": jobs[r["id"]]} for r in runs]))
             return 0
         if not runs:
             print(f"no runs yet in {paths.home_dir(args.home)}; try `reset-gui run reset_demo`")
             return 0
-        print(f"{'RUN':<40} {'PRESET':<28} {'STATUS':<10} {'STAGE':<16} {'ELAPSED':>8}")
+        slurm = any(jobs.values())  # the job columns only when some run went through Slurm
+        print(f"{'RUN':<40} {'PRESET':<28} {'STATUS':<10} {'STAGE':<16} {'ELAPSED':>8}"
+              + (f" {'JOB':>10} NODE" if slurm else ""))
         for r in runs:
             stages = log.get_stages(r["id"])
             cur = next((s for s in stages if s["idx"] == r["current_stage"]), None)
             stage = f"{cur['name']} {cur['done'] or 0}/{cur['total'] or '?'}" if cur else "-"
             preset = (r["preset"] or "-") if len(r["preset"] or "-") <= 28 else r["preset"][:27] + "…"
+            job = jobs[r["id"]]
             print(f"{r['id']:<40} {preset:<28} {r['status']:<10} {stage:<16} "
-                  f"{_elapsed(r):>8}")
+                  f"{_elapsed(r):>8}"
+                  + (f" {job['job_id'] if job else '-':>10} {(job and job['node']) or '-'}"
+                     if slurm else ""))
     return 0
 
 

@@ -76,6 +76,26 @@ def all_stages(log: RunLog) -> list[StageRow]:
     return _rows(log, "SELECT * FROM stages ORDER BY run_id, idx")
 
 
+SlurmJob = TypedDict("SlurmJob", {"job_id": str, "node": str, "state": str, "reason": str,
+                                  "attempt": int})
+
+
+def slurm_job(run: RunRow) -> SlurmJob | None:
+    """The Slurm job a run's supervisor last recorded (``slurm.json`` in the run folder, kept by
+    backend.slurm: the run log itself has no job column), or None for a run that never had one.
+    ``node`` is empty while the job waits."""
+    from .slurm import job_info
+
+    info = job_info(run["run_dir"]) if run.get("run_dir") else {}
+    if not info.get("job_id"):
+        return None
+    unset = ("", "None", "(null)")  # scontrol's words for "no node yet" and "no reason"
+    node, reason = (str(info.get(k) or "") for k in ("node", "reason"))
+    return {"job_id": str(info["job_id"]), "node": "" if node in unset else node,
+            "state": str(info.get("state") or ""), "reason": "" if reason in unset else reason,
+            "attempt": int(info.get("attempt") or 1)}
+
+
 # ---- selections -----------------------------------------------------------------------------------
 def selections(log: RunLog, run_id: str) -> list[SelectionRow]:
     return _rows(log, "SELECT * FROM selections WHERE run_id = ? ORDER BY id", (run_id,))

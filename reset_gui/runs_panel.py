@@ -1,4 +1,5 @@
-"""The runs list: every run in the log with its status, current stage, progress, elapsed and ETA."""
+"""The runs list: every run in the log with its status, its Slurm job and node (a column shown
+only when some run has a job), current stage, progress, elapsed and ETA."""
 from __future__ import annotations
 
 import time
@@ -11,22 +12,27 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QLa
                                QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QTableView,
                                QVBoxLayout, QWidget)
 
-from backend.vocab import Status
+from backend import queries
+from backend.vocab import FINAL_STATUSES, Status
 
 from .base import TableModel
 from .style import fmt_duration, fmt_time, status_color, status_icon
 
-COLUMNS = ("Name", "Preset", "Status", "Stage", "Progress", "Elapsed", "ETA", "Started from")
+COLUMNS = ("Name", "Preset", "Status", "Job", "Stage", "Progress", "Elapsed", "ETA",
+           "Started from")
 COL = {name: i for i, name in enumerate(COLUMNS)}
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
-def _stage_plan(config_toml: str | None) -> list[tuple[str, str]]:
+def _config(config_toml: str | None) -> dict[str, Any]:
     try:
-        data = tomllib.loads(config_toml or "")
+        return tomllib.loads(config_toml or "")
     except tomllib.TOMLDecodeError:
-        return []
+        return {}
+
+
+def _stage_plan(data: dict[str, Any]) -> list[tuple[str, str]]:
     out = []
     for i, st in enumerate(data.get("stages") or []):
         if isinstance(st, dict):
@@ -44,13 +50,19 @@ class RunsModel(TableModel):
         self.stages: dict[str, dict[int, dict[str, Any]]] = {}
         self._plans: dict[str, list[tuple[str, str]]] = {}
         self._names: dict[str, str] = {}
+        self._on_slurm: set[str] = set()  # runs whose config says executor = "slurm"
+        self.jobs: dict[str, queries.SlurmJob] = {}  # their jobs, as the supervisor recorded them
+        self._settled: set[str] = set()  # Slurm runs over and read since: their job is final
 
     # ---- data in ------------------------------------------------------------------------------
     def set_runs(self, runs: list[dict[str, Any]]) -> None:
         runs = sorted(runs, key=lambda r: r.get("created_at") or 0, reverse=True)  # newest first
         for r in runs:
             if r["id"] not in self._plans:
-                self._plans[r["id"]] = _stage_plan(r.get("config_toml"))
+                data = _config(r.get("config_toml"))
+                self._plans[r["id"]] = _stage_plan(data)
+                if (data.get("compute") or {}).get("executor") == "slurm":
+                    self._on_slurm.add(r["id"])
             self._names[r["id"]] = r.get("name") or r["id"]
         if [r["id"] for r in runs] == [r["id"] for r in self.rows]:
             self.rows = runs
@@ -59,6 +71,25 @@ class RunsModel(TableModel):
             self.beginResetModel()
             self.rows = runs
             self.endResetModel()
+        self.refresh_jobs()
+
+    def refresh_jobs(self) -> bool:
+        """Re-read the jobs of Slurm runs not yet over (the supervisor records the node once the
+        job starts, which no run-log row announces); True when one changed."""
+        changed = False
+        for r in self.rows:
+            if r["id"] not in self._on_slurm or r["id"] in self._settled:
+                continue
+            if r.get("status") in FINAL_STATUSES:
+                self._settled.add(r["id"])  # read once more after the end, then never again
+            job = queries.slurm_job(r)
+            if job and job != self.jobs.get(r["id"]):
+                self.jobs[r["id"]] = job
+                changed = True
+        if changed and self.rows:
+            self.dataChanged.emit(self.index(0, COL["Job"]),
+                                  self.index(len(self.rows) - 1, COL["Job"]))
+        return changed
 
     def set_stages(self, stages: list[dict[str, Any]]) -> None:
         by_run: dict[str, dict[int, dict[str, Any]]] = {}
@@ -68,7 +99,8 @@ class RunsModel(TableModel):
         self._changed_all()
 
     def tick(self) -> None:
-        """Elapsed/ETA of running runs move with the clock."""
+        """Elapsed/ETA of running runs move with the clock; Slurm jobs are re-read."""
+        self.refresh_jobs()
         if self.rows:
             self.dataChanged.emit(self.index(0, COL["Elapsed"]),
                                   self.index(len(self.rows) - 1, COL["ETA"]))
@@ -147,6 +179,10 @@ class RunsModel(TableModel):
                 return run.get("preset") or ""
             if col == COL["Status"]:
                 return status
+            if col == COL["Job"]:
+                job = self.jobs.get(run["id"])
+                return (f"{job['job_id']} on {job['node']}" if job["node"] else job["job_id"]) \
+                    if job else ""
             if col == COL["Stage"]:
                 return self.stage_text(run)
             if col == COL["Progress"]:
@@ -174,6 +210,11 @@ class RunsModel(TableModel):
                      f"created: {fmt_time(run.get('created_at'))}"]
             if run.get("error"):
                 lines.append(f"error: {run['error']}")
+            if job := self.jobs.get(run["id"]):
+                lines.append(f"Slurm job {job['job_id']} {job['state']}"
+                             + (f" ({job['reason']})" if job["reason"] else "")
+                             + (f" on {job['node']}" if job["node"] else "")
+                             + f", attempt {job['attempt']}")
             st = self.current_stage(run)
             if st and st.get("message"):
                 lines.append(f"stage: {st['message']}")
@@ -228,8 +269,8 @@ class RunsPanel(QWidget):
         self.view.setWordWrap(False)
         header = self.view.horizontalHeader()
         header.setStretchLastSection(True)
-        widths = {"Name": 116, "Preset": 86, "Status": 106, "Stage": 100, "Progress": 92,
-                  "Elapsed": 56, "ETA": 50, "Started from": 100}
+        widths = {"Name": 116, "Preset": 86, "Status": 106, "Job": 124, "Stage": 100,
+                  "Progress": 92, "Elapsed": 56, "ETA": 50, "Started from": 100}
         for name, w in widths.items():
             header.resizeSection(COL[name], w)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -246,7 +287,7 @@ class RunsPanel(QWidget):
         self.view.selectionModel().selectionChanged.connect(self._on_selection)
         self.model.modelReset.connect(self._update_empty)
         self._clock = QTimer(self)
-        self._clock.timeout.connect(self.model.tick)
+        self._clock.timeout.connect(self._tick)
         self._clock.start(1000)
         self._selected: str | None = None
         self._update_empty()
@@ -255,6 +296,11 @@ class RunsPanel(QWidget):
         has = bool(self.model.rows)
         self.view.setVisible(has)
         self.empty.setVisible(not has)
+        self.view.setColumnHidden(COL["Job"], not self.model.jobs)
+
+    def _tick(self) -> None:
+        self.model.tick()
+        self.view.setColumnHidden(COL["Job"], not self.model.jobs)
 
     def set_runs(self, runs: list[dict[str, Any]]) -> None:
         keep = self._selected

@@ -67,6 +67,36 @@ def test_list_empty_home(tmp_path):
     assert res.returncode == 0 and "no runs yet" in res.stdout
 
 
+def test_list_shows_slurm_job_column_only_when_a_run_has_one(tmp_path):
+    import json
+
+    from backend import slurm
+    from backend.runlog import RunLog
+
+    plan = '[[stages]]\ntype = "train"\n'
+    with RunLog(tmp_path / "runlog.db") as log:
+        log.create_run("r-local", name="local", preset="mtl_demo", config_toml=plan,
+                       run_dir=str(tmp_path / "runs" / "r-local"), status="succeeded")
+    plain = cli("list", home=tmp_path)
+    assert plain.returncode == 0 and "r-local" in plain.stdout
+    assert "JOB" not in plain.stdout.splitlines()[0]
+    rdir = tmp_path / "runs" / "r-slurm"
+    rdir.mkdir(parents=True)
+    slurm._record(rdir, job_id="777", attempt=2, active=False, state="COMPLETED", node="c01")
+    with RunLog(tmp_path / "runlog.db") as log:
+        log.create_run("r-slurm", name="slurm", preset="mtl_demo", run_dir=str(rdir),
+                       config_toml=plan + '[compute]\nexecutor = "slurm"\n', status="succeeded")
+    res = cli("list", home=tmp_path)
+    head, *rows = res.stdout.splitlines()
+    assert head.split()[-2:] == ["JOB", "NODE"]
+    by_id = {r.split()[0]: r.split() for r in rows}
+    assert by_id["r-slurm"][-2:] == ["777", "c01"] and by_id["r-local"][-2:] == ["-", "-"]
+    runs = {r["id"]: r for r in json.loads(cli("list", "--json", home=tmp_path).stdout)}
+    assert runs["r-local"]["slurm_job"] is None
+    assert runs["r-slurm"]["slurm_job"] == {"job_id": "777", "node": "c01", "state": "COMPLETED",
+                                            "reason": "", "attempt": 2}
+
+
 def test_unknown_run_is_clear(tmp_path):
     res = cli("status", "nope", home=tmp_path)
     assert res.returncode == 2

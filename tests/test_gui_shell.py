@@ -151,6 +151,42 @@ def test_reconcile_on_start_marks_dead_worker_died(window, home, qtbot):
     qtbot.waitUntil(lambda: bool(win.runs) and win.runs[0]["status"] == "died", timeout=8000)
 
 
+def test_runs_list_shows_slurm_job_and_node(window, home, qtbot):
+    """The job id and node the Slurm supervisor records (backend.slurm's slurm.json) show in a
+    Job column that exists only while some run has a job; the node appears once the job runs."""
+    from backend import slurm
+    from reset_gui.runs_panel import COL
+
+    with RunLog(home / "runlog.db") as log:
+        log.create_run("local", name="local-run", preset="mtl_demo", config_toml=PLAN,
+                       run_dir=str(home / "runs" / "local"))
+        log.update_run("local", status="succeeded", started_at=time.time() - 60,
+                       ended_at=time.time())
+    win = window()
+    model, view = win.runs_panel.model, win.runs_panel.view
+    qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=5000)
+    assert view.isColumnHidden(COL["Job"])  # no run went through Slurm
+    rdir = home / "runs" / "onslurm"
+    rdir.mkdir(parents=True)
+    slurm._record(rdir, job_id="4242", attempt=1, active=True, state="PENDING",
+                  reason="Resources", node="(null)")
+    with RunLog(home / "runlog.db") as log:
+        log.create_run("onslurm", name="slurm-run", preset="mtl_demo", run_dir=str(rdir),
+                       config_toml=PLAN + '[compute]\nexecutor = "slurm"\n')
+        log.update_run("onslurm", status="running", pid=PID, started_at=time.time())
+    qtbot.waitUntil(lambda: model.rowCount() == 2, timeout=5000)
+    job = lambda rid: model.data(model.index(model.row_of(rid), COL["Job"]))  # noqa: E731
+    qtbot.waitUntil(lambda: job("onslurm") == "4242", timeout=5000)
+    assert job("local") == "" and not view.isColumnHidden(COL["Job"])
+    tip = model.data(model.index(model.row_of("onslurm"), 0), Qt.ItemDataRole.ToolTipRole)
+    assert "Slurm job 4242 PENDING (Resources), attempt 1" in tip
+    # the supervisor sees the job start: no run-log row changes, the list still follows
+    slurm._record(rdir, state="RUNNING", reason="None", node="node7")
+    qtbot.waitUntil(lambda: job("onslurm") == "4242 on node7", timeout=5000)
+    tip = model.data(model.index(model.row_of("onslurm"), 0), Qt.ItemDataRole.ToolTipRole)
+    assert "Slurm job 4242 RUNNING on node7, attempt 1" in tip
+
+
 def test_empty_home_shows_demo_hint(window, qtbot):
     win = window()
     assert win.tabs.currentWidget() is win.setup
