@@ -33,7 +33,8 @@ def _chromium() -> str:
                        timeout=1200)
         exe = shutil.which("chromium")
     if exe is None:
-        pytest.skip("no chromium here and not root to install it (apt-get install chromium)")
+        pytest.fail("no chromium here and not root to install it (apt-get install chromium); "
+                    ".ci/run installs it")
     return exe
 
 
