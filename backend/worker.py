@@ -52,6 +52,21 @@ def _release_memory() -> None:
         pass
 
 
+def _tune_malloc() -> None:
+    """Large tensors straight from mmap and back to the system when freed: glibc's default raises
+    its mmap threshold after the first frees, and activations then stay in the heap as RSS
+    (a 1 x 384 LoRA step on the embedded model peaked at 1.75 GB by default, 1.45 GB with this).
+    Fewer arenas for the same reason (one per thread by default)."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return
+    libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD (fixed: no dynamic raise)
+    libc.mallopt(-8, 2)  # M_ARENA_MAX
+
+
 def _run_stage(ctx: StageContext, idx: int, stage) -> None:
     """In this process, or, for a train stage with compute.processes > 1, under torchrun."""
     from .compute import run_torchrun, stage_processes
@@ -123,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", required=True)
     ap.add_argument("run_id")
     args = ap.parse_args(argv)
+    _tune_malloc()
     home = paths.home_dir(args.home)
     log = RunLog(paths.runlog_path(home))
     run = log.get_run(args.run_id)
