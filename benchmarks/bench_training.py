@@ -32,7 +32,8 @@ def _timed_trainer_class(clock: _Clock):
             self.collator = collator
 
         def on_step_end(self, args, state, control, **kw):
-            clock.steps.append((time.perf_counter(), getattr(self.collator, "real", 0)))
+            # the Trainer's own count of non-padding tokens: the same for stage and bare runs
+            clock.steps.append((time.perf_counter(), int(state.num_input_tokens_seen or 0)))
 
     class TimedTrainer(base):
         def __init__(self, *a, **kw):
@@ -46,7 +47,7 @@ def _timed_trainer_class(clock: _Clock):
                 return super().train(*a, **kw)
             finally:
                 clock.train_s = time.perf_counter() - t0
-                clock.real = getattr(self.data_collator, "real", 0)
+                clock.real = int(self.state.num_input_tokens_seen or 0)
                 clock.total = getattr(self.data_collator, "total", 0)
 
     return base, TimedTrainer
@@ -100,9 +101,9 @@ def _bare_run(opts: Options, tmp: Path) -> _Clock:
     from peft import LoraConfig, get_peft_model
     from transformers import DataCollatorForSeq2Seq, TrainingArguments, set_seed
 
-    from backend.data import build_mixture
+    from backend.data import build_mixture, encode_examples
     from backend.models import load_model
-    from backend.stages.train import IGNORE, PaddingCounter, encode
+    from backend.stages.train import IGNORE, PaddingCounter
 
     cfg = _bench_config(opts, probes=False)
     st = cfg.stages[0]
@@ -114,8 +115,8 @@ def _bare_run(opts: Options, tmp: Path) -> _Clock:
                                              target_modules=st.target_modules, task_type="CAUSAL_LM"))
     model.enable_input_require_grads()
     recs = build_mixture(cfg.data, seed, names=st.data or None)
-    encoded = [e for e in (encode(tok, r, r.reference, st.max_length) for r in recs if r.reference)
-               if e]
+    encoded, _fit = encode_examples(tok, [(r, r.reference) for r in recs if r.reference],
+                                    st.max_length)
     ds = datasets.Dataset.from_list(encoded)
     args = TrainingArguments(
         output_dir=str(tmp / f"bare-{time.time_ns()}"), per_device_train_batch_size=st.batch_size,
@@ -124,7 +125,8 @@ def _bare_run(opts: Options, tmp: Path) -> _Clock:
         logging_steps=st.logging_steps, save_strategy="no",
         train_sampling_strategy="group_by_length" if st.group_by_length else "random",
         seed=seed, data_seed=seed, use_cpu=True, report_to="none", disable_tqdm=True,
-        dataloader_num_workers=0, remove_unused_columns=False)
+        dataloader_num_workers=0, remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding")
     # the counter only measures tokens (a sum per batch); the stage has the same one
     collator = PaddingCounter(DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=IGNORE))
     clock = _Clock()
@@ -141,8 +143,8 @@ def padding_fractions(opts: Options) -> dict[str, float]:
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     from backend.config import load_preset
-    from backend.data import build_mixture
-    from backend.stages.train import IGNORE, PaddingCounter, encode
+    from backend.data import build_mixture, encode_examples
+    from backend.stages.train import IGNORE, PaddingCounter
 
     from .bench_sampling import embedded_model
 
@@ -152,8 +154,8 @@ def padding_fractions(opts: Options) -> dict[str, float]:
     tok_side = tok.padding_side
     tok.padding_side = "right"
     recs = build_mixture(cfg.data, cfg.seed * 1000, names=st.data or None)
-    encoded = [e for e in (encode(tok, r, r.reference, st.max_length) for r in recs if r.reference)
-               if e]
+    encoded, _fit = encode_examples(tok, [(r, r.reference) for r in recs if r.reference],
+                                    st.max_length)
     ds = datasets.Dataset.from_list(encoded)
     out = {}
     tmp = tempfile.mkdtemp(prefix="bench-pad-")
