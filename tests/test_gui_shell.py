@@ -382,7 +382,9 @@ def test_launch_real_process_that_fails_fast(window, home, qtbot, tmp_path):
     assert win.runs[0]["status"] == "failed"
     qtbot.waitUntil(lambda: win.current_run_id == win.runs[0]["id"], timeout=5000)
     qtbot.waitUntil(lambda: "does not exist" in win.events.problem_text(), timeout=5000)
-    assert any(e["level"] == "error" for e in win.events.model.rows)
+    # the run row (problem text) and the events arrive on separate polls
+    qtbot.waitUntil(lambda: any(e["level"] == "error" for e in win.events.model.rows),
+                    timeout=10000)
     assert win.act_resume.isEnabled()
 
 
