@@ -174,6 +174,18 @@ def _out_tail(run_dir: Path, job_id: str, lines: int = 30) -> str:
 
 
 # ---- the app's side: the run's supervisor -----------------------------------------------------
+def _resubmit(cfg, run_id: str, home, run_dir: Path, log, journal: Path,
+              attempt: int) -> tuple[str, int]:
+    """Submit the next attempt, after taking in what an earlier one left (before the seed)."""
+    ingest(log, journal)
+    job_id = submit(cfg, run_id, home, run_dir, log)
+    attempt += 1
+    _record(run_dir, job_id=job_id, attempt=attempt, active=True, state="SUBMITTED")
+    log.event(run_id, f"submitted as Slurm job {job_id} (attempt {attempt})",
+              details={"job_id": job_id})
+    return job_id, attempt
+
+
 def supervise(home, run_id: str, log, cfg) -> None:
     """Submit the run and follow its job until the run ends (called by backend.supervisor)."""
     run_dir = paths.run_dir(run_id, home)
@@ -183,12 +195,7 @@ def supervise(home, run_id: str, log, cfg) -> None:
     attempt = int(info.get("attempt", 0))
     job_id = info.get("job_id") if info.get("active") else None
     if job_id is None:
-        ingest(log, journal)  # what an earlier attempt left, before the seed is taken
-        job_id = submit(cfg, run_id, home, run_dir, log)
-        attempt += 1
-        _record(run_dir, job_id=job_id, attempt=attempt, active=True, state="SUBMITTED")
-        log.event(run_id, f"submitted as Slurm job {job_id} (attempt {attempt})",
-                  details={"job_id": job_id})
+        job_id, attempt = _resubmit(cfg, run_id, home, run_dir, log, journal, attempt)
     last_state = None
     cancel_sent = False
     while True:
@@ -225,12 +232,7 @@ def supervise(home, run_id: str, log, cfg) -> None:
                 if stage["status"] in ("running", "cancelled"):
                     log.stage_end(run_id, stage["idx"], "interrupted", f"job {state}")
             log.update_run(run_id, status="queued", ended_at=None, error=None)
-            ingest(log, journal)
-            job_id = submit(cfg, run_id, home, run_dir, log)
-            attempt += 1
-            _record(run_dir, job_id=job_id, attempt=attempt, active=True, state="SUBMITTED")
-            log.event(run_id, f"submitted as Slurm job {job_id} (attempt {attempt})",
-                      details={"job_id": job_id})
+            job_id, attempt = _resubmit(cfg, run_id, home, run_dir, log, journal, attempt)
             last_state = None
             continue
         if action == "end":
