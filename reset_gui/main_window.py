@@ -27,7 +27,7 @@ from .setup.tab import SetupTab
 from .style import APP_NAME, STYLESHEET
 
 DEMO_HINT = ("Press Launch to run the ReSet demo on the embedded model: every stage and plot in "
-             "about three minutes on a laptop CPU (reset_demo is the fuller picture). The preset "
+             "a few minutes on a laptop CPU (reset_demo is the fuller picture). The preset "
              "is loaded below; every value can be changed.")
 
 
