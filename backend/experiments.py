@@ -20,7 +20,7 @@ from typing import Sequence
 
 from .config import RunConfig
 from .eval_details import ALL, CATEGORIES, EvalDetails, ItemScores
-from .stats import METHOD, bootstrap_ci, macro_mean
+from .stats import METHOD, summarize_by_dataset
 
 _SCORES = (*CATEGORIES, "combined")
 
@@ -94,13 +94,8 @@ def merge_seeds(dets: Sequence[EvalDetails]) -> EvalDetails:
         pooled[k] = replace(its[0], **vals, n_tokens=round(sum(toks) / len(toks)) if toks else None)
     out = EvalDetails(kind=ALL, items=pooled, bootstrap={**METHOD, "seeds": len(dets),
                       "pooling": "item score = mean over the seeds that scored it"})
+    summarize_by_dataset(out, _SCORES)
     for c in _SCORES:
-        groups = [list(g.values()) for _ds, g in sorted(out.grouped(c).items())]
-        out.means[c] = macro_mean(groups)
-        out.n[c] = sum(len(g) for g in groups)
-        iv = bootstrap_ci(groups)
-        if iv is not None:
-            out.intervals[c] = iv
         per_seed = [m for d in dets if (m := d.means.get(c)) is not None]
         if per_seed:
             out.seed_means[c] = per_seed

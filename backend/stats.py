@@ -100,3 +100,16 @@ def compare_details(a: EvalDetails, b: EvalDetails,
     """b − a per category for two checkpoints' ``_all`` details (None: a side lacks items, e.g. a
     row written before per-item scores were stored)."""
     return {c: diff_ci(a.grouped(c), b.grouped(c)) for c in categories}
+
+
+def summarize_by_dataset(det: EvalDetails, categories) -> None:
+    """Fill ``det``'s mean, n and 95 % interval of each category: the macro mean over the data
+    sets that category covers, bootstrapped within each set (the one rule for a checkpoint and
+    for seeds pooled)."""
+    for cat in categories:
+        groups = [list(g.values()) for _ds, g in sorted(det.grouped(cat).items())]
+        det.means[cat] = macro_mean(groups)
+        det.n[cat] = sum(len(g) for g in groups)
+        iv = bootstrap_ci(groups)
+        if iv is not None:
+            det.intervals[cat] = iv

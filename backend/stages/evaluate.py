@@ -24,7 +24,7 @@ from ..config import EvaluateStage
 from ..data import chat_messages, eval_sets, user_message
 from ..eval_details import ALL, EvalDetails, ItemScores, LengthBucket
 from ..records import Record
-from ..stats import METHOD, bootstrap_ci, macro_mean
+from ..stats import METHOD, bootstrap_ci, summarize_by_dataset
 from .context import StageContext
 from .judge import faithfulness_info, judge_pending, make_judges, unjudged_samples
 
@@ -135,13 +135,7 @@ def summarize_all(items: list[dict[str, Any]], per_set: dict[str, dict[str, Any]
                       aggregation="faithfulness: macro mean over grounded sets; instruction_following: "
                                   "mean over instruction sets; task_score and combined: mean over "
                                   "sets; intervals: " + METHOD["method"])
-    for cat in _CAT_COLUMNS:
-        groups = [list(g.values()) for _ds, g in sorted(det.grouped(cat).items())]
-        det.means[cat] = macro_mean(groups)
-        det.n[cat] = sum(len(g) for g in groups)
-        iv = bootstrap_ci(groups)
-        if iv is not None:
-            det.intervals[cat] = iv
+    summarize_by_dataset(det, _CAT_COLUMNS)
     return det
 
 
