@@ -181,6 +181,8 @@ def _compute_line(run: dict) -> str:
             f"{c.nodes} node{'s' if c.nodes > 1 else ''}")
     if c.gpus_per_process:
         text += f", {c.gpus_per_process} GPU/process"
+    if c.strategy == "fsdp":
+        text += ", FSDP"
     if c.executor == "slurm":
         text += f", partition {c.slurm.partition or 'default'}, time {c.slurm.time_limit}"
         from .slurm import job_info

@@ -310,6 +310,9 @@ class ComputeSpec(_Strict):
     processes: int = Field(1, ge=1, le=64)  # data-parallel workers per node (torchrun)
     nodes: int = Field(1, ge=1, le=64)
     gpus_per_process: int = Field(0, ge=0, le=8)  # 0: CPU, or whatever model.device picks
+    # how a train stage with several processes splits the work: "ddp" replicates the model (any
+    # device); "fsdp" shards weights, gradients and optimizer state across GPUs (full fine-tuning)
+    strategy: Literal["ddp", "fsdp"] = "ddp"
     slurm: SlurmSpec = Field(default_factory=SlurmSpec)
 
     @property
@@ -381,6 +384,17 @@ class RunConfig(_Strict):
         if self.compute.gpus_per_process and self.model.device == "cpu":
             raise FieldError(("compute", "gpus_per_process"), "model.device is \"cpu\"; set it to "
                              "\"auto\" or \"cuda\", or gpus_per_process = 0")
+        if self.compute.strategy == "fsdp":
+            # accelerate turns FSDP on for multi-GPU runs only: CPU processes would silently get DDP
+            if not self.compute.gpus_per_process:
+                raise FieldError(("compute", "strategy"), "FSDP shards across CUDA GPUs; set "
+                                 "gpus_per_process >= 1, or strategy = \"ddp\" on CPU")
+            lora = [st.name or f"stage {i}" for i, st in enumerate(self.stages)
+                    if st.type == "train" and st.method == "lora"]
+            if lora:
+                raise FieldError(("compute", "strategy"), f"FSDP is for full fine-tuning; train "
+                                 f"stage {lora[0]!r} uses LoRA (set method = \"full\", or "
+                                 "strategy = \"ddp\")")
         names = [d.name for d in self.data]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:

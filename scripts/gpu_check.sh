@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-command GPU check for a CUDA machine: trains the demo on CUDA (bf16 where supported),
-# samples with HF and (if installed) vLLM, runs 2-process DDP where 2 GPUs exist, and prints
+# samples with HF and (if installed) vLLM, runs 2-process DDP (LoRA) and FSDP (full fine-tuning)
+# where 2 GPUs exist, and prints
 # tokens/s for each. Usage: scripts/gpu_check.sh [--steps N]   (needs a CUDA build of torch in .venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ def run(cfg, what):
         return None
     return rid
 
-def train(processes):
+def train(processes, strategy="ddp"):
     cfg = load_preset("mtl_demo")
     cfg.name = f"gpu-train-{processes}"
     cfg.model.device = "cuda"
@@ -45,7 +46,10 @@ def train(processes):
     st.max_steps, st.save_steps, st.probe_size, st.batch_size = args.steps, 10_000, 0, 8
     cfg.compute.processes = processes
     cfg.compute.gpus_per_process = 1 if processes > 1 else 0
-    what = f"train demo, {processes} process{'es (DDP, nccl)' if processes > 1 else ''}"
+    cfg.compute.strategy = strategy
+    if strategy == "fsdp":
+        st.method = "full"
+    what = f"train demo, {processes} process{f'es ({strategy.upper()}, nccl)' if processes > 1 else ''}"
     rid = run(cfg, what)
     if rid:
         with launcher.open_log(home) as log:
@@ -80,8 +84,9 @@ else:
     results.append(("sample, vllm", None, 0.0)); print("vllm not installed: skipped (pip install -e '.[vllm]')")
 if n_gpu >= 2:
     train(2)
+    train(2, "fsdp")
 else:
-    results.append(("train demo, 2 processes", None, 0.0)); print("one GPU: 2-process DDP skipped")
+    results.append(("train demo, 2 processes", None, 0.0)); print("one GPU: 2-process DDP and FSDP skipped")
 
 print(f"\n{'check':<40} {'tokens/s':>10} {'stage s':>8}")
 for what, tps, secs in results:

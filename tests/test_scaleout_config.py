@@ -61,3 +61,44 @@ def test_cli_overrides_and_status_line(home, capsys):
     assert cli.main(["--home", str(home), "status", run_id]) == 0
     out = capsys.readouterr().out
     assert "compute  slurm, 2 processes x 1 node, partition default, time 01:00:00" in out
+
+
+def _fsdp(method="full", gpus=1, device="auto"):
+    data = load_preset("mtl_demo").to_dict()
+    data["model"]["device"] = device
+    for st in data["stages"]:
+        if st["type"] == "train":
+            st["method"] = method
+    data["compute"] = {"processes": 2, "gpus_per_process": gpus, "strategy": "fsdp"}
+    return config_from_dict(data, "test")
+
+
+def test_fsdp_is_for_full_fine_tuning_on_gpus():
+    assert _fsdp().compute.strategy == "fsdp"
+    # accelerate runs CPU processes as plain DDP: asking for FSDP there is refused, not ignored
+    with pytest.raises(ConfigError, match=r"compute\.strategy.*CUDA GPUs"):
+        _fsdp(gpus=0)
+    with pytest.raises(ConfigError, match=r"compute\.strategy.*uses LoRA"):
+        _fsdp(method="lora")
+
+
+def test_fsdp_training_arguments_only_under_torchrun(monkeypatch):
+    from types import SimpleNamespace
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from backend.stages.train import sharding_args
+
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=1, num_attention_heads=2))
+    ctx = SimpleNamespace(cfg=_fsdp())
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert sharding_args(ctx, model) == {}  # one process: nothing to shard
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    args = sharding_args(ctx, model)
+    assert args["fsdp"] is True
+    assert args["fsdp_config"]["transformer_layer_cls_to_wrap"] == ["LlamaDecoderLayer"]
+    assert args["fsdp_config"]["state_dict_type"] == "FULL_STATE_DICT"
+    ctx.cfg.compute.strategy = "ddp"
+    assert sharding_args(ctx, model) == {}

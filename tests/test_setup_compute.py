@@ -21,7 +21,8 @@ def test_compute_fields_reach_the_config_and_slurm_box_follows_executor(qtbot, h
     tab = _setup(qtbot, home)
     _make_valid(tab, tmp_path)
     comp = tab.compute
-    assert set(comp.form.editors) == {"executor", "processes", "nodes", "gpus_per_process"}
+    assert set(comp.form.editors) == {"executor", "processes", "nodes", "gpus_per_process",
+                                      "strategy"}
     assert set(comp.slurm_form.editors) == {"partition", "account", "time_limit", "mem",
                                             "extra_sbatch", "setup", "max_requeues"}
     assert comp.slurm.isHidden()  # local executor: no Slurm fields on screen

@@ -72,11 +72,12 @@ class Sampler:
 
 def make_sampler(backend: str, *, max_new_tokens: int, batch_size: int = 8, model=None,
                  tokenizer=None, load=None, resolved=None, endpoint: EndpointSpec | None = None,
-                 dtype: str = "auto") -> Sampler:
+                 dtype: str = "auto", tensor_parallel_size: int = 1) -> Sampler:
     """Build a sampler.
 
     hf: pass ``model`` and ``tokenizer``, or ``load`` (a no-argument callable returning them).
-    vllm: pass ``resolved`` (a :class:`backend.models.ResolvedModel`).
+    vllm: pass ``resolved`` (a :class:`backend.models.ResolvedModel`); ``tensor_parallel_size``
+    GPUs hold one engine (compute.gpus_per_process).
     openai: pass ``endpoint``.
     """
     if backend == "hf":
@@ -91,7 +92,7 @@ def make_sampler(backend: str, *, max_new_tokens: int, batch_size: int = 8, mode
         from .vllm_backend import VLLMSampler
 
         return VLLMSampler(resolved, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                           dtype=dtype)
+                           dtype=dtype, tensor_parallel_size=tensor_parallel_size)
     if backend == "openai":
         from .openai_backend import OpenAISampler
 

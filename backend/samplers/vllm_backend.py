@@ -43,7 +43,7 @@ class VLLMSampler(Sampler):
     name = "vllm"
 
     def __init__(self, resolved, *, max_new_tokens: int, batch_size: int = 256,
-                 dtype: str = "auto"):
+                 dtype: str = "auto", tensor_parallel_size: int = 1):
         super().__init__(max_new_tokens=max_new_tokens, batch_size=batch_size)
         why = vllm_unavailable_reason()
         if why:
@@ -57,7 +57,7 @@ class VLLMSampler(Sampler):
 
         resolved = materialize(resolved)
         self.lora = None
-        kwargs = {"dtype": dtype, "seed": 0,
+        kwargs = {"dtype": dtype, "seed": 0, "tensor_parallel_size": tensor_parallel_size,
                   "trust_remote_code": bool(resolved.trust_remote_code)}
         if resolved.is_adapter:
             base = resolved.base

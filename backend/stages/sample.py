@@ -95,7 +95,8 @@ def build_stage_sampler(ctx: StageContext, idx: int, stage: SampleStage, model_r
                                  checkpoint_lookup=ctx.log.find_checkpoint)
         return make_sampler("vllm", max_new_tokens=stage.max_new_tokens,
                             batch_size=stage.batch_size, resolved=resolved,
-                            dtype=ctx.cfg.model.dtype)
+                            dtype=ctx.cfg.model.dtype,
+                            tensor_parallel_size=max(1, ctx.cfg.compute.gpus_per_process))
     return make_sampler("openai", max_new_tokens=stage.max_new_tokens, batch_size=stage.batch_size,
                         endpoint=stage.endpoint)
 

@@ -238,6 +238,19 @@ def last_complete_checkpoint(ctx: StageContext, idx: int, out_dir: Path) -> str 
     return None
 
 
+def sharding_args(ctx: StageContext, model) -> dict[str, Any]:
+    """TrainingArguments for FSDP2 under torchrun (weights, gradients and optimizer state sharded
+    per decoder layer; full state dict gathered on save); empty for DDP or one process."""
+    from ..compute import in_torchrun
+
+    if ctx.cfg.compute.strategy != "fsdp" or not in_torchrun():
+        return {}
+    layers = list(getattr(model, "_no_split_modules", None) or [])
+    return {"fsdp": True, "fsdp_config": {
+        "version": 2, "auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+        "transformer_layer_cls_to_wrap": layers, "state_dict_type": "FULL_STATE_DICT"}}
+
+
 # ---- stage ------------------------------------------------------------------------------------
 def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
     import torch
@@ -315,6 +328,7 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
         dataloader_num_workers=0,
         remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding",
+        **sharding_args(ctx, model),
     )
     counter = TokenCount()
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
@@ -323,6 +337,9 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
     trainer = counting_trainer(counter)(model=model, args=args, train_dataset=train_ds,
                                         data_collator=collator, processing_class=tokenizer,
                                         callbacks=[callback])
+    if args.fsdp and not trainer.is_fsdp_enabled:  # accelerate falls back to DDP off GPUs
+        raise RuntimeError("compute.strategy = \"fsdp\" but accelerate did not enable FSDP here "
+                           f"(device {device}); FSDP needs CUDA GPUs — use strategy = \"ddp\"")
     last = last_complete_checkpoint(ctx, idx, out_dir)
     if last:
         ctx.event(idx, f"resuming training from {Path(last).name}")
