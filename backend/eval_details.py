@@ -174,10 +174,6 @@ class EvalDetails:
         """Buckets that have a faithfulness mean (empty ones dropped), in stored order."""
         return [b for b in self.length_buckets if b.faithfulness is not None]
 
-    def item_values(self, category: str) -> dict[str, float]:
-        """Item key -> score for the items a judge of ``category`` scored."""
-        return {k: float(v) for k, it in self.items.items() if (v := it.get(category)) is not None}
-
     def grouped(self, category: str) -> dict[str, dict[str, float]]:
         """Data set -> {item key: score} for ``category``, over the sets whose kind the summary of
         that category covers (CATEGORY_KINDS): the strata of the macro mean and its bootstrap."""

@@ -28,11 +28,6 @@ class Record:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Record":
-        names = cls.__dataclass_fields__.keys()
-        return cls(**{k: v for k, v in d.items() if k in names})
-
 
 def prompt_constraints(record: Record) -> dict[str, Any] | None:
     """What a ``prompts`` row keeps as JSON in its ``constraints`` column: IFEval instruction ids

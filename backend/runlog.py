@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator
 
 from .errors import StudioError
 from .queries import CheckpointRow, RunRow, StageRow
-from .vocab import FINAL_STATUSES, RUN_STATUSES, Status  # noqa: F401  (re-exported)
+from .vocab import RUN_STATUSES, Status
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 60_000

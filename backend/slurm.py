@@ -40,7 +40,7 @@ from typing import Any
 from . import paths
 from .errors import StudioError
 from .journal import Exporter, ingest, journal_path, repair_tail
-from .vocab import FINAL_STATUSES, Status
+from .vocab import Status
 
 POLL_S = 2.0
 CANCEL_MARK = "cancel-requested"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import sys
 
-GUI_COMMANDS = ("gui", "screenshots")
-
 
 def _split_home(argv: list[str]) -> tuple[list[str], list[str]]:
     """Leading global ``--home DIR`` / ``--home=DIR`` options, and the rest."""

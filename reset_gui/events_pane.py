@@ -195,7 +195,3 @@ class EventsPane(QWidget):
         self.problem.setPlainText("\n\n".join(parts))
         self.problem.verticalScrollBar().setValue(self.problem.verticalScrollBar().maximum())
         self.problem_box.show()
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -46,10 +46,6 @@ def _ifeval():
     return evaluate_instructions, INSTRUCTION_DICT
 
 
-def ifeval_instruction_ids() -> list[str]:
-    return sorted(_ifeval()[1])
-
-
 class IFEvalJudge(Judge):
     """Fraction of the record's IFEval instructions the response follows (strict), using the
     if-verifiable package's checkers. Unknown instruction ids are listed in details and not counted."""

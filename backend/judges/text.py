@@ -236,10 +236,6 @@ def tokenize(text: str) -> list[Token]:
     return out
 
 
-def norm_set(text: str) -> set[str]:
-    return {t.norm for t in tokenize(text)}
-
-
 # --- SQuAD-style normalisation (for token F1) --------------------------------------------------------
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
