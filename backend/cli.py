@@ -49,11 +49,14 @@ def _load_config(ref: str, name: str | None, seed: int | None):
 
 
 def cmd_report(args) -> int:
-    from .report import write_report
+    from .report import load_runs, render_markdown, write_report
     from .runlog import RunLog
 
     with RunLog(paths.runlog_path(args.home), readonly=True) as log:
         ids = [_resolve_run(log, ref)["id"] for ref in args.runs]
+        if args.markdown:
+            print(render_markdown(load_runs(log, ids)), end="")
+            return 0
         out = write_report(log, ids, args.out, title=args.title)
     print(f"report of {len(ids)} run(s): {out.resolve()}")
     return 0
@@ -481,6 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN", help="run ids (or unique prefixes)")
     p.add_argument("--out", "-o", default="report.html", help="HTML file to write")
     p.add_argument("--title", help="the report's title")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the scores, intervals and differences as Markdown instead")
     p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("export", help="export an adapter, merged model, selection, eval table, "

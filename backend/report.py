@@ -163,12 +163,29 @@ def pooled_experiments(runs: Sequence[RunData]) -> list[Checkpoint]:
 
 
 def reference_checkpoint(cks: Sequence[Checkpoint]) -> Checkpoint | None:
-    """The first run's MTL checkpoint (what ReSet and the control continue from), else the first."""
-    singles = [c for c in cks if not c.pooled]
-    for c in singles:
+    """The first MTL checkpoint (what ReSet and the control continue from), else the first."""
+    for c in cks:
         if c.key[1] == "mtl":
             return c
-    return singles[0] if singles else (cks[0] if cks else None)
+    return cks[0] if cks else None
+
+
+Comparison = tuple[Checkpoint, Checkpoint, dict[str, "Diff | None"]]
+
+
+def comparisons(cks: Sequence[Checkpoint]) -> list[Comparison]:
+    """(reference, checkpoint, paired differences) for every checkpoint but the references: single
+    runs against the first run's MTL, checkpoints pooled over seeds against the pooled MTL."""
+    out = []
+    for group in ([c for c in cks if not c.pooled], [c for c in cks if c.pooled]):
+        ref = reference_checkpoint(group)
+        out += [(ref, c, compare_details(ref.det, c.det)) for c in group if c is not ref]
+    return out
+
+
+def verdict(d: Diff) -> str:
+    return ("within noise" if d.within_noise else
+            ("outside noise, higher" if d.diff > 0 else "outside noise, lower"))
 
 
 # ==================================================================================================
@@ -427,10 +444,8 @@ def diff_sentence(ref: Checkpoint, c: Checkpoint, diffs: dict[str, Diff | None])
         if d is None:
             parts.append(f"{CAT_LABEL[cat]}: no per-item scores to compare")
             continue
-        verdict = ("within noise" if d.within_noise else
-                   ("outside noise, higher" if d.diff > 0 else "outside noise, lower"))
         parts.append(f"{CAT_LABEL[cat]} {fmt(d.diff, sign=True)} {fmt_iv(d.interval, sign=True)} — "
-                     f"{verdict}")
+                     f"{verdict(d)}")
     how = "paired over shared eval items" if any(d and d.paired for d in diffs.values()) else "unpaired"
     return (f"<b>{esc(c.label)}</b> vs <b>{esc(ref.label)}</b> ({how}): " + "; ".join(esc(p) for p in parts) + ".")
 
@@ -524,15 +539,11 @@ li { margin: 4px 0; } .noise { color: #777; }
 def render(runs: Sequence[RunData], *, title: str = "ReSet Studio report") -> str:
     cks = [c for r in runs for c in r.checkpoints]
     pooled = pooled_experiments(runs)
-    ref = reference_checkpoint(cks + pooled)
+    ref = reference_checkpoint([c for c in cks if not c.pooled] or pooled)
     words = []
-    if ref is not None:
-        for c in cks + pooled:
-            if c is ref:
-                continue
-            diffs = compare_details(ref.det, c.det)
-            within = all(d is None or d.within_noise for d in diffs.values())
-            words.append(f"<li class='{'noise' if within else ''}'>{diff_sentence(ref, c, diffs)}</li>")
+    for r, c, diffs in comparisons(cks + pooled):
+        within = all(d is None or d.within_noise for d in diffs.values())
+        words.append(f"<li class='{'noise' if within else ''}'>{diff_sentence(r, c, diffs)}</li>")
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     run_list = "".join(
         f"<li style='color:{r.color}'><b>{esc(r.name)}</b> <code>{esc(r.run['id'])}</code> — preset "
@@ -583,3 +594,32 @@ def write_report(log: RunLog, run_ids: Sequence[str], out: str | Path, *, title:
     text = render(runs, title=title or "ReSet Studio report: " + ", ".join(r.name for r in runs)[:120])
     out.write_text(text, encoding="utf-8")
     return out
+
+
+def render_markdown(runs: Sequence[RunData]) -> str:
+    """The report's numbers as Markdown (for a lab notebook or a paper draft): each checkpoint's
+    means with 95 % intervals (seeds pooled where an experiment's seeds are given), then each
+    difference from the MTL reference and whether it is outside noise."""
+    cks = [c for r in runs for c in r.checkpoints]
+    pooled = pooled_experiments(runs)
+    shown = pooled or cks
+    head = " | ".join(f"{CAT_LABEL[c]} [95 % CI]" for c in CATEGORIES)
+    lines = [f"| checkpoint | {head} | eval items |", "|---" * (len(CATEGORIES) + 2) + "|"]
+    for c in shown:
+        cells = " | ".join(f"{fmt(c.mean(cat))} {fmt_iv(c.det.intervals.get(cat))}" for cat in CATEGORIES)
+        n = c.row.get("n") if c.row else len(c.det.items)
+        lines.append(f"| {c.label} | {cells} | {n} |")
+    pairs = comparisons(shown)
+    if pairs:
+        lines += ["", f"Differences from {pairs[0][0].label} (paired bootstrap over shared eval "
+                  "items; within noise: the 95 % interval contains 0):", ""]
+        for _ref, c, diffs in pairs:
+            parts = [f"{CAT_LABEL[cat]} {fmt(d.diff, sign=True)} {fmt_iv(d.interval, sign=True)} "
+                     f"{verdict(d)}" if d else f"{CAT_LABEL[cat]} –" for cat, d in diffs.items()]
+            lines.append(f"- {c.label}: " + "; ".join(parts))
+    if pooled:
+        lines += ["", "Per-seed means (faithfulness / instruction following / task):", ""]
+        for c in pooled:
+            per = [c.det.seed_means.get(cat, []) for cat in CATEGORIES]
+            lines.append(f"- {c.label}: " + " / ".join(", ".join(fmt(v) for v in vs) or "–" for vs in per))
+    return "\n".join(lines) + "\n"

@@ -154,3 +154,26 @@ def test_report_of_runs_without_evaluations(tmp_path):
     assert "No evaluated checkpoints in these runs." in text and "No generation-length probe" in text
     assert json.dumps("fresh")[1:-1] in text
     log.close()
+
+
+def test_report_markdown_pools_seeds_and_compares_with_the_pooled_mtl(home):
+    res = subprocess.run([sys.executable, "-m", "backend.cli", "--home", str(home["home"]), "report",
+                          *home["seeds"], "--markdown"], capture_output=True, text=True, cwd=REPO,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    text = res.stdout
+    with RunLog(home["path"], readonly=True) as log:
+        rows = {(r["run_id"], r["checkpoint_tag"]): r for r in log.read_since("evals", 0)
+                if r["dataset"] == "_all"}
+    pooled = {tag: merge_seeds([EvalDetails.from_row(rows[(s, tag)]) for s in home["seeds"]])
+              for tag in ("mtl", "reset_s")}
+    iv = pooled["reset_s"].intervals["faithfulness"]
+    row = next(ln for ln in text.splitlines() if ln.startswith("| reset-s-demo · reset_s (2 seeds)"))
+    assert f"{pooled['reset_s'].means['faithfulness']:.3f} [{iv.lo:.3f}, {iv.hi:.3f}]" in row
+    d = compare_details(pooled["mtl"], pooled["reset_s"])["faithfulness"]
+    assert "Differences from reset-s-demo · mtl (2 seeds)" in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("- reset-s-demo · reset_s (2 seeds):"))
+    assert f"faithfulness {d.diff:+.3f} [{d.interval.lo:+.3f}, {d.interval.hi:+.3f}] " + (
+        "within noise" if d.within_noise else "outside noise") in line
+    per_seed = ", ".join(f"{v:.3f}" for v in pooled["reset_s"].seed_means["faithfulness"])
+    assert per_seed in text
