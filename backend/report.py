@@ -183,6 +183,17 @@ def comparisons(cks: Sequence[Checkpoint]) -> list[Comparison]:
     return out
 
 
+def control_comparisons(cks: Sequence[Checkpoint]) -> list[Comparison]:
+    """(control, ReSet checkpoint, differences): whether a ReSet gain over MTL is more than the
+    extra training the control had (same prompts, original references, same steps)."""
+    out = []
+    for group in ([c for c in cks if not c.pooled], [c for c in cks if c.pooled]):
+        for ctl in (c for c in group if c.key[1] == "control"):
+            out += [(ctl, c, compare_details(ctl.det, c.det)) for c in group
+                    if c.key[0] == ctl.key[0] and c.key[1].startswith("reset")]
+    return out
+
+
 def verdict(d: Diff) -> str:
     return ("within noise" if d.within_noise else
             ("outside noise, higher" if d.diff > 0 else "outside noise, lower"))
@@ -541,7 +552,7 @@ def render(runs: Sequence[RunData], *, title: str = "ReSet Studio report") -> st
     pooled = pooled_experiments(runs)
     ref = reference_checkpoint([c for c in cks if not c.pooled] or pooled)
     words = []
-    for r, c, diffs in comparisons(cks + pooled):
+    for r, c, diffs in comparisons(cks + pooled) + control_comparisons(cks + pooled):
         within = all(d is None or d.within_noise for d in diffs.values())
         words.append(f"<li class='{'noise' if within else ''}'>{diff_sentence(r, c, diffs)}</li>")
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -596,6 +607,11 @@ def write_report(log: RunLog, run_ids: Sequence[str], out: str | Path, *, title:
     return out
 
 
+def _diff_words(diffs: dict[str, Diff | None]) -> str:
+    return "; ".join(f"{CAT_LABEL[cat]} {fmt(d.diff, sign=True)} {fmt_iv(d.interval, sign=True)} "
+                     f"{verdict(d)}" if d else f"{CAT_LABEL[cat]} –" for cat, d in diffs.items())
+
+
 def render_markdown(runs: Sequence[RunData]) -> str:
     """The report's numbers as Markdown (for a lab notebook or a paper draft): each checkpoint's
     means with 95 % intervals (seeds pooled where an experiment's seeds are given), then each
@@ -614,9 +630,11 @@ def render_markdown(runs: Sequence[RunData]) -> str:
         lines += ["", f"Differences from {pairs[0][0].label} (paired bootstrap over shared eval "
                   "items; within noise: the 95 % interval contains 0):", ""]
         for _ref, c, diffs in pairs:
-            parts = [f"{CAT_LABEL[cat]} {fmt(d.diff, sign=True)} {fmt_iv(d.interval, sign=True)} "
-                     f"{verdict(d)}" if d else f"{CAT_LABEL[cat]} –" for cat, d in diffs.items()]
-            lines.append(f"- {c.label}: " + "; ".join(parts))
+            lines.append(f"- {c.label}: {_diff_words(diffs)}")
+    controls = control_comparisons(shown)
+    if controls:
+        lines += ["", "Against the control (as much extra training, on the original references):", ""]
+        lines += [f"- {c.label} vs {ctl.label}: {_diff_words(diffs)}" for ctl, c, diffs in controls]
     if pooled:
         lines += ["", "Per-seed means (faithfulness / instruction following / task):", ""]
         for c in pooled:

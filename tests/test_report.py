@@ -177,3 +177,23 @@ def test_report_markdown_pools_seeds_and_compares_with_the_pooled_mtl(home):
         "within noise" if d.within_noise else "outside noise") in line
     per_seed = ", ".join(f"{v:.3f}" for v in pooled["reset_s"].seed_means["faithfulness"])
     assert per_seed in text
+
+
+def test_reset_is_compared_with_the_control_of_its_own_run(home):
+    from backend.report import Checkpoint, control_comparisons
+
+    with RunLog(home["path"], readonly=True) as log:
+        rows = {(r["run_id"], r["checkpoint_tag"]): r for r in log.read_since("evals", 0)
+                if r["dataset"] == "_all"}
+    a, b = home["seeds"]
+
+    def ck(run, tag, as_tag):
+        return Checkpoint((run, as_tag), f"{run} · {as_tag}", "#000",
+                          EvalDetails.from_row(rows[(run, tag)]), rows[(run, tag)])
+
+    cks = [ck(a, "mtl", "control"), ck(a, "reset_s", "reset"), ck(a, "reset_s", "reset_s"),
+           ck(b, "reset_s", "reset")]
+    got = control_comparisons(cks)
+    assert [(ctl.key, c.key) for ctl, c, _d in got] == [((a, "control"), (a, "reset")),
+                                                        ((a, "control"), (a, "reset_s"))]
+    assert got[0][2]["faithfulness"].diff == compare_details(cks[0].det, cks[1].det)["faithfulness"].diff
