@@ -174,12 +174,16 @@ Comparison = tuple[Checkpoint, Checkpoint, dict[str, "Diff | None"]]
 
 
 def comparisons(cks: Sequence[Checkpoint]) -> list[Comparison]:
-    """(reference, checkpoint, paired differences) for every checkpoint but the references: single
-    runs against the first run's MTL, checkpoints pooled over seeds against the pooled MTL."""
+    """(reference, checkpoint, paired differences) for every checkpoint but the references: a run's
+    checkpoints against its own MTL (a run without one: against the first run's), checkpoints
+    pooled over seeds against the pooled MTL."""
     out = []
     for group in ([c for c in cks if not c.pooled], [c for c in cks if c.pooled]):
-        ref = reference_checkpoint(group)
-        out += [(ref, c, compare_details(ref.det, c.det)) for c in group if c is not ref]
+        first = reference_checkpoint(group)
+        for c in group:
+            ref = next((r for r in group if r.key == (c.key[0], "mtl")), first)
+            if c is not ref:
+                out.append((ref, c, compare_details(ref.det, c.det)))
     return out
 
 
@@ -578,7 +582,7 @@ def render(runs: Sequence[RunData], *, title: str = "ReSet Studio report") -> st
 <h2>Scores with 95 % intervals</h2>
 {_summary_table(cks + pooled) if cks else "<p class='empty'>No evaluated checkpoints in these runs.</p>"}
 <p class="ci">{method}</p>
-<h2>Differences from {esc(ref.label) if ref else "a reference"}</h2>
+<h2>Differences from MTL{f" ({esc(ref.label)} for runs without their own)" if ref else ""}</h2>
 <ul id="differences">{''.join(words) or "<li class='empty'>Nothing to compare.</li>"}</ul>
 <h2>Figures</h2>
 <div class="figs">
@@ -627,10 +631,9 @@ def render_markdown(runs: Sequence[RunData]) -> str:
         lines.append(f"| {c.label} | {cells} | {n} |")
     pairs = comparisons(shown)
     if pairs:
-        lines += ["", f"Differences from {pairs[0][0].label} (paired bootstrap over shared eval "
-                  "items; within noise: the 95 % interval contains 0):", ""]
-        for _ref, c, diffs in pairs:
-            lines.append(f"- {c.label}: {_diff_words(diffs)}")
+        lines += ["", "Differences from MTL (paired bootstrap over shared eval items; within noise: "
+                  "the 95 % interval contains 0):", ""]
+        lines += [f"- {c.label} vs {ref.label}: {_diff_words(diffs)}" for ref, c, diffs in pairs]
     controls = control_comparisons(shown)
     if controls:
         lines += ["", "Against the control (as much extra training, on the original references):", ""]

@@ -95,12 +95,14 @@ def test_report_cli_writes_the_figures_and_opens_in_chromium(home, tmp_path):
     mtl = EvalDetails.from_row(rows[(home["mtl"], "mtl")])
     iv = mtl.intervals["faithfulness"]
     assert f"{mtl.means['faithfulness']:.3f} <span class=\"ci\">[{iv.lo:.3f}, {iv.hi:.3f}]</span>" in page
-    # the differences, in words, against the first run's MTL
+    # the differences, in words: each run's checkpoints against its own MTL
     reset = EvalDetails.from_row(rows[(home["reset"], "reset")])
-    d = compare_details(mtl, reset)["faithfulness"]
+    d = compare_details(EvalDetails.from_row(rows[(home["reset"], "mtl")]), reset)["faithfulness"]
     want = f"faithfulness {d.diff:+.3f} [{d.interval.lo:+.3f}, {d.interval.hi:+.3f}] — " + (
         "within noise" if d.within_noise else "outside noise, " + ("higher" if d.diff > 0 else "lower"))
-    assert "Differences from mtl-demo · mtl" in page and want in page
+    assert "Differences from MTL (mtl-demo · mtl for runs without their own)" in page and want in page
+    assert "<b>reset-demo · reset</b> vs <b>reset-demo · mtl</b>" in page
+    assert "<b>mtl-demo · base</b> vs <b>mtl-demo · mtl</b>" in page
     assert "within noise" in page and "outside noise" in page
     # the two seeds are pooled as one experiment
     pooled = merge_seeds([EvalDetails.from_row(rows[(s, "reset_s")]) for s in home["seeds"]])
@@ -171,8 +173,8 @@ def test_report_markdown_pools_seeds_and_compares_with_the_pooled_mtl(home):
     row = next(ln for ln in text.splitlines() if ln.startswith("| reset-s-demo · reset_s (2 seeds)"))
     assert f"{pooled['reset_s'].means['faithfulness']:.3f} [{iv.lo:.3f}, {iv.hi:.3f}]" in row
     d = compare_details(pooled["mtl"], pooled["reset_s"])["faithfulness"]
-    assert "Differences from reset-s-demo · mtl (2 seeds)" in text
-    line = next(ln for ln in text.splitlines() if ln.startswith("- reset-s-demo · reset_s (2 seeds):"))
+    line = next(ln for ln in text.splitlines()
+                if ln.startswith("- reset-s-demo · reset_s (2 seeds) vs reset-s-demo · mtl (2 seeds):"))
     assert f"faithfulness {d.diff:+.3f} [{d.interval.lo:+.3f}, {d.interval.hi:+.3f}] " + (
         "within noise" if d.within_noise else "outside noise") in line
     per_seed = ", ".join(f"{v:.3f}" for v in pooled["reset_s"].seed_means["faithfulness"])
