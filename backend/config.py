@@ -192,6 +192,10 @@ class TrainStage(_Stage):
     eval_steps: int = Field(10, ge=1)  # generation-length probe every N steps
     probe_size: int = Field(4, ge=0)
     probe_max_new_tokens: int = Field(48, ge=1)
+    # share of the stage's time the probes may take: a due probe waits (a later step) while they
+    # are over it, so the curve thins out rather than slow training; step 0 and the last step
+    # always probe; 1 = every probe on its step (a schedule that does not depend on timing)
+    probe_budget: float = Field(0.04, ge=0.0, le=1.0)
     group_by_length: bool = True
 
 

@@ -72,6 +72,7 @@ def run(opts: Options) -> list[Target]:
                               stdout=stderr, stderr=stderr)
     proc = psutil.Process(worker.pid)
     peaks: dict[int, int] = {}
+    starts: dict[int, int] = {}
     stage_of: dict[int, str] = {}
     stop = threading.Event()
 
@@ -90,6 +91,7 @@ def run(opts: Options) -> list[Target]:
                 time.sleep(0.05)
                 continue
             peaks[current] = max(peaks.get(current, 0), rss)
+            starts.setdefault(current, rss)  # what the stage began with: earlier stages' leftovers
             time.sleep(0.1)
         if log is not None:
             log.close()
@@ -117,8 +119,9 @@ def run(opts: Options) -> list[Target]:
         st = next((s for s in stages if s["idx"] == idx), None)
         dur = f"{(st['ended_at'] or 0) - (st['started_at'] or 0):.1f} s" if st and st["ended_at"] else "-"
         peak = f"{peaks[idx] / 2**20:.0f} MiB" if idx in peaks else "(< 0.1 s: not sampled)"
-        rows.append([str(idx + 1) if idx >= 0 else "-", name, peak, dur])
-    table(rows, ["#", "stage", "peak RSS", "duration"])
+        start = f"{starts[idx] / 2**20:.0f} MiB" if idx in starts else "-"
+        rows.append([str(idx + 1) if idx >= 0 else "-", name, start, peak, dur])
+    table(rows, ["#", "stage", "RSS at start", "peak RSS", "duration"])
     print("  note: RSS a stage frees stays with the allocator, so a stage's figure includes what "
           "earlier stages left behind; the train stages' figures are the true peaks")
     print(f"  run {run['status']} in {wall:.0f} s (worker exit {worker.returncode})", flush=True)

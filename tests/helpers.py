@@ -28,6 +28,7 @@ def tiny_config(name: str = "tiny", *, max_steps: int = 4, save_steps: int = 2, 
     train.max_length = 192
     train.probe_size = 2
     train.probe_max_new_tokens = 8
+    train.probe_budget = 1.0  # probes on their steps, whatever the machine's speed
     cfg.stages = [train]
     return cfg
 
@@ -57,7 +58,7 @@ def tiny_reset_config(name: str = "tiny-reset", seed: int = 7):
         if st.type == "train":
             st.max_steps, st.save_steps, st.eval_steps = 3, 2, 2
             st.batch_size, st.max_length = 2, 192
-            st.probe_size, st.probe_max_new_tokens = 2, 8
+            st.probe_size, st.probe_max_new_tokens, st.probe_budget = 2, 8, 1.0
         elif st.type == "sample":
             st.budget_per_kind = {"qa_extractive": 2, "qa_abstractive": 1, "summarization": 1,
                                   "instruction": 2}

@@ -47,6 +47,20 @@ def test_mtl_run_trains_and_adapter_generates(home):
     assert out[0].n_tokens > 0 and out[0].text
 
 
+def test_probe_budget_thins_the_curve_instead_of_slowing_training(home):
+    """probe_budget = 0: only step 0 and the last step probe; the due ones between are skipped and
+    the run says so. (The default, 4 %, lets a probe run once training time has caught up.)"""
+    cfg = tiny_config("probe-budget", max_steps=6, save_steps=100)
+    cfg.stages[0].probe_budget = 0.0
+    run_id = launcher.launch(cfg, home)
+    assert launcher.wait(run_id, home, timeout=600)["status"] == "succeeded"
+    with _log(home) as log:
+        assert metric_steps(log, run_id, "gen_length") == [0, 6]
+        events = [e["message"] for e in log.read_since("events", 0, run_id=run_id)]
+    assert any("probes kept to 0% of the stage's time (probe_budget): 0 ran a few steps late, "
+               "2 skipped" in m for m in events), events
+
+
 def test_sigkill_marks_died_and_resume_completes(home):
     run_id = launcher.launch(tiny_config("killed", max_steps=6, save_steps=2), home)
     with _log(home) as log:

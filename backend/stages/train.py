@@ -156,6 +156,16 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
             self.real_last = 0
             self.total_last = 0
             self.seen_last = 0
+            self.t_begin = time.time()
+            self.probe_s = 0.0  # time the probes took since train() began
+            self.due = False  # a probe is due but waits for the budget
+            self.late = self.skipped = 0  # probes run after their step / never run
+
+        def _within_budget(self) -> bool:
+            if stage.probe_budget >= 1.0:  # every probe on its step: a schedule that is not timed
+                return True
+            trained = time.time() - self.t_begin - self.probe_s
+            return self.probe_s <= stage.probe_budget * trained
 
         def _probe(self, model, step: int) -> None:
             if not probes:
@@ -172,10 +182,13 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
                 model.train()
             mean_len = sum(o.n_tokens for o in outs) / len(outs)
             ctx.log.log_metrics(ctx.run_id, idx, step, {"gen_length": mean_len})
-            self.t_last += time.time() - t_probe  # probe time is not training time (tokens/s)
+            took = time.time() - t_probe
+            self.t_last += took  # probe time is not training time (tokens/s)
+            self.probe_s += took
+            self.due = False
 
         def on_train_begin(self, args, state, control, model=None, **kw):
-            self.t_last = time.time()
+            self.t_last = self.t_begin = time.time()
             self.seen_last = int(getattr(state, "num_input_tokens_seen", 0) or 0)  # resumed runs
             ctx.progress(idx, state.global_step, state.max_steps, "training", force=True)
             if state.global_step == 0:
@@ -201,13 +214,24 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
             elif "train_loss" in logs:
                 ctx.event(idx, f"training done: mean loss {logs['train_loss']:.4f} in "
                                f"{logs.get('train_runtime', 0):.1f} s")
+                if self.late or self.skipped:
+                    ctx.event(idx, f"generation-length probes kept to {stage.probe_budget:.0%} of "
+                                   f"the stage's time (probe_budget): {self.late} ran a few steps "
+                                   f"late, {self.skipped} skipped")
 
         def on_step_end(self, args, state, control, model=None, **kw):
             inject_fault("train_step", state.global_step)
             ctx.progress(idx, state.global_step, state.max_steps,
                          f"step {state.global_step}/{state.max_steps}")
-            if state.global_step % stage.eval_steps == 0 or state.global_step == state.max_steps:
-                self._probe(model, state.global_step)
+            step = state.global_step
+            if step % stage.eval_steps == 0:
+                self.skipped += self.due  # the one due before never found room
+                self.due = True
+            if step == state.max_steps:
+                self._probe(model, step)
+            elif self.due and self._within_budget():
+                self.late += step % stage.eval_steps != 0
+                self._probe(model, step)
             if ctx.stopping:
                 control.should_save = True
                 control.should_training_stop = True
