@@ -15,7 +15,7 @@ import pytest
 
 from backend import launcher, paths, slurm
 from backend.runlog import RunLog
-from tests.helpers import metric_steps, tiny_config, wait_for
+from tests.helpers import metric_steps, tiny_config, tiny_reset_config, wait_for
 
 pytestmark = pytest.mark.slow  # tiny runs as Slurm jobs (~4 min on 2 cores)
 
@@ -107,6 +107,57 @@ def _slurm_config(name, max_steps=4, time_limit="10"):
     cfg.compute.slurm.time_limit = time_limit
     cfg.compute.slurm.setup = "export RESET_STUDIO_TORCH_THREADS=1"
     return cfg
+
+
+def test_launch_a_reset_plan_from_the_window_close_reopen_and_the_plots_fill(qtbot, home, cluster):
+    """The promise to a cluster user: press Launch on a ReSet plan with executor = "slurm", close
+    the app, reopen it, and the runs list shows the job and its node while the plots fill."""
+    from reset_gui.main_window import MainWindow
+
+    cfg = tiny_reset_config("slurm-gui")
+    cfg.compute.executor = "slurm"
+    cfg.compute.slurm.time_limit = "20"
+    cfg.compute.slurm.setup = "export RESET_STUDIO_TORCH_THREADS=1"
+    first = MainWindow(home, poll_interval_ms=300)
+    qtbot.addWidget(first)
+    first.setup.set_config(cfg)
+    assert first.setup.validate() and first.setup.build_config().compute.executor == "slurm"
+    first.launch()
+    qtbot.waitUntil(lambda: len(first.runs) == 1, timeout=60_000)
+    run_id = first.runs[0]["id"]
+    rdir = paths.run_dir(run_id, home)
+    wait_for(lambda: slurm.job_info(rdir).get("job_id"), timeout=60, what="a job id")
+    first.shutdown()
+    first.close()  # the app is gone; the supervisor and the job are not
+
+    with RunLog(paths.runlog_path(home)) as log:
+        wait_for(lambda: metric_steps(log, run_id), timeout=600, what="a loss row via the journal")
+    again = MainWindow(home, poll_interval_ms=300)
+    qtbot.addWidget(again)
+    try:
+        again.show_tab("Live")
+        again.runs_panel.select_run(run_id)
+        qtbot.waitUntil(lambda: bool((again.runs_panel.model.jobs.get(run_id) or {}).get("node")),
+                        timeout=60_000)
+        job = again.runs_panel.model.jobs[run_id]
+        assert job["job_id"] == slurm.job_info(rdir)["job_id"]
+
+        def loss_points() -> int:
+            curve = again.live.loss_curves.curves.get((run_id, "loss"))
+            return 0 if curve is None or curve.xData is None else len(curve.xData)
+
+        qtbot.waitUntil(lambda: loss_points() >= 1, timeout=60_000)
+        seen = loss_points()
+        # rows the job writes after the window opened reach the plots: the loss curve grows and
+        # the trade-off scatter gets the run's checkpoints once the evaluate stage has scored them
+        qtbot.waitUntil(lambda: loss_points() > seen, timeout=600_000)
+        qtbot.waitUntil(lambda: any(p.run_id == run_id for p in again.live.tradeoff.data.all_points()),
+                        timeout=900_000)
+        again.grab().save(str(home / "slurm-reopened.png"))
+        run = launcher.wait(run_id, home, timeout=600)
+        assert run["status"] == "succeeded", run
+    finally:
+        again.shutdown()
 
 
 def test_cluster_answers(cluster):
