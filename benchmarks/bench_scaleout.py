@@ -122,7 +122,12 @@ def main(argv=None) -> int:
         print(f"\nsampling ({len(rows1)} samples, {time.time() - t0:.0f} s)")
         print(f"  1 process {s1:.3f} samples/s, 2 shards {s2:.3f} samples/s (stage wall time, "
               "model loads included)")
-        print(f"  ratio 2 vs 1: {s2 / s1:.2f}x; rows identical: {rows1 == rows2}")
+        print(f"  ratio 2 vs 1: {s2 / s1:.2f}x; rows identical to the all-cores process: "
+              f"{rows1 == rows2}")
+        # a matmul's float sums depend on how many threads split it, and at temperature > 0 a
+        # last-bit difference can flip a drawn token: shards match a process with their threads
+        _s, rows1t = _sample_figures(home, _run(_sample_cfg(1, args.prompts), home, threads=1))
+        print(f"  rows identical to 1 process on 1 thread (each shard's count): {rows1t == rows2}")
     return 0
 
 
