@@ -111,7 +111,7 @@ def test_factcc_handwritten_pairs(judge):
 
 @pytest.mark.slow
 @pytest.mark.xfail(reason="issue 9 target not reached: hand-written swap/negation pairs ranked "
-                          "right 64 % (target 90 %); faith_minilm gets 69 %", strict=False)
+                          "right 58-64 % (target 90 %); faith_minilm gets 69 %", strict=False)
 def test_factcc_handwritten_swap_target(judge):
     acc = factcc.pair_accuracy(judge, factcc.load_pairs(HANDWRITTEN))
     assert acc["swap"]["accuracy"] >= 0.90
