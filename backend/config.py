@@ -175,7 +175,10 @@ class TrainStage(_Stage):
     method: Literal["lora", "full"] = "lora"
     lora_r: int = Field(16, ge=1)
     lora_alpha: int = Field(32, ge=1)
-    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    # 0, as LLaMA-Factory and Unsloth default: dropout on the adapters' inputs keeps a masked
+    # copy of the 7 target modules' inputs in every layer (0.33 GB for a 1 x 384 step of the
+    # embedded model) and cost 12 % of a CPU step
+    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     target_modules: list[str] = Field(default_factory=lambda: [
         "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     learning_rate: float = Field(2e-4, gt=0.0, lt=1.0)

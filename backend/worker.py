@@ -45,6 +45,9 @@ def _release_memory() -> None:
     import ctypes
     import gc
 
+    judges = sys.modules.get("backend.judges.faithfulness")
+    if judges is not None:
+        judges.release_models()
     gc.collect()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -58,8 +58,8 @@ def _bench_config(opts: Options, probes: bool):
 
     cfg = load_preset("reset_demo")
     cfg.name = "bench-train"
-    train = cfg.stages[0]  # the preset's MTL stage, shortened
-    train.max_steps = opts.n(4, 12)
+    train = cfg.stages[0]  # the preset's MTL stage: --quick 4 steps, else the whole stage
+    train.max_steps = 4 if opts.quick else None
     if opts.quick:
         train.max_length = 256
     if not probes:
@@ -121,7 +121,7 @@ def _bare_run(opts: Options, tmp: Path) -> _Clock:
     args = TrainingArguments(
         output_dir=str(tmp / f"bare-{time.time_ns()}"), per_device_train_batch_size=st.batch_size,
         gradient_accumulation_steps=st.grad_accum, learning_rate=st.learning_rate,
-        num_train_epochs=st.epochs, max_steps=st.max_steps, lr_scheduler_type="linear",
+        num_train_epochs=st.epochs, max_steps=st.max_steps or -1, lr_scheduler_type="linear",
         logging_steps=st.logging_steps, save_strategy="no",
         train_sampling_strategy="group_by_length" if st.group_by_length else "random",
         seed=seed, data_seed=seed, use_cpu=True, report_to="none", disable_tqdm=True,
@@ -194,7 +194,8 @@ def run(opts: Options) -> list[Target]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
     st = _bench_config(opts, probes=True).stages[0]
     print(f"  preset reset_demo MTL stage: LoRA r={st.lora_r}, batch {st.batch_size}, max_length "
-          f"{st.max_length}, {st.max_steps} steps, {reps} interleaved reps; probes every "
+          f"{st.max_length}, {st.max_steps or 'all'} steps ({st.epochs:g} epochs), {reps} interleaved "
+          f"reps; probes every "
           f"{st.eval_steps} steps ({st.probe_size} x {st.probe_max_new_tokens} tokens)", flush=True)
     runs: dict[str, list[_Clock]] = {"bare Trainer": [], "stage (no probes)": [],
                                      "stage (preset probes)": []}

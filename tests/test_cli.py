@@ -38,7 +38,7 @@ def test_presets_show_prints_the_resolved_config(tmp_path):
     shown = config_from_dict(data)
     assert shown.to_dict()["stages"] == load_preset("reset_s_demo").to_dict()["stages"]
     full = tomllib.loads(cli("presets", "--show", "mtl_demo", "--full").stdout)
-    assert full["stages"][0]["lora_dropout"] == 0.05  # a default the preset does not state
+    assert full["stages"][0]["lora_dropout"] == 0.0  # a default the preset does not state
     missing = cli("presets", "--show", "nope")
     assert missing.returncode == 2 and "unknown preset 'nope'" in missing.stderr
 

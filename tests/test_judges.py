@@ -621,3 +621,17 @@ def test_score_records(minilm):
     assert out[0]["category_scores"]["combined"] == pytest.approx(1.0)
     with pytest.raises(ValueError):
         score_records(judges, RECORDS, RESPONSES, {"task": 0})
+
+
+def test_release_models_drops_the_cached_encoder_and_it_loads_again():
+    from backend.judges import faithfulness
+
+    j = MiniLMFaithfulness({})
+    rec = Record(id="r", kind="qa_abstractive", prompt="Who?", context="Ana founded the bakery in 1990.",
+                 reference="Ana.")
+    first = j.score(rec, "Ana founded the bakery.").value
+    assert faithfulness._MODEL_CACHE
+    faithfulness.release_models()  # what the worker does between stages
+    assert not faithfulness._MODEL_CACHE and not faithfulness._NLI_CACHE
+    assert j.score(rec, "Ana founded the bakery.").value == pytest.approx(first)
+    assert faithfulness._MODEL_CACHE

@@ -218,6 +218,19 @@ def _minilm_path(options: dict[str, Any]) -> str | None:
         return None
 
 
+def release_models() -> None:
+    """Drop the judge models this process cached (MiniLM, the NLI model, FactCC): a worker calls
+    it between stages, so a train stage after a judge stage does not carry them (~0.14 GB)."""
+    import sys
+
+    with _MODEL_LOCK:
+        _MODEL_CACHE.clear()
+    _NLI_CACHE.clear()
+    factcc = sys.modules.get("backend.judges.factcc")
+    if factcc is not None:
+        factcc._LOADED.clear()
+
+
 def load_sentence_encoder(path: str):
     """SentenceTransformer from a local folder, cached per process, CPU, never downloads."""
     with _MODEL_LOCK:
