@@ -240,13 +240,19 @@ class Background(QObject):
             return
         relay, self.pending = self._relay, self.pending + 1
 
+        def deliver(callback, value) -> None:
+            try:
+                relay.done.emit(callback, value)
+            except RuntimeError:  # the window and its relay are gone: nobody to deliver to
+                pass
+
         def job() -> None:
             try:
                 result = work(self._log()) if self.runlog_path is not None else work()
             except BaseException as exc:  # noqa: BLE001 - delivered to the UI thread
-                relay.done.emit(on_error or _print_error, exc)
+                deliver(on_error or _print_error, exc)
             else:
-                relay.done.emit(on_ok, result)
+                deliver(on_ok, result)
 
         self.pool.start(job)
 
