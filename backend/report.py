@@ -173,12 +173,17 @@ def reference_checkpoint(cks: Sequence[Checkpoint]) -> Checkpoint | None:
 Comparison = tuple[Checkpoint, Checkpoint, dict[str, "Diff | None"]]
 
 
+def _single_and_pooled(cks: Sequence[Checkpoint]) -> tuple[list[Checkpoint], list[Checkpoint]]:
+    """Checkpoints of single runs, and checkpoints pooled over seeds: never compared across."""
+    return [c for c in cks if not c.pooled], [c for c in cks if c.pooled]
+
+
 def comparisons(cks: Sequence[Checkpoint]) -> list[Comparison]:
     """(reference, checkpoint, paired differences) for every checkpoint but the references: a run's
     checkpoints against its own MTL (a run without one: against the first run's), checkpoints
     pooled over seeds against the pooled MTL."""
     out = []
-    for group in ([c for c in cks if not c.pooled], [c for c in cks if c.pooled]):
+    for group in _single_and_pooled(cks):
         first = reference_checkpoint(group)
         for c in group:
             ref = next((r for r in group if r.key == (c.key[0], "mtl")), first)
@@ -191,7 +196,7 @@ def control_comparisons(cks: Sequence[Checkpoint]) -> list[Comparison]:
     """(control, ReSet checkpoint, differences): whether a ReSet gain over MTL is more than the
     extra training the control had (same prompts, original references, same steps)."""
     out = []
-    for group in ([c for c in cks if not c.pooled], [c for c in cks if c.pooled]):
+    for group in _single_and_pooled(cks):
         for ctl in (c for c in group if c.key[1] == "control"):
             out += [(ctl, c, compare_details(ctl.det, c.det)) for c in group
                     if c.key[0] == ctl.key[0] and c.key[1].startswith("reset")]
@@ -201,6 +206,13 @@ def control_comparisons(cks: Sequence[Checkpoint]) -> list[Comparison]:
 def verdict(d: Diff) -> str:
     return ("within noise" if d.within_noise else
             ("outside noise, higher" if d.diff > 0 else "outside noise, lower"))
+
+
+def diff_phrase(cat: str, d: Diff | None) -> str:
+    """One category's difference in words (plain text: the HTML escapes it)."""
+    if d is None:
+        return f"{CAT_LABEL[cat]}: no per-item scores to compare"
+    return f"{CAT_LABEL[cat]} {fmt(d.diff, sign=True)} {fmt_iv(d.interval, sign=True)} — {verdict(d)}"
 
 
 # ==================================================================================================
@@ -453,14 +465,7 @@ def fig_length_buckets(cks: Sequence[Checkpoint]) -> str:
 # tables and words
 
 def diff_sentence(ref: Checkpoint, c: Checkpoint, diffs: dict[str, Diff | None]) -> str:
-    parts = []
-    for cat in CATEGORIES:
-        d = diffs.get(cat)
-        if d is None:
-            parts.append(f"{CAT_LABEL[cat]}: no per-item scores to compare")
-            continue
-        parts.append(f"{CAT_LABEL[cat]} {fmt(d.diff, sign=True)} {fmt_iv(d.interval, sign=True)} — "
-                     f"{verdict(d)}")
+    parts = [diff_phrase(cat, diffs.get(cat)) for cat in CATEGORIES]
     how = "paired over shared eval items" if any(d and d.paired for d in diffs.values()) else "unpaired"
     return (f"<b>{esc(c.label)}</b> vs <b>{esc(ref.label)}</b> ({how}): " + "; ".join(esc(p) for p in parts) + ".")
 
@@ -554,7 +559,7 @@ li { margin: 4px 0; } .noise { color: #777; }
 def render(runs: Sequence[RunData], *, title: str = "ReSet Studio report") -> str:
     cks = [c for r in runs for c in r.checkpoints]
     pooled = pooled_experiments(runs)
-    ref = reference_checkpoint([c for c in cks if not c.pooled] or pooled)
+    ref = reference_checkpoint(cks or pooled)
     words = []
     for r, c, diffs in comparisons(cks + pooled) + control_comparisons(cks + pooled):
         within = all(d is None or d.within_noise for d in diffs.values())
@@ -612,8 +617,7 @@ def write_report(log: RunLog, run_ids: Sequence[str], out: str | Path, *, title:
 
 
 def _diff_words(diffs: dict[str, Diff | None]) -> str:
-    return "; ".join(f"{CAT_LABEL[cat]} {fmt(d.diff, sign=True)} {fmt_iv(d.interval, sign=True)} "
-                     f"{verdict(d)}" if d else f"{CAT_LABEL[cat]} –" for cat, d in diffs.items())
+    return "; ".join(diff_phrase(cat, diffs.get(cat)) for cat in CATEGORIES)
 
 
 def render_markdown(runs: Sequence[RunData]) -> str:

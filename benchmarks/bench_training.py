@@ -195,8 +195,8 @@ def run(opts: Options) -> list[Target]:
     st = _bench_config(opts, probes=True).stages[0]
     print(f"  preset reset_demo MTL stage: LoRA r={st.lora_r}, batch {st.batch_size}, max_length "
           f"{st.max_length}, {st.max_steps or 'all'} steps ({st.epochs:g} epochs), {reps} interleaved "
-          f"reps; probes every "
-          f"{st.eval_steps} steps ({st.probe_size} x {st.probe_max_new_tokens} tokens)", flush=True)
+          f"reps; probes every {st.eval_steps} steps ({st.probe_size} x {st.probe_max_new_tokens} "
+          "tokens)", flush=True)
     runs: dict[str, list[_Clock]] = {"bare Trainer": [], "stage (no probes)": [],
                                      "stage (preset probes)": []}
     fns = {"bare Trainer": lambda: _bare_run(opts, tmp),

@@ -175,7 +175,7 @@ def test_report_markdown_pools_seeds_and_compares_with_the_pooled_mtl(home):
     d = compare_details(pooled["mtl"], pooled["reset_s"])["faithfulness"]
     line = next(ln for ln in text.splitlines()
                 if ln.startswith("- reset-s-demo · reset_s (2 seeds) vs reset-s-demo · mtl (2 seeds):"))
-    assert f"faithfulness {d.diff:+.3f} [{d.interval.lo:+.3f}, {d.interval.hi:+.3f}] " + (
+    assert f"faithfulness {d.diff:+.3f} [{d.interval.lo:+.3f}, {d.interval.hi:+.3f}] — " + (
         "within noise" if d.within_noise else "outside noise") in line
     per_seed = ", ".join(f"{v:.3f}" for v in pooled["reset_s"].seed_means["faithfulness"])
     assert per_seed in text
