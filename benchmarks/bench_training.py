@@ -1,10 +1,18 @@
 """Training: the train stage (backend/stages/train.py through a StageContext) vs a bare
 transformers Trainer on the same model, LoRA settings, encoded data and arguments; plus the share
-of padding tokens per batch with and without length grouping."""
+of padding tokens per batch with and without length grouping.
+
+Each variant runs in its own process: the stage's as the worker runs it (its allocator and malloc
+settings: ``python -m benchmarks.bench_training stage-probes``), the bare Trainer as a user's
+script would (the system malloc), so neither inherits the other's heap."""
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -19,13 +27,12 @@ class _Clock:
         self.steps: list[tuple[float, int]] = []  # (time at step end, real tokens so far)
         self.real = 0
         self.total = 0
+        self.peak_rss = 0  # sampled over the variant's whole process
+        self.allocator = ""
 
 
-def _timed_trainer_class(clock: _Clock):
-    import transformers
+def _timed_trainer_class(clock: _Clock, base):
     from transformers import TrainerCallback
-
-    base = transformers.Trainer
 
     class StepClock(TrainerCallback):
         def __init__(self, collator):
@@ -50,7 +57,7 @@ def _timed_trainer_class(clock: _Clock):
                 clock.real = int(self.state.num_input_tokens_seen or 0)
                 clock.total = getattr(self.data_collator, "total", 0)
 
-    return base, TimedTrainer
+    return TimedTrainer
 
 
 def _bench_config(opts: Options, probes: bool):
@@ -70,8 +77,6 @@ def _bench_config(opts: Options, probes: bool):
 
 
 def _stage_run(opts: Options, probes: bool, tmp: Path) -> _Clock:
-    import transformers
-
     from backend.runlog import RunLog
     from backend.stages import train as train_stage
     from backend.stages.context import StageContext
@@ -84,13 +89,15 @@ def _stage_run(opts: Options, probes: bool, tmp: Path) -> _Clock:
                    run_dir=str(run_dir))
     ctx = StageContext(run_id=run_id, home=tmp, run_dir=run_dir, cfg=cfg, log=log)
     clock = _Clock()
-    base, timed = _timed_trainer_class(clock)
-    transformers.Trainer = timed
+    # time the stage's own Trainer class (patching transformers.Trainer misses: transformers
+    # swaps its module object on first import of a submodule)
+    factory = train_stage.counting_trainer
+    train_stage.counting_trainer = lambda *a: _timed_trainer_class(clock, factory(*a))
     try:
         log.stage_start(run_id, 0, cfg.stages[0].name, "train")
         train_stage.run(ctx, 0, cfg.stages[0])
     finally:
-        transformers.Trainer = base
+        train_stage.counting_trainer = factory
         log.close()
     return clock
 
@@ -99,7 +106,7 @@ def _bare_run(opts: Options, tmp: Path) -> _Clock:
     """Same model, LoRA, data, collator and hyper-parameters; no run log, callback or probes."""
     import datasets
     from peft import LoraConfig, get_peft_model
-    from transformers import DataCollatorForSeq2Seq, TrainingArguments, set_seed
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
 
     from backend.data import build_mixture, encode_examples
     from backend.models import load_model
@@ -130,8 +137,7 @@ def _bare_run(opts: Options, tmp: Path) -> _Clock:
     # the counter only measures tokens (a sum per batch); the stage has the same one
     collator = PaddingCounter(DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=IGNORE))
     clock = _Clock()
-    base, timed = _timed_trainer_class(clock)
-    trainer = timed(model=model, args=args, train_dataset=ds, data_collator=collator,
+    trainer = _timed_trainer_class(clock, Trainer)(model=model, args=args, train_dataset=ds, data_collator=collator,
                     processing_class=tok)
     trainer.train()
     return clock
@@ -180,6 +186,48 @@ def padding_fractions(opts: Options) -> dict[str, float]:
     return out
 
 
+VARIANTS = {"bare Trainer": "bare", "stage (no probes)": "stage-noprobes",
+            "stage (preset probes)": "stage-probes"}
+
+
+def _in_process(variant: str, opts: Options, tmp: Path) -> _Clock:
+    """One variant in a fresh process (see the module docstring); its clock comes back as JSON."""
+    cmd = [sys.executable, "-m", "benchmarks.bench_training", variant, str(tmp)]
+    proc = subprocess.run(cmd + (["--quick"] if opts.quick else []), capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{variant} failed:\n{proc.stderr[-3000:]}")
+    clock = _Clock()
+    clock.__dict__.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return clock
+
+
+def _variant_main(argv: list[str]) -> int:
+    import psutil
+
+    from backend import worker
+
+    variant, tmp = argv[0], Path(argv[1])
+    opts = Options(quick="--quick" in argv)
+    if variant != "bare":  # the worker's process: its allocator and malloc settings
+        worker.use_jemalloc(argv, module="benchmarks.bench_training")
+        worker.tune_malloc()
+    peak, done = [0], threading.Event()
+
+    def sample():
+        me = psutil.Process()
+        while not done.wait(0.01):
+            peak[0] = max(peak[0], me.memory_info().rss)
+
+    threading.Thread(target=sample, daemon=True).start()
+    clock = (_bare_run(opts, tmp) if variant == "bare" else
+             _stage_run(opts, variant == "stage-probes", tmp))
+    done.set()
+    clock.peak_rss, clock.allocator = peak[0], worker.allocator()
+    print(json.dumps(clock.__dict__))
+    return 0
+
+
 def _steady(clock: _Clock) -> float:
     """Tokens/s over steps 2..N (the first step carries one-off set-up)."""
     if len(clock.steps) < 3:
@@ -197,27 +245,27 @@ def run(opts: Options) -> list[Target]:
           f"{st.max_length}, {st.max_steps or 'all'} steps ({st.epochs:g} epochs), {reps} interleaved "
           f"reps; probes every {st.eval_steps} steps ({st.probe_size} x {st.probe_max_new_tokens} "
           "tokens)", flush=True)
-    runs: dict[str, list[_Clock]] = {"bare Trainer": [], "stage (no probes)": [],
-                                     "stage (preset probes)": []}
-    fns = {"bare Trainer": lambda: _bare_run(opts, tmp),
-           "stage (no probes)": lambda: _stage_run(opts, False, tmp),
-           "stage (preset probes)": lambda: _stage_run(opts, True, tmp)}
+    runs: dict[str, list[_Clock]] = {name: [] for name in VARIANTS}
     try:
         for rep in range(reps):
-            names = list(fns)
+            names = list(VARIANTS)
             for name in names[rep % 3:] + names[:rep % 3]:
-                runs[name].append(fns[name]())
+                runs[name].append(_in_process(VARIANTS[name], opts, tmp))
                 c = runs[name][-1]
                 print(f"    rep {rep + 1}: {name:<22} train() {c.train_s:6.2f} s, {c.real} tokens, "
-                      f"{c.real / c.train_s:6.1f} tok/s (steady {_steady(c):6.1f})", flush=True)
+                      f"{c.real / c.train_s:6.1f} tok/s (steady {_steady(c):6.1f}), peak RSS "
+                      f"{c.peak_rss / 2**20:.0f} MiB, {c.allocator}", flush=True)
     finally:
         if not opts.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     tps = {k: median([c.real / c.train_s for c in v]) for k, v in runs.items()}
     steady = {k: median([_steady(c) for c in v]) for k, v in runs.items()}
     rows = [[k, f"{tps[k]:.1f}", f"{steady[k]:.1f}", f"{tps[k] / tps['bare Trainer']:.2f}x",
-             f"{steady[k] / steady['bare Trainer']:.2f}x"] for k in runs]
-    table(rows, ["variant", "tok/s train()", "tok/s steps 2..N", "vs bare", "vs bare (steady)"])
+             f"{steady[k] / steady['bare Trainer']:.2f}x",
+             f"{max(c.peak_rss for c in runs[k]) / 2**20:.0f} MiB", runs[k][0].allocator]
+            for k in runs]
+    table(rows, ["variant", "tok/s train()", "tok/s steps 2..N", "vs bare", "vs bare (steady)",
+                 "peak RSS", "allocator"])
     pad = padding_fractions(opts)
     print(f"  padding share over one epoch ({pad['examples']} examples, batch {pad['batch_size']}): "
           f"grouped by length {pad['group_by_length'] * 100:.1f} %, random order "
@@ -232,3 +280,7 @@ def run(opts: Options) -> list[Target]:
         Target("training", "padding share, grouped by length", pad["group_by_length"] * 100, "info",
                None, "%", f"random order: {pad['random'] * 100:.1f} %"),
     ]
+
+
+if __name__ == "__main__":
+    sys.exit(_variant_main(sys.argv[1:]))

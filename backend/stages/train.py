@@ -21,19 +21,12 @@ from ..records import Record, record_from_prompt
 from .context import StageContext, StopRequested, inject_fault
 
 IGNORE = -100
-# On CPU a batch is run as micro-batches of at most this many tokens (rows x max_length), with
-# gradient accumulation making up the configured batch: the same examples per optimizer step and,
-# with the Trainer's token-count loss normalisation, the same gradient. Activations scale with the
-# micro-batch: 4 x 384 tokens of the embedded 135M model peaked at 4.4 GB RSS, 1 x 384 at 1.6 GB.
-MICRO_BATCH_TOKENS = 512
-
-
-def micro_batch(batch_size: int, max_length: int, device: str) -> int:
-    """Rows per forward pass: the largest divisor of batch_size within MICRO_BATCH_TOKENS."""
-    if device != "cpu":
-        return batch_size
-    rows = max(1, MICRO_BATCH_TOKENS // max(1, max_length))
-    return max(d for d in range(1, batch_size + 1) if batch_size % d == 0 and d <= rows)
+# On CPU a batch runs as chunks of at most this many padded tokens (neighbouring rows, each chunk
+# trimmed to its longest row): activations scale with the chunk, so the peak stays that of one
+# max-length row, while short rows still share a forward pass. Same examples per step and, with
+# the Trainer's token-count loss normalisation, the same gradient. 4 x 384 tokens of the embedded
+# 135M model in one pass peaked at 4.4 GB RSS.
+CHUNK_TOKENS = 384
 
 
 # ---- data -------------------------------------------------------------------------------------
@@ -91,9 +84,10 @@ class TokenCount:
         self.total = 0
 
 
-def counting_trainer(counter: TokenCount):
-    """A Trainer that counts tokens in training_step. Counting in the collator is off on resume:
-    accelerate prefetches a batch, and the Trainer collates the batches it skips to catch up."""
+def counting_trainer(counter: TokenCount, chunk_tokens: int = 0):
+    """A Trainer that counts tokens in training_step (counting in the collator is off on resume:
+    accelerate prefetches a batch, and the Trainer collates the batches it skips to catch up)
+    and, with ``chunk_tokens``, runs each batch as chunks of at most that many padded tokens."""
     import torch
     from transformers import Trainer
 
@@ -103,7 +97,17 @@ def counting_trainer(counter: TokenCount):
             if mask is not None:
                 counter.real += int(mask.sum())
                 counter.total += int(mask.numel())
-            return super().training_step(model, inputs, *args, **kwargs)
+            chunks = token_chunks(inputs, chunk_tokens) if chunk_tokens else [inputs]
+            if len(chunks) == 1:
+                return super().training_step(model, inputs, *args, **kwargs)
+            # Losses are sums over tokens divided by the step's token count (num_items_in_batch),
+            # so chunk losses add up to the batch's loss and their gradients to its gradient.
+            # DDP syncs once, on the last chunk's backward.
+            loss = 0
+            for chunk in chunks[:-1]:
+                with self.accelerator.no_sync(model):
+                    loss = loss + super().training_step(model, chunk, *args, **kwargs)
+            return loss + super().training_step(model, chunks[-1], *args, **kwargs)
 
         def compute_loss(self, model, inputs, *args, **kwargs):
             # Logits only where a label is (the responses): the prompt positions' 49k-wide logits
@@ -119,6 +123,28 @@ def counting_trainer(counter: TokenCount):
             return super().compute_loss(model, inputs, *args, **kwargs)
 
     return CountingTrainer
+
+
+def token_chunks(inputs: dict, max_tokens: int) -> list[dict]:
+    """Split a right-padded batch into runs of neighbouring rows of at most ``max_tokens``
+    padded tokens each, every run trimmed to its own longest row (the sampler groups rows by
+    length, so neighbours are alike)."""
+    mask = inputs.get("attention_mask")
+    if mask is None or len(mask) < 2:
+        return [inputs]
+    runs, start, width = [], 0, 0
+    for i, n in enumerate(mask.sum(1).tolist()):
+        if i > start and max(width, n) * (i - start + 1) > max_tokens:
+            runs.append((start, i, width))
+            start, width = i, 0
+        width = max(width, n)
+    runs.append((start, len(mask), width))
+    if len(runs) == 1:
+        return [inputs]
+    rows = len(mask)
+    return [{k: v[a:b, :w] if v.dim() == 2 else v[a:b]
+             for k, v in inputs.items() if hasattr(v, "dim") and len(v) == rows}
+            for a, b, w in runs]
 
 
 def _takes_logits_to_keep(model) -> bool:
@@ -325,14 +351,10 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
     device = ctx.device()
     bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
     steps_per_epoch = math.ceil(len(encoded) / (stage.batch_size * stage.grad_accum))
-    micro = micro_batch(stage.batch_size, stage.max_length, device)
-    if micro < stage.batch_size:
-        ctx.event(idx, f"batch {stage.batch_size} runs as {stage.batch_size // micro} micro-batches "
-                       f"of {micro} (gradient accumulation; same examples per step, less memory)")
     args = TrainingArguments(
         output_dir=str(out_dir),
-        per_device_train_batch_size=micro,
-        gradient_accumulation_steps=stage.grad_accum * (stage.batch_size // micro),
+        per_device_train_batch_size=stage.batch_size,
+        gradient_accumulation_steps=stage.grad_accum,
         learning_rate=stage.learning_rate,
         num_train_epochs=stage.epochs,
         max_steps=stage.max_steps or -1,
@@ -358,9 +380,13 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
     callback = make_callback(ctx, idx, stage, tokenizer, probe_records(ctx, stage), counter,
                              base_ref, kind)
-    trainer = counting_trainer(counter)(model=model, args=args, train_dataset=train_ds,
-                                        data_collator=collator, processing_class=tokenizer,
-                                        callbacks=[callback])
+    chunk_tokens = CHUNK_TOKENS if device == "cpu" else 0
+    if chunk_tokens and stage.batch_size > 1:
+        ctx.event(idx, f"batches longer than {chunk_tokens} padded tokens run as chunks of "
+                       "neighbouring rows (same gradient, less memory)")
+    trainer = counting_trainer(counter, chunk_tokens)(
+        model=model, args=args, train_dataset=train_ds, data_collator=collator,
+        processing_class=tokenizer, callbacks=[callback])
     if args.fsdp and not trainer.is_fsdp_enabled:  # accelerate falls back to DDP off GPUs
         raise RuntimeError("compute.strategy = \"fsdp\" but accelerate did not enable FSDP here "
                            f"(device {device}); FSDP needs CUDA GPUs — use strategy = \"ddp\"")
