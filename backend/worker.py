@@ -76,22 +76,18 @@ def use_jemalloc(argv: list[str], module: str = "backend.worker") -> None:
     os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
 
 
+# auto: jemalloc if installed, else glibc malloc; system: glibc malloc. (A fixed 128 KiB glibc
+# mmap threshold, which hands every large tensor back at once, peaked lower but page-faulted every
+# tensor afresh: training at 0.64x the speed. Not offered.)
 ALLOCATOR_ENV = "RESET_STUDIO_ALLOCATOR"
-# auto: jemalloc if installed, else glibc; system: glibc; lean: glibc giving every large tensor
-# back at once (the lowest peak, ~1.5 GB on the demo, but every tensor is page-faulted afresh:
-# training at ~0.6x the speed)
-ALLOCATORS = ("auto", "system", "lean")
 
 
 def allocator() -> str:
-    if "jemalloc" in os.environ.get("LD_PRELOAD", ""):
-        return "jemalloc"
-    return "glibc malloc, lean" if os.environ.get(ALLOCATOR_ENV) == "lean" else "glibc malloc"
+    return "jemalloc" if "jemalloc" in os.environ.get("LD_PRELOAD", "") else "glibc malloc"
 
 
 def tune_malloc() -> None:
-    """Under glibc: fewer arenas (one per thread by default), each holding its own fragments;
-    with ``lean``, a fixed 128 KiB mmap threshold (glibc raises it after the first frees)."""
+    """Under glibc: fewer arenas (one per thread by default), each holding its own fragments."""
     import ctypes
 
     try:
@@ -99,8 +95,6 @@ def tune_malloc() -> None:
     except OSError:  # not glibc
         return
     libc.mallopt(-8, 2)  # M_ARENA_MAX
-    if allocator() == "glibc malloc, lean":
-        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
 
 
 def _run_stage(ctx: StageContext, idx: int, stage) -> None:
