@@ -344,5 +344,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from .worker import use_jemalloc
+
+    use_jemalloc(sys.argv[1:], module="backend.slurm")  # the job runs the worker in-process
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     sys.exit(main())

@@ -167,9 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m backend.worker")
     ap.add_argument("--home", required=True)
     ap.add_argument("run_id")
-    argv = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(argv)
-    use_jemalloc(argv)
     tune_malloc()
     home = paths.home_dir(args.home)
     log = RunLog(paths.runlog_path(home))
@@ -224,4 +222,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    use_jemalloc(sys.argv[1:])  # only as a process of its own: a Slurm job calls main() after setup
     sys.exit(main())
