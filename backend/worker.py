@@ -66,7 +66,8 @@ def use_jemalloc(argv: list[str], module: str = "backend.worker") -> None:
     import ctypes.util
 
     preload = os.environ.get("LD_PRELOAD", "")
-    if os.environ.get(ALLOCATOR_ENV, "auto") != "auto" or "jemalloc" in preload:
+    if (sys.platform != "linux" or os.environ.get(ALLOCATOR_ENV, "auto") != "auto"
+            or "jemalloc" in preload):
         return
     lib = ctypes.util.find_library("jemalloc")
     if not lib:
