@@ -135,6 +135,14 @@ def metric_values(log: RunLog, run_id: str, stage_idx: int, prefix: str) -> dict
         "ESCAPE '\\' ORDER BY name, step", (run_id, stage_idx, esc + "%")).fetchall())
 
 
+def last_metric(log: RunLog, run_id: str, stage_idx: int, name: str) -> tuple[int, float] | None:
+    """(step, value) of a stage's metric at its latest step."""
+    row = log.conn.execute("SELECT step, value FROM metrics WHERE run_id = ? AND stage_idx = ? "
+                           "AND name = ? ORDER BY step DESC LIMIT 1",
+                           (run_id, stage_idx, name)).fetchone()
+    return (int(row[0]), float(row[1])) if row else None
+
+
 # ---- samples and scores of a stage ----------------------------------------------------------------
 def sample_keys(log: RunLog, run_id: str, stage_idx: int) -> set[tuple[int, int]]:
     """(prompt_id, cand_idx) of the samples already stored: what a resumed stage skips."""

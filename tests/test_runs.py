@@ -122,3 +122,25 @@ def test_queue_and_two_concurrent_writers(home, monkeypatch):
     for run_id in ids:
         err = (paths.run_dir(run_id, home) / "worker.stderr.log").read_text()
         assert "database is locked" not in err
+
+
+def test_a_continued_stage_takes_step_0_from_its_init_stages_last_probe(home):
+    """A stage that starts from an earlier stage's final checkpoint, probing the same prompts the
+    same way, logs that stage's last probe as its step 0 (same weights, greedy) instead of
+    generating again; with other probe settings it probes itself."""
+    cfg = tiny_config("inherit-probe", max_steps=2, save_steps=100)
+    mtl = cfg.stages[0]
+    same = mtl.model_copy(update={"name": "more", "init": "mtl"})
+    other = mtl.model_copy(update={"name": "longer", "init": "mtl", "probe_max_new_tokens": 12})
+    cfg.stages = [mtl, same, other]
+    run_id = launcher.launch(cfg, home)
+    assert launcher.wait(run_id, home, timeout=600)["status"] == "succeeded"
+    with _log(home) as log:
+        lengths = {(r["stage_idx"], r["step"]): r["value"] for r in log.query(
+            "SELECT stage_idx, step, value FROM metrics WHERE run_id=? AND name='gen_length'",
+            (run_id,))}
+        events = [e["message"] for e in log.read_since("events", 0, run_id=run_id)]
+    assert lengths[(1, 0)] == lengths[(0, 2)]
+    assert {(0, 0), (0, 2), (1, 0), (1, 2), (2, 0), (2, 2)} <= set(lengths)
+    inherited = [m for m in events if "from stage mtl's last probe" in m]
+    assert len(inherited) == 1 and f"{lengths[(0, 2)]:.1f}" in inherited[0], events

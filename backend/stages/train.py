@@ -75,6 +75,27 @@ def probe_records(ctx: StageContext, stage: TrainStage) -> list[Record]:
     return out[: stage.probe_size]
 
 
+def inherited_probe(ctx: StageContext, idx: int, stage: TrainStage,
+                    probes: list[Record]) -> tuple[str, float] | None:
+    """(stage name, length) when this stage starts from an earlier train stage's final checkpoint
+    of this run whose last probe ran on it with the same prompts and settings: step 0 would
+    measure the same weights again (greedy, so the same length)."""
+    if not probes or stage.init.startswith("run:"):
+        return None
+    j = ctx.cfg.resolve_ref(idx, stage.init, "train")
+    if j is None:
+        return None
+    prev = ctx.cfg.stages[j]
+    if (prev.type != "train" or prev.probe_max_new_tokens != stage.probe_max_new_tokens
+            or [r.id for r in probe_records(ctx, prev)] != [r.id for r in probes]):
+        return None
+    final = ctx.log.find_checkpoint(ctx.run_id, prev.name)
+    last = queries.last_metric(ctx.log, ctx.run_id, j, "gen_length")
+    if final is None or last is None or last[0] != final["step"]:  # e.g. stopped before its end
+        return None
+    return prev.name, last[1]
+
+
 # ---- callback ---------------------------------------------------------------------------------
 class TokenCount:
     """Real and padded tokens of the batches the optimizer actually trained on."""
@@ -218,7 +239,13 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
             self.seen_last = int(getattr(state, "num_input_tokens_seen", 0) or 0)  # resumed runs
             ctx.progress(idx, state.global_step, state.max_steps, "training", force=True)
             if state.global_step == 0:
-                self._probe(model, 0)
+                inherited = inherited_probe(ctx, idx, stage, probes)
+                if inherited:
+                    ctx.log.log_metrics(ctx.run_id, idx, 0, {"gen_length": inherited[1]})
+                    ctx.event(idx, f"step-0 generation length {inherited[1]:.1f} from stage "
+                                   f"{inherited[0]}'s last probe (the same weights and prompts)")
+                else:
+                    self._probe(model, 0)
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
