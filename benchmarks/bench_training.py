@@ -137,8 +137,8 @@ def _bare_run(opts: Options, tmp: Path) -> _Clock:
     # the counter only measures tokens (a sum per batch); the stage has the same one
     collator = PaddingCounter(DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=IGNORE))
     clock = _Clock()
-    trainer = _timed_trainer_class(clock, Trainer)(model=model, args=args, train_dataset=ds, data_collator=collator,
-                    processing_class=tok)
+    trainer = _timed_trainer_class(clock, Trainer)(model=model, args=args, train_dataset=ds,
+                                                   data_collator=collator, processing_class=tok)
     trainer.train()
     return clock
 
@@ -190,7 +190,7 @@ VARIANTS = {"bare Trainer": "bare", "stage (no probes)": "stage-noprobes",
             "stage (preset probes)": "stage-probes"}
 
 
-def _in_process(variant: str, opts: Options, tmp: Path) -> _Clock:
+def _in_own_process(variant: str, opts: Options, tmp: Path) -> _Clock:
     """One variant in a fresh process (see the module docstring); its clock comes back as JSON."""
     cmd = [sys.executable, "-m", "benchmarks.bench_training", variant, str(tmp)]
     proc = subprocess.run(cmd + (["--quick"] if opts.quick else []), capture_output=True,
@@ -250,7 +250,7 @@ def run(opts: Options) -> list[Target]:
         for rep in range(reps):
             names = list(VARIANTS)
             for name in names[rep % 3:] + names[:rep % 3]:
-                runs[name].append(_in_process(VARIANTS[name], opts, tmp))
+                runs[name].append(_in_own_process(VARIANTS[name], opts, tmp))
                 c = runs[name][-1]
                 print(f"    rep {rep + 1}: {name:<22} train() {c.train_s:6.2f} s, {c.real} tokens, "
                       f"{c.real / c.train_s:6.1f} tok/s (steady {_steady(c):6.1f}), peak RSS "

@@ -574,3 +574,9 @@ def _main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(_main())
+
+
+def release() -> None:
+    """Drop the loaded cross-encoders (a worker frees judge models between stages)."""
+    with _LOCK:
+        _LOADED.clear()

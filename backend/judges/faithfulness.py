@@ -226,9 +226,9 @@ def release_models() -> None:
     with _MODEL_LOCK:
         _MODEL_CACHE.clear()
     _NLI_CACHE.clear()
-    factcc = sys.modules.get("backend.judges.factcc")
+    factcc = sys.modules.get("backend.judges.factcc")  # not imported: nothing loaded
     if factcc is not None:
-        factcc._LOADED.clear()
+        factcc.release()
 
 
 def load_sentence_encoder(path: str):
