@@ -1,5 +1,5 @@
 """The worker's memory on a train stage: token-capped chunks on CPU, logits only where labels are,
-and a peak RSS bound on a real worker process training with the demo's batch shape."""
+activation-lean ops (a recomputed SwiGLU, a loss without whole logits), and a peak RSS bound on a real worker process training with the demo's batch shape."""
 from __future__ import annotations
 
 import ctypes.util
@@ -13,7 +13,7 @@ import psutil
 import pytest
 import torch
 
-from backend import launcher, paths
+from backend import launcher, lean_ops, paths
 from backend.config import load_preset
 from backend.runlog import RunLog
 from backend.stages.train import IGNORE, TokenCount, counting_trainer, token_chunks
@@ -97,6 +97,72 @@ def test_loss_on_label_positions_equals_the_full_loss(tmp_path):
             assert torch.allclose(a, b, rtol=1e-5), (float(a), float(b))
 
 
+def test_silu_mul_has_the_gradient_of_silu_times_up():
+    g = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
+    u = torch.randn(5, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lean_ops.SiluMul.apply, (g, u))
+    assert torch.allclose(lean_ops.SiluMul.apply(g, u), torch.nn.functional.silu(g) * u)
+
+
+def test_swiglu_down_has_the_gradient_of_a_lora_down_projection():
+    d = dict(dtype=torch.float64)
+    g, u = (torch.randn(2, 3, 6, **d, requires_grad=True) for _ in range(2))
+    w = torch.randn(4, 6, **d)  # frozen
+    a_w = torch.randn(2, 6, **d, requires_grad=True)
+    b_w = torch.randn(4, 2, **d, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *t: lean_ops.SwiGLUDown.apply(*t[:2], w, *t[2:], 0.5),
+                                    (g, u, a_w, b_w))
+    p = torch.nn.functional.silu(g) * u
+    assert torch.allclose(lean_ops.SwiGLUDown.apply(g, u, w, a_w, b_w, 0.5),
+                          p @ w.t() + 0.5 * (p @ a_w.t()) @ b_w.t())
+
+
+def test_linear_cross_entropy_equals_cross_entropy_of_the_whole_logits():
+    n = lean_ops.CE_CHUNK * 2 + 5  # three slices, the last one short
+    h = torch.randn(n, 16, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(50, 16, dtype=torch.float64)
+    t = torch.randint(0, 50, (n,))
+    ours = lean_ops.LinearCrossEntropy.apply(h, w, t)
+    (3 * ours).backward()
+    ref = torch.nn.functional.cross_entropy(h.detach() @ w.t(), t, reduction="sum")
+    h_ref = h.detach().clone().requires_grad_(True)
+    (3 * torch.nn.functional.cross_entropy(h_ref @ w.t(), t, reduction="sum")).backward()
+    assert torch.allclose(ours, ref)
+    assert torch.allclose(h.grad, h_ref.grad)
+
+
+@pytest.mark.parametrize("targets", [["q_proj", "up_proj", "down_proj"],  # SwiGLUDown
+                                     ["q_proj", "gate_proj"]])  # SiluMul, a plain down_proj
+def test_lean_training_step_gives_the_plain_loss_and_gradient(tmp_path, targets):
+    from peft import LoraConfig, get_peft_model
+    from transformers import TrainingArguments
+
+    from backend.models import load_model
+
+    model, _tok = load_model("embedded", for_training=True)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, task_type="CAUSAL_LM",
+                                             target_modules=targets))
+    assert lean_ops.lean_parts(model) is not None
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
+    batch = _batch([40, 30, 24, 10], seed=2)
+    n_items = torch.tensor(int((batch["labels"][:, 1:] != IGNORE).sum()))
+    grads, losses = [], []
+    for lean in (False, True):
+        if lean:
+            assert lean_ops.lean_mlp(model) == 30  # every decoder layer's MLP
+            down = model.get_base_model().model.layers[0].mlp.down_proj
+            assert (lean_ops._lora_parts(down) is not None) == ("down_proj" in targets)
+        model.zero_grad()
+        trainer = counting_trainer(TokenCount(), 48, lean)(model=model, args=args)
+        losses.append(float(trainer.training_step(model, dict(batch), num_items_in_batch=n_items)))
+        grads.append([p.grad.clone() for p in model.parameters() if p.requires_grad])
+    assert abs(losses[0] - losses[1]) < 1e-5 * abs(losses[0]), losses
+    for plain, lean in zip(*grads):
+        assert torch.allclose(plain, lean, rtol=1e-3, atol=1e-6)
+    with torch.no_grad():  # generation keeps the model's own MLP forward
+        assert model(input_ids=batch["input_ids"][:1, :8]).logits.shape == (1, 8, 49152)
+
+
 @pytest.mark.slow  # one real worker, ~45 s on 2 cores
 def test_worker_peak_rss_on_a_demo_sized_train_step():
     cfg = load_preset("reset_demo")
@@ -124,6 +190,7 @@ def test_worker_peak_rss_on_a_demo_sized_train_step():
         events = [e["message"] for e in log.query("SELECT message FROM events WHERE run_id = ?",
                                                    (run_id,))]
     assert any("run as chunks" in m for m in events), events
+    assert any("activation-lean ops" in m for m in events), events
     # the worker re-executes itself under jemalloc where the system has it, keeping its pid
     allocator = "jemalloc" if ctypes.util.find_library("jemalloc") else "glibc malloc"
     assert f"worker started (pid {worker.pid}, {allocator})" in events, events

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import queries, trackers
+from .. import lean_ops, queries, trackers
 from ..config import TrainStage
 from ..data import build_mixture, chat_messages, data_notes, encode_examples, eval_sets
 from ..records import Record, record_from_prompt
@@ -105,12 +105,15 @@ class TokenCount:
         self.total = 0
 
 
-def counting_trainer(counter: TokenCount, chunk_tokens: int = 0):
+def counting_trainer(counter: TokenCount, chunk_tokens: int = 0, lean: bool = False):
     """A Trainer that counts tokens in training_step (counting in the collator is off on resume:
-    accelerate prefetches a batch, and the Trainer collates the batches it skips to catch up)
-    and, with ``chunk_tokens``, runs each batch as chunks of at most that many padded tokens."""
+    accelerate prefetches a batch, and the Trainer collates the batches it skips to catch up),
+    with ``chunk_tokens`` runs each batch as chunks of at most that many padded tokens, and with
+    ``lean`` computes the loss of a plain causal LM without whole logits (backend.lean_ops)."""
     import torch
     from transformers import Trainer
+
+    from .. import lean_ops
 
     class CountingTrainer(Trainer):
         def training_step(self, model, inputs, *args, **kwargs):
@@ -130,7 +133,16 @@ def counting_trainer(counter: TokenCount, chunk_tokens: int = 0):
                     loss = loss + super().training_step(model, chunk, *args, **kwargs)
             return loss + super().training_step(model, chunks[-1], *args, **kwargs)
 
-        def compute_loss(self, model, inputs, *args, **kwargs):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if lean and not return_outputs and self._lean_applies(model):
+                lean_loss = lean_ops.summed_loss(model, inputs, IGNORE)
+                if lean_loss is not None:
+                    total, n = lean_loss
+                    # what the model's loss function divides by: the step's token count when
+                    # the Trainer passes it, else this batch's own
+                    if self.model_accepts_loss_kwargs and num_items_in_batch is not None:
+                        return total / num_items_in_batch
+                    return total / max(n, 1)
             # Logits only where a label is (the responses): the prompt positions' 49k-wide logits
             # were the largest activations and a fifth of the compute. Same loss: the model's own
             # loss function, given the shifted labels of the kept positions.
@@ -141,7 +153,14 @@ def counting_trainer(counter: TokenCount, chunk_tokens: int = 0):
                 if 0 < len(keep) < labels.shape[1]:
                     inputs = {**inputs, "logits_to_keep": keep,
                               "shift_labels": shifted[:, keep].contiguous()}
-            return super().compute_loss(model, inputs, *args, **kwargs)
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+        def _lean_applies(self, model) -> bool:
+            # one process, the model called directly (DDP must see its own forward), the
+            # Trainer's default loss
+            return (self.accelerator.num_processes == 1 and self.label_smoother is None
+                    and self.compute_loss_func is None and model is self.model)
 
     return CountingTrainer
 
@@ -193,9 +212,51 @@ class PaddingCounter:
         return batch
 
 
+# Probe snapshots generated together at most: long stages still draw their curve as they go.
+PROBE_BATCH = 4
+BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
+
+
+def batched_probes(model, stage: TrainStage) -> bool:
+    """Probes can be snapshots of a LoRA adapter generated in one mixed batch: one process (the
+    model is not wrapped for DDP/FSDP, whose modules must not change mid-training)."""
+    import torch.distributed as dist
+
+    return (stage.method == "lora" and hasattr(model, "add_adapter")
+            and hasattr(model, "delete_adapter") and len(getattr(model, "peft_config", {})) == 1
+            and not (dist.is_available() and dist.is_initialized()))
+
+
+def adapter_is_zero(model) -> bool:
+    """A fresh LoRA adapter (B = 0) adds nothing: the model is its base."""
+    return all(not p.any() for n, p in model.named_parameters() if "lora_B" in n)
+
+
+def probe_adapters(model, pending: list[tuple[int, dict | None]]) -> list[str]:
+    """Load each snapshot as an adapter of its own; a row's name says which one generates it."""
+    from peft import set_peft_model_state_dict
+
+    config = model.peft_config[model.active_adapter]
+    names = []
+    for step, weights in pending:
+        if weights is None:
+            names.append(BASE_ADAPTER)
+            continue
+        name = f"probe-step-{step}"
+        model.add_adapter(name, config)
+        set_peft_model_state_dict(model, weights, adapter_name=name)
+        names.append(name)
+    return names
+
+
 def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, probes: list[Record],
                   counter: TokenCount, base_ref: str, kind: str):
     from transformers import TrainerCallback
+
+    # prompt and generated tokens of one probe: the first guess at a snapshot's cost
+    probe_tokens = sum(len(tokenizer.apply_chat_template(
+        chat_messages(r), tokenize=True, add_generation_prompt=True, return_dict=True)["input_ids"])
+        for r in probes) + len(probes) * stage.probe_max_new_tokens
 
     class RunLogCallback(TrainerCallback):
         def __init__(self):
@@ -206,30 +267,75 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
             self.t_begin = time.time()
             self.probe_s = 0.0  # time the probes took since train() began
             self.due = False  # a probe is due but waits for the budget
+            self.pending: list[tuple[int, dict | None]] = []  # (step, adapter snapshot)
+            self.batched = False  # snapshots generated together (decided when training begins)
+            self.snapshot_s: float | None = None  # measured cost of one snapshot in a batch
+            self.seen_begin = 0
             self.late = self.skipped = 0  # probes run after their step / never run
 
         def _within_budget(self) -> bool:
             if stage.probe_budget >= 1.0:  # every probe on its step: a schedule that is not timed
                 return True
             trained = time.time() - self.t_begin - self.probe_s
-            return self.probe_s <= stage.probe_budget * trained
+            # snapshots not generated yet count at their estimated cost
+            waiting = len(self.pending) * self._per_snapshot(trained)
+            return self.probe_s + waiting <= stage.probe_budget * trained
 
-        def _probe(self, model, step: int) -> None:
+        def _per_snapshot(self, trained: float) -> float:
+            """Seconds one snapshot adds to a batched probe: measured at the last flush, else
+            its tokens at the training's own time per token (a conservative guess)."""
+            if self.snapshot_s is not None:
+                return self.snapshot_s
+            seen = max(self.seen_last - self.seen_begin, 1)
+            return probe_tokens * trained / seen if self.seen_last > self.seen_begin else 0.0
+
+        def _probe(self, model, step: int, *, flush: bool = False) -> None:
+            """Probe the generation length at this step: at once, or (LoRA, one process) as a
+            snapshot of the adapter, a few MB, generated later with the other snapshots in one
+            mixed-adapter batch (peft): decode reads the base weights once for all of them."""
             if not probes:
+                return
+            if not self.batched:
+                self.pending.append((step, None))
+                self._flush(model)
+                return
+            weights = None
+            if step > 0 or not adapter_is_zero(model):  # a fresh adapter at step 0 is the base
+                from peft import get_peft_model_state_dict
+
+                weights = {k: v.detach().clone() for k, v in get_peft_model_state_dict(
+                    model, save_embedding_layers=False).items()}
+            self.pending.append((step, weights))
+            self.due = False
+            if flush or len(self.pending) >= PROBE_BATCH:
+                self._flush(model)
+
+        def _flush(self, model) -> None:
+            if not self.pending:
                 return
             from ..generation import generate_batch
 
             t_probe = time.time()
-
+            convs = [chat_messages(r) for r in probes]
+            names = probe_adapters(model, self.pending) if self.batched else []
             was_training = model.training
             model.eval()
-            outs = generate_batch(model, tokenizer, [chat_messages(r) for r in probes],
-                                  max_new_tokens=stage.probe_max_new_tokens, temperature=0.0)
-            if was_training:
-                model.train()
-            mean_len = sum(o.n_tokens for o in outs) / len(outs)
-            ctx.log.log_metrics(ctx.run_id, idx, step, {"gen_length": mean_len})
+            try:
+                outs = generate_batch(model, tokenizer, convs * len(self.pending),
+                                      max_new_tokens=stage.probe_max_new_tokens, temperature=0.0,
+                                      adapter_names=[n for n in names for _ in convs] or None)
+            finally:
+                for name in set(names) - {BASE_ADAPTER}:
+                    model.delete_adapter(name)
+                if was_training:
+                    model.train()
+            for k, (step, _weights) in enumerate(self.pending):
+                rows = outs[k * len(convs):(k + 1) * len(convs)]
+                ctx.log.log_metrics(ctx.run_id, idx, step,
+                                    {"gen_length": sum(o.n_tokens for o in rows) / len(rows)})
             took = time.time() - t_probe
+            self.snapshot_s = took / len(self.pending)
+            self.pending = []
             self.t_last += took  # probe time is not training time (tokens/s)
             self.probe_s += took
             self.due = False
@@ -237,7 +343,13 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
         def on_train_begin(self, args, state, control, model=None, **kw):
             self.t_last = self.t_begin = time.time()
             self.seen_last = int(getattr(state, "num_input_tokens_seen", 0) or 0)  # resumed runs
+            self.seen_begin = self.seen_last
             ctx.progress(idx, state.global_step, state.max_steps, "training", force=True)
+            self.batched = bool(probes) and batched_probes(model, stage)
+            if self.batched:
+                ctx.event(idx, f"generation-length probes: adapter snapshots, up to {PROBE_BATCH} "
+                               "generated together in one mixed-adapter batch (the same greedy "
+                               "lengths, the base weights read once)")
             if state.global_step == 0:
                 inherited = inherited_probe(ctx, idx, stage, probes)
                 if inherited:
@@ -265,8 +377,11 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
                 self.seen_last = seen
                 ctx.log.log_metrics(ctx.run_id, idx, state.global_step, values)
             elif "train_loss" in logs:
+                runtime = logs.get("train_runtime", 0)
+                probed = (f", generation-length probes {self.probe_s:.1f} s of it"
+                          if self.probe_s else "")
                 ctx.event(idx, f"training done: mean loss {logs['train_loss']:.4f} in "
-                               f"{logs.get('train_runtime', 0):.1f} s")
+                               f"{runtime:.1f} s{probed}")
                 if self.late or self.skipped:
                     ctx.event(idx, f"generation-length probes kept to {stage.probe_budget:.0%} of "
                                    f"the stage's time (probe_budget): {self.late} ran a few steps "
@@ -281,11 +396,12 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
                 self.skipped += self.due  # the one due before never found room
                 self.due = True
             if step == state.max_steps:
-                self._probe(model, step)
+                self._probe(model, step, flush=True)
             elif self.due and self._within_budget():
                 self.late += step % stage.eval_steps != 0
                 self._probe(model, step)
             if ctx.stopping:
+                self._flush(model)  # the snapshots taken so far still reach the curve
                 control.should_save = True
                 control.should_training_stop = True
 
@@ -411,7 +527,12 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
     if chunk_tokens and stage.batch_size > 1:
         ctx.event(idx, f"batches longer than {chunk_tokens} padded tokens run as chunks of "
                        "neighbouring rows (same gradient, less memory)")
-    trainer = counting_trainer(counter, chunk_tokens)(
+    lean = device == "cpu" and lean_ops.lean_parts(model) is not None
+    if lean:
+        lean_ops.lean_mlp(model)
+        ctx.event(idx, "activation-lean ops: SwiGLU recomputed in backward, loss without whole "
+                       "logits (same gradient, less memory)")
+    trainer = counting_trainer(counter, chunk_tokens, lean)(
         model=model, args=args, train_dataset=train_ds, data_collator=collator,
         processing_class=tokenizer, callbacks=[callback])
     if args.fsdp and not trainer.is_fsdp_enabled:  # accelerate falls back to DDP off GPUs

@@ -1,0 +1,60 @@
+"""Generation-length probes as adapter snapshots generated in one mixed-adapter batch: the same
+greedy lengths and texts as probing each state on its own, and the training adapter untouched."""
+from __future__ import annotations
+
+import torch
+
+from backend.generation import generate_batch
+from backend.stages.train import BASE_ADAPTER, adapter_is_zero, probe_adapters
+
+PROMPTS = [[{"role": "user", "content": "Name three colours."}],
+           [{"role": "user", "content": "Context: Ana founded the bakery in 2019.\n"
+                                        "Question: Who founded the bakery?"}]]
+
+
+def _set_b(model, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name and ".default." in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+
+
+def test_a_mixed_batch_of_snapshots_generates_what_each_state_generates_alone():
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+
+    from backend.models import load_model
+
+    model, tok = load_model("embedded", for_training=True)
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, task_type="CAUSAL_LM",
+                                             target_modules=["q_proj", "v_proj", "down_proj"]))
+    assert adapter_is_zero(model)  # a fresh adapter: step 0 is the base model
+    snapshots = []
+    for seed in (1, 2):
+        _set_b(model, seed)
+        snapshots.append({k: v.clone() for k, v in get_peft_model_state_dict(
+                    model, save_embedding_layers=False).items()})
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    model.eval()
+
+    with model.disable_adapter():
+        alone = [generate_batch(model, tok, PROMPTS, max_new_tokens=12)]
+    for weights in snapshots:
+        set_peft_model_state_dict(model, weights)
+        alone.append(generate_batch(model, tok, PROMPTS, max_new_tokens=12))
+
+    pending = [(0, None), (5, snapshots[0]), (10, snapshots[1])]
+    names = probe_adapters(model, pending)
+    assert names == [BASE_ADAPTER, "probe-step-5", "probe-step-10"]
+    together = generate_batch(model, tok, PROMPTS * 3, max_new_tokens=12,
+                              adapter_names=[n for n in names for _ in PROMPTS])
+    for name in names[1:]:
+        model.delete_adapter(name)
+
+    for k, outs in enumerate(alone):
+        rows = together[k * 2:(k + 1) * 2]
+        assert [(o.text, o.n_tokens) for o in rows] == [(o.text, o.n_tokens) for o in outs], k
+    assert alone[1][0].text != alone[0][0].text or alone[2][0].text != alone[0][0].text
+    # the adapter being trained is as it was: the only one, active, the same parameters trainable
+    assert list(model.peft_config) == ["default"] and model.active_adapter == "default"
+    assert {n for n, p in model.named_parameters() if p.requires_grad} == trained
