@@ -250,7 +250,7 @@ def probe_adapters(model, pending: list[tuple[int, dict | None]]) -> list[str]:
 
 
 def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, probes: list[Record],
-                  counter: TokenCount, base_ref: str, kind: str):
+                  counter: TokenCount, base_ref: str, kind: str, fresh_adapter: bool = False):
     from transformers import TrainerCallback
 
     # prompt and generated tokens of one probe: the first guess at a snapshot's cost
@@ -358,6 +358,10 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
                                    f"{inherited[0]}'s last probe (the same weights and prompts)")
                 else:
                     self._probe(model, 0)
+            elif (self.batched and fresh_adapter
+                  and not queries.has_metric(ctx.log, ctx.run_id, idx, "gen_length", 0)):
+                # a kill before the first batch lost the snapshots; step 0 was the base model
+                self.pending.append((0, None))
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
@@ -522,7 +526,7 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
     counter = TokenCount()
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
     callback = make_callback(ctx, idx, stage, tokenizer, probe_records(ctx, stage), counter,
-                             base_ref, kind)
+                             base_ref, kind, fresh_adapter=base_ref == init_ref)
     chunk_tokens = CHUNK_TOKENS if device == "cpu" else 0
     if chunk_tokens and stage.batch_size > 1:
         ctx.event(idx, f"batches longer than {chunk_tokens} padded tokens run as chunks of "
