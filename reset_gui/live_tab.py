@@ -71,8 +71,9 @@ class LiveTab(RunView):
                                   "No learning-rate values yet.")
         self.genlen_panel = PlotPanel("Generation length during training", "step (stages end to end)",
                                       "mean generated tokens",
-                                      "No generation-length probes yet — logged every eval_steps "
-                                      "while training (paper Fig. 4).")
+                                      "No generation-length probes yet — due every eval_steps "
+                                      "within probe_budget; a LoRA stage generates its probes in "
+                                      "batches, by its last step at the latest (paper Fig. 4).")
         self.bylen_panel = PlotPanel("Faithfulness by response length", "response length bucket",
                                      "faithfulness",
                                      "No evaluation with length buckets yet — faithfulness split "
