@@ -18,9 +18,9 @@ from backend.config import load_preset
 from backend.runlog import RunLog
 from backend.stages.train import IGNORE, TokenCount, counting_trainer, token_chunks
 
-# The demo's MTL batch (4 x 384 tokens) peaked at 4.4 GB in one pass; about 1.55 GB as chunks
-# under jemalloc, 2.0 GB under glibc malloc (see benchmarks/bench_memory.py). The bound is glibc's
-# with room for noise.
+# The demo's MTL batch (4 x 384 tokens) peaked at 4.4 GB in one pass; as chunks with the lean ops
+# about 1.45 GiB under jemalloc, more under glibc malloc (see benchmarks/bench_memory.py). The
+# bound is glibc's with room for noise.
 PEAK_BOUND = 2.5 * 2**30
 
 
