@@ -21,7 +21,8 @@ def _set_b(model, seed: int) -> None:
 
 
 def test_a_mixed_batch_of_snapshots_generates_what_each_state_generates_alone():
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+    from peft import (LoraConfig, get_peft_model, get_peft_model_state_dict,
+                      set_peft_model_state_dict)
 
     from backend.models import load_model
 
@@ -32,8 +33,8 @@ def test_a_mixed_batch_of_snapshots_generates_what_each_state_generates_alone():
     snapshots = []
     for seed in (1, 2):
         _set_b(model, seed)
-        snapshots.append({k: v.clone() for k, v in get_peft_model_state_dict(
-                    model, save_embedding_layers=False).items()})
+        weights = get_peft_model_state_dict(model, save_embedding_layers=False)
+        snapshots.append({k: v.clone() for k, v in weights.items()})
     trained = {n for n, p in model.named_parameters() if p.requires_grad}
     model.eval()
 
