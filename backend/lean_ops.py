@@ -18,6 +18,11 @@ PLAIN_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 CE_CHUNK = 64  # positions per slice of logits: 64 x 49k vocabulary x 4 B = 12.6 MB
 
 
+def _silu_mul_grads(grad, g, u, silu):
+    """Gradients of silu(g) * u with respect to g and u (aten's fused silu backward: one pass)."""
+    return torch.ops.aten.silu_backward(grad * u, g), grad * silu
+
+
 class SiluMul(torch.autograd.Function):
     """silu(g) * u, saving g and u only: silu(g) is recomputed in backward (elementwise, cheap),
     one (tokens x intermediate) tensor less per layer."""
@@ -30,8 +35,7 @@ class SiluMul(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         g, u = ctx.saved_tensors
-        s = torch.sigmoid(g)
-        return grad * u * (s * (1 + g * (1 - s))), grad * (g * s)
+        return _silu_mul_grads(grad, g, u, torch.nn.functional.silu(g))
 
 
 class LinearCrossEntropy(torch.autograd.Function):
@@ -123,14 +127,12 @@ class SwiGLUDown(torch.autograd.Function):
         gs = grad * ctx.scaling
         grad_a = gs @ b_w
         grad_b_w = gs.reshape(-1, gs.shape[-1]).t() @ a.reshape(-1, a.shape[-1])
-        s = torch.sigmoid(g)
-        silu = g * s
+        silu = torch.nn.functional.silu(g)
         p = silu * u
         grad_a_w = grad_a.reshape(-1, grad_a.shape[-1]).t() @ p.reshape(-1, p.shape[-1])
         del p
-        grad_p = grad @ w + grad_a @ a_w
-        return (grad_p * u * (s * (1 + g * (1 - s))), grad_p * silu, None, grad_a_w, grad_b_w,
-                None)
+        grad_g, grad_u = _silu_mul_grads(grad @ w + grad_a @ a_w, g, u, silu)
+        return grad_g, grad_u, None, grad_a_w, grad_b_w, None
 
 
 def lean_mlp(model) -> int:
