@@ -66,11 +66,18 @@ class LinearCrossEntropy(torch.autograd.Function):
         return grad_h * grad, None, None
 
 
+def _plain_model(model):
+    """The transformers model inside (peft-wrapped or not) when it is a plain causal LM."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    plain = getattr(getattr(inner, "config", None), "model_type", None) in PLAIN_MODEL_TYPES
+    return inner if plain else None
+
+
 def lean_parts(model):
     """(decoder, output layer) of a plain causal LM (peft-wrapped or not) whose output layer is
     frozen, else None: the model's own forward is used then."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if getattr(getattr(inner, "config", None), "model_type", None) not in PLAIN_MODEL_TYPES:
+    inner = _plain_model(model)
+    if inner is None:
         return None
     head = inner.get_output_embeddings()
     if head is None or getattr(head, "bias", None) is not None or head.weight.requires_grad:
@@ -139,10 +146,8 @@ def lean_mlp(model) -> int:
     """Route every MLP of a plain model through SwiGLUDown (a LoRA down projection) or SiluMul
     while gradients are on; generation runs the model's own forward. Returns the number of MLPs
     changed."""
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if getattr(getattr(inner, "config", None), "model_type", None) not in PLAIN_MODEL_TYPES:
-        return 0
-    if getattr(inner.config, "hidden_act", None) != "silu":
+    inner = _plain_model(model)
+    if inner is None or getattr(inner.config, "hidden_act", None) != "silu":
         return 0
     changed = 0
     for module in inner.modules():

@@ -66,8 +66,8 @@ def use_jemalloc(argv: list[str], module: str = "backend.worker") -> None:
     """Re-execute this worker under jemalloc where the system has it (Debian: libjemalloc2).
     Training allocates and frees GBs of activations per step: glibc's malloc keeps the freed
     memory as heap fragments (the demo's MTL stage peaked at ~2.0 GB RSS); jemalloc returns it
-    (~1.5 GiB with the lean ops) at the same speed. Torchrun ranks inherit the environment. ALLOCATOR_ENV=system
-    keeps glibc."""
+    (~1.5 GiB with the lean ops) at the same speed. Torchrun ranks inherit the environment.
+    ALLOCATOR_ENV=system keeps glibc."""
     import ctypes.util
 
     preload = os.environ.get("LD_PRELOAD", "")

@@ -45,24 +45,33 @@ def test_token_chunks_keep_rows_in_order_within_the_token_cap():
     assert token_chunks(batch, 2000) == [batch]  # fits: one pass, untouched
 
 
-def test_a_chunked_step_gives_the_whole_batch_gradient(tmp_path):
+def _lora_model(targets: list[str]):
     from peft import LoraConfig, get_peft_model
-    from transformers import TrainingArguments
 
     from backend.models import load_model
 
     model, _tok = load_model("embedded", for_training=True)
-    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, task_type="CAUSAL_LM",
-                                             target_modules=["q_proj", "v_proj"]))
+    return get_peft_model(model, LoraConfig(r=8, lora_alpha=16, task_type="CAUSAL_LM",
+                                            target_modules=targets))
+
+
+def _step(model, batch: dict, tmp_path, chunk_tokens: int, lean: bool = False):
+    """(loss, LoRA gradients) of one CountingTrainer.training_step on ``batch``."""
+    from transformers import TrainingArguments
+
     args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
-    batch = _batch([40, 30, 24, 10], seed=1)
     n_items = torch.tensor(int((batch["labels"][:, 1:] != IGNORE).sum()))
-    grads, losses = [], []
-    for cap in (0, 48):  # 48 tokens: three chunks
-        model.zero_grad()
-        trainer = counting_trainer(TokenCount(), cap)(model=model, args=args)
-        losses.append(float(trainer.training_step(model, dict(batch), num_items_in_batch=n_items)))
-        grads.append([p.grad.clone() for p in model.parameters() if p.requires_grad])
+    model.zero_grad()
+    trainer = counting_trainer(TokenCount(), chunk_tokens, lean)(model=model, args=args)
+    loss = float(trainer.training_step(model, dict(batch), num_items_in_batch=n_items))
+    return loss, [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+
+def test_a_chunked_step_gives_the_whole_batch_gradient(tmp_path):
+    model = _lora_model(["q_proj", "v_proj"])
+    batch = _batch([40, 30, 24, 10], seed=1)
+    # 48 tokens: three chunks
+    losses, grads = zip(*(_step(model, batch, tmp_path, cap) for cap in (0, 48)))
     assert len(token_chunks(batch, 48)) == 3
     assert abs(losses[0] - losses[1]) < 1e-4 * abs(losses[0])
     for whole, chunked in zip(*grads):
@@ -134,28 +143,14 @@ def test_linear_cross_entropy_equals_cross_entropy_of_the_whole_logits():
 @pytest.mark.parametrize("targets", [["q_proj", "up_proj", "down_proj"],  # SwiGLUDown
                                      ["q_proj", "gate_proj"]])  # SiluMul, a plain down_proj
 def test_lean_training_step_gives_the_plain_loss_and_gradient(tmp_path, targets):
-    from peft import LoraConfig, get_peft_model
-    from transformers import TrainingArguments
-
-    from backend.models import load_model
-
-    model, _tok = load_model("embedded", for_training=True)
-    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, task_type="CAUSAL_LM",
-                                             target_modules=targets))
+    model = _lora_model(targets)
     assert lean_ops.lean_parts(model) is not None
-    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none")
     batch = _batch([40, 30, 24, 10], seed=2)
-    n_items = torch.tensor(int((batch["labels"][:, 1:] != IGNORE).sum()))
-    grads, losses = [], []
-    for lean in (False, True):
-        if lean:
-            assert lean_ops.lean_mlp(model) == 30  # every decoder layer's MLP
-            down = model.get_base_model().model.layers[0].mlp.down_proj
-            assert (lean_ops._lora_parts(down) is not None) == ("down_proj" in targets)
-        model.zero_grad()
-        trainer = counting_trainer(TokenCount(), 48, lean)(model=model, args=args)
-        losses.append(float(trainer.training_step(model, dict(batch), num_items_in_batch=n_items)))
-        grads.append([p.grad.clone() for p in model.parameters() if p.requires_grad])
+    plain = _step(model, batch, tmp_path, 48)
+    assert lean_ops.lean_mlp(model) == 30  # every decoder layer's MLP
+    down = model.get_base_model().model.layers[0].mlp.down_proj
+    assert (lean_ops._lora_parts(down) is not None) == ("down_proj" in targets)
+    losses, grads = zip(plain, _step(model, batch, tmp_path, 48, lean=True))
     assert abs(losses[0] - losses[1]) < 1e-5 * abs(losses[0]), losses
     for plain, lean in zip(*grads):
         assert torch.allclose(plain, lean, rtol=1e-3, atol=1e-6)

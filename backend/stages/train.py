@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import lean_ops, queries, trackers
+from .. import queries, trackers
 from ..config import TrainStage
 from ..data import build_mixture, chat_messages, data_notes, encode_examples, eval_sets
 from ..records import Record, record_from_prompt
@@ -286,8 +286,8 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
             its tokens at the training's own time per token (a conservative guess)."""
             if self.snapshot_s is not None:
                 return self.snapshot_s
-            seen = max(self.seen_last - self.seen_begin, 1)
-            return probe_tokens * trained / seen if self.seen_last > self.seen_begin else 0.0
+            seen = self.seen_last - self.seen_begin
+            return probe_tokens * trained / seen if seen > 0 else 0.0
 
         def _probe(self, model, step: int, *, flush: bool = False) -> None:
             """Probe the generation length at this step: at once, or (LoRA, one process) as a
@@ -531,6 +531,8 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
     if chunk_tokens and stage.batch_size > 1:
         ctx.event(idx, f"batches longer than {chunk_tokens} padded tokens run as chunks of "
                        "neighbouring rows (same gradient, less memory)")
+    from .. import lean_ops
+
     lean = device == "cpu" and lean_ops.lean_parts(model) is not None
     if lean:
         lean_ops.lean_mlp(model)
