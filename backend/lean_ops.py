@@ -123,22 +123,22 @@ class SwiGLUDown(torch.autograd.Function):
     @staticmethod
     def forward(ctx, g, u, w, a_w, b_w, scaling):
         p = torch.nn.functional.silu(g) * u
-        a = p @ a_w.t()
+        a = p.to(a_w.dtype) @ a_w.t()  # peft keeps the adapter in fp32 over a bf16 base
         ctx.save_for_backward(g, u, a, w, a_w, b_w)
         ctx.scaling = scaling
-        return p @ w.t() + (a @ b_w.t()) * scaling
+        return p @ w.t() + ((a @ b_w.t()) * scaling).to(p.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         g, u, a, w, a_w, b_w = ctx.saved_tensors
-        gs = grad * ctx.scaling
+        gs = grad.to(a.dtype) * ctx.scaling
         grad_a = gs @ b_w
         grad_b_w = gs.reshape(-1, gs.shape[-1]).t() @ a.reshape(-1, a.shape[-1])
         silu = torch.nn.functional.silu(g)
-        p = silu * u
+        p = (silu * u).to(a.dtype)
         grad_a_w = grad_a.reshape(-1, grad_a.shape[-1]).t() @ p.reshape(-1, p.shape[-1])
         del p
-        grad_g, grad_u = _silu_mul_grads(grad @ w + grad_a @ a_w, g, u, silu)
+        grad_g, grad_u = _silu_mul_grads(grad @ w + (grad_a @ a_w).to(g.dtype), g, u, silu)
         return grad_g, grad_u, None, grad_a_w, grad_b_w, None
 
 

@@ -45,12 +45,12 @@ def test_token_chunks_keep_rows_in_order_within_the_token_cap():
     assert token_chunks(batch, 2000) == [batch]  # fits: one pass, untouched
 
 
-def _lora_model(targets: list[str]):
+def _lora_model(targets: list[str], dtype: str = "float32"):
     from peft import LoraConfig, get_peft_model
 
     from backend.models import load_model
 
-    model, _tok = load_model("embedded", for_training=True)
+    model, _tok = load_model("embedded", for_training=True, dtype=dtype)
     return get_peft_model(model, LoraConfig(r=8, lora_alpha=16, task_type="CAUSAL_LM",
                                             target_modules=targets))
 
@@ -84,7 +84,7 @@ def test_loss_on_label_positions_equals_the_full_loss(tmp_path):
 
     from backend.models import load_model
 
-    model, _tok = load_model("embedded", for_training=True)
+    model, _tok = load_model("embedded", for_training=True, dtype="float32")
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, task_type="CAUSAL_LM"))
     model.eval()  # no dropout: both losses see the same network
     g = torch.Generator().manual_seed(0)
@@ -156,6 +156,27 @@ def test_lean_training_step_gives_the_plain_loss_and_gradient(tmp_path, targets)
         assert torch.allclose(plain, lean, rtol=1e-3, atol=1e-6)
     with torch.no_grad():  # generation keeps the model's own MLP forward
         assert model(input_ids=batch["input_ids"][:1, :8]).logits.shape == (1, 8, 49152)
+
+
+def test_lean_step_over_a_bf16_base_follows_the_plain_one(tmp_path):
+    # dtype = "bfloat16" on a CPU: LoRA over a bf16 base, the adapter kept in fp32 by peft (this
+    # crashed in SwiGLUDown before: bf16 activations met the fp32 adapter)
+    model = _lora_model(["q_proj", "up_proj", "down_proj"], dtype="bfloat16")
+    down = model.get_base_model().model.layers[0].mlp.down_proj
+    assert down.base_layer.weight.dtype == torch.bfloat16
+    assert down.lora_A["default"].weight.dtype == torch.float32
+    batch = _batch([40, 30, 24, 10], seed=3)
+    for p in model.parameters():  # a trained adapter: B = 0 would hide A's gradient
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.02)
+    plain = _step(model, batch, tmp_path, 48)
+    assert lean_ops.lean_mlp(model) == 30
+    lean = _step(model, batch, tmp_path, 48, lean=True)
+    assert abs(plain[0] - lean[0]) < 1e-2 * abs(plain[0]), (plain[0], lean[0])
+    for a, b in zip(plain[1], lean[1]):  # bf16 rounding in a different order: close, not equal
+        assert a.dtype == b.dtype == torch.float32
+        cos = torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0)
+        assert cos > 0.98, float(cos)
 
 
 @pytest.mark.slow  # one real worker, ~45 s on 2 cores

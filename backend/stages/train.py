@@ -490,7 +490,9 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
     import datasets
 
     train_ds = datasets.Dataset.from_list(encoded)
-    ctx.event(idx, f"training on {len(encoded)} examples ({stage.method}, init {init_ref})")
+    weights = str(next(model.parameters()).dtype).removeprefix("torch.")
+    ctx.event(idx, f"training on {len(encoded)} examples ({stage.method}, init {init_ref}, "
+                   f"{weights} weights)")
     n_tokens = sum(len(e["input_ids"]) for e in encoded)
     ctx.log.log_metrics(ctx.run_id, idx, 0, {"train_examples": len(encoded),
                                              "train_tokens": n_tokens})
