@@ -423,12 +423,18 @@ def judge_why(judge: str, value: Any, details: Any) -> str:
     for key in ("results", "checks", "instructions"):  # IFEval-style
         res = d.get(key)
         if isinstance(res, list) and res:
-            ok = [r for r in res if isinstance(r, dict) and (r.get("passed") or r.get("ok") or r.get("followed"))]
+            # the ifeval judge's checks say "strict" (its score; None: could not be checked)
+            rows = [(r, r["strict"] if "strict" in r else bool(r.get("passed") or r.get("ok")
+                                                               or r.get("followed")))
+                    for r in res if isinstance(r, dict)]
+            known = [(r, passed) for r, passed in rows if passed is not None]
             failed = [str(r.get("id") or r.get("instruction_id") or r.get("name") or "?")
-                      for r in res if isinstance(r, dict) and r not in ok]
-            why = f"{len(ok)}/{len(res)} checks passed"
+                      for r, passed in known if not passed]
+            why = f"{len(known) - len(failed)}/{len(known)} checks passed"
             if failed:
                 why += ": failed " + ", ".join(failed[:3])
+            if len(known) < len(rows):
+                why += f"; {len(rows) - len(known)} not checkable"
             return why
         if isinstance(res, dict) and res:
             ok = [k for k, v in res.items() if v is True or (isinstance(v, dict) and v.get("passed"))]

@@ -65,3 +65,17 @@ def test_eval_details_report_ifeval_strict_and_loose(ctx):
     assert again.ifeval == pytest.approx(expected)
     # the IF mean is IFEval's instruction-level strict accuracy per prompt, averaged
     assert dets["ifeval"].means["instruction_following"] == pytest.approx((0 + 1 + 0) / 3)
+
+
+def test_samples_tab_reason_reads_the_ifeval_checks():
+    from reset_gui.views import judge_why
+
+    (judge,) = build_judges(["ifeval"], {})
+    rec = Record(id="x", kind="instruction", prompt="Write it.", reference="ref", source="ifeval",
+                 instruction_id_list=[LOWER, NO_COMMA, "no:such_check"], kwargs=[{}, {}, {}])
+    passed_one, failed_both = judge.score_batch([rec, rec], ["upper case, here", "Upper, Case"])
+    assert passed_one.value == 0.5
+    # the Samples tab's reason agrees with the score the judge stored
+    assert (judge_why("ifeval", passed_one.value, passed_one.details)
+            == f"1/2 checks passed: failed {NO_COMMA}; 1 not checkable")
+    assert judge_why("ifeval", 0.0, failed_both.details).startswith("0/2 checks passed: failed")
