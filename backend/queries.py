@@ -143,11 +143,6 @@ def last_metric(log: RunLog, run_id: str, stage_idx: int, name: str) -> tuple[in
     return (int(row[0]), float(row[1])) if row else None
 
 
-def has_metric(log: RunLog, run_id: str, stage_idx: int, name: str, step: int) -> bool:
-    return log.conn.execute("SELECT 1 FROM metrics WHERE run_id = ? AND stage_idx = ? AND name = ? "
-                            "AND step = ?", (run_id, stage_idx, name, step)).fetchone() is not None
-
-
 # ---- samples and scores of a stage ----------------------------------------------------------------
 def sample_keys(log: RunLog, run_id: str, stage_idx: int) -> set[tuple[int, int]]:
     """(prompt_id, cand_idx) of the samples already stored: what a resumed stage skips."""

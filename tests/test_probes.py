@@ -59,3 +59,18 @@ def test_a_mixed_batch_of_snapshots_generates_what_each_state_generates_alone():
     # the adapter being trained is as it was: the only one, active, the same parameters trainable
     assert list(model.peft_config) == ["default"] and model.active_adapter == "default"
     assert {n for n, p in model.named_parameters() if p.requires_grad} == trained
+
+
+def test_pending_snapshots_round_trip_through_a_file(tmp_path):
+    from backend.stages.train import load_pending, pending_probes_path, save_pending
+
+    a = {"base_model.model.layers.0.q_proj.lora_B.weight": torch.randn(6, 2)}
+    b = {"base_model.model.layers.0.q_proj.lora_B.weight": torch.randn(6, 2)}
+    path = pending_probes_path(tmp_path, 4)
+    assert load_pending(path) == []  # nothing was pending at that checkpoint
+    save_pending(path, [(0, None), (2, a), (4, b)])
+    back = load_pending(path)
+    assert [step for step, _ in back] == [0, 2, 4] and back[0][1] is None
+    for (_, want), (_, got) in zip([(2, a), (4, b)], back[1:]):
+        assert want.keys() == got.keys()
+        assert all(torch.equal(want[k], got[k]) for k in want)

@@ -78,9 +78,9 @@ def test_sigkill_marks_died_and_resume_completes(home):
     assert run["status"] == "succeeded", run
     with _log(home) as log:
         assert metric_steps(log, run_id) == [1, 2, 3, 4, 5, 6]  # continuous, none duplicated
-        # the probe snapshots pending at the kill were lost; step 0 (the base) is probed again
-        probed = metric_steps(log, run_id, "gen_length")
-        assert probed[0] == 0 and probed[-1] == 6, probed
+        # the snapshots pending at the checkpoint were written beside it: none lost, none twice
+        assert metric_steps(log, run_id, "gen_length") == [0, 2, 4, 6]
+        assert not list(paths.run_dir(home, run_id).rglob("probe-snapshots-*"))  # cleaned up
         assert log.count("metrics", run_id=run_id) >= before
         events = [e["message"] for e in log.read_since("events", 0, run_id=run_id)]
         assert any("resuming training from checkpoint-" in m for m in events)
