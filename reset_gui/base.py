@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QAbstractItemView, QTableView, QWidget
 
 
 class RunView(QWidget):
@@ -23,6 +23,14 @@ class RunView(QWidget):
 
     def shutdown(self) -> None:
         """The window is closing: stop background work."""
+
+
+def read_only_table(view: QTableView, row_height: int = 20, row_numbers: bool = False) -> QTableView:
+    """``view`` made read-only, with compact rows and (unless asked) no row-number column."""
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.verticalHeader().setVisible(row_numbers)
+    view.verticalHeader().setDefaultSectionSize(row_height)
+    return view
 
 
 class TableModel(QAbstractTableModel):

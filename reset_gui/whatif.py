@@ -19,7 +19,10 @@ from backend.scoring import CandidateArrays, select, selection_items, summarize_
 from backend.stages.select import policy_from_config
 from backend.vocab import CATEGORIES
 
+from .base import read_only_table
 from .poller import Background
+from .setup.forms import boxed
+from .style import RIGHT
 from .views import fmt
 
 KIND_SHORT = {"instruction": "instruction", "qa_extractive": "QA extractive",
@@ -38,27 +41,18 @@ class _Slider(QtWidgets.QWidget):
         super().__init__(parent)
         self.lo, self.hi, self.steps, self.decimals = lo, hi, steps, decimals
         self.special_zero = special_zero
-        lay = QtWidgets.QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.label = QtWidgets.QLabel(label)
-        self.label.setMinimumWidth(118)
-        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
-        self.slider.setRange(0, steps)
-        self.value_label = QtWidgets.QLabel()
-        self.value_label.setMinimumWidth(52)
-        self.value_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
-        lay.addWidget(self.label)
-        lay.addWidget(self.slider, 1)
-        lay.addWidget(self.value_label)
-        self.slider.valueChanged.connect(self._moved)
+        self.label = QtWidgets.QLabel(label, minimumWidth=118)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal, maximum=steps,
+                                        valueChanged=self._moved)
+        self.value_label = QtWidgets.QLabel(minimumWidth=52, alignment=RIGHT)
+        boxed(QtWidgets.QHBoxLayout, [self.label, (self.slider, 1), self.value_label], self, margins=0)
         self._moved(self.slider.value())
 
     def set_range(self, lo: float, hi: float, steps: int) -> None:
         v = self.value()
         self.lo, self.hi, self.steps = lo, hi, max(1, steps)
-        self.slider.blockSignals(True)
-        self.slider.setRange(0, self.steps)
-        self.slider.blockSignals(False)
+        with QtCore.QSignalBlocker(self.slider):
+            self.slider.setRange(0, self.steps)
         self.set_value(v)
 
     def value(self) -> float:
@@ -102,68 +96,40 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         self._build()
 
     def _build(self) -> None:
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.setSpacing(4)
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(QtWidgets.QLabel("Samples of"))
-        self.stage_combo = QtWidgets.QComboBox()
-        self.stage_combo.currentIndexChanged.connect(self._stage_chosen)
-        row.addWidget(self.stage_combo, 1)
-        lay.addLayout(row)
-        self.sliders: dict[str, _Slider] = {}
-        for c in CATEGORIES:
-            s = _Slider(f"weight: {CAT_LABELS[c]}", 0.0, 1.0)
-            s.changed.connect(self.schedule)
-            self.sliders[c] = s
-            lay.addWidget(s)
+        self.stage_combo = QtWidgets.QComboBox(currentIndexChanged=self._stage_chosen)
+        self.sliders = {c: _Slider(f"weight: {CAT_LABELS[c]}", 0.0, 1.0) for c in CATEGORIES}
         self.threshold = _Slider("threshold", 0.0, 1.0)
-        self.threshold.changed.connect(self.schedule)
-        lay.addWidget(self.threshold)
         self.budget = _Slider("budget (samples)", 0, 100, steps=100, decimals=0, special_zero="no limit")
-        self.budget.changed.connect(self.schedule)
-        lay.addWidget(self.budget)
-        self.reset_button = QtWidgets.QPushButton("Reset to the run's policy")
-        self.reset_button.clicked.connect(self.apply_defaults)
-        lay.addWidget(self.reset_button)
+        for s in (*self.sliders.values(), self.threshold, self.budget):
+            s.changed.connect(self.schedule)
+        self.reset_button = QtWidgets.QPushButton("Reset to the run's policy", clicked=self.apply_defaults)
         note = QtWidgets.QLabel("Rule (our default): weighted mean of the category scores; the best "
                                 "candidate per prompt is kept if it reaches the threshold, then the "
-                                "budget keeps the highest.")
-        note.setWordWrap(True)
-        note.setStyleSheet("color: #666; font-size: 8pt;")
-        lay.addWidget(note)
-        self.table = QtWidgets.QTableWidget(0, 6)
-        self.table.setHorizontalHeaderLabels(["kind", "kept", "comb.", "faith.",
-                                              "instr.", "task"])
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+                                "budget keeps the highest.", wordWrap=True,
+                                styleSheet="color: #666; font-size: 8pt;")
+        self.table = read_only_table(QtWidgets.QTableWidget(
+            0, 6, selectionMode=QtWidgets.QAbstractItemView.SelectionMode.NoSelection,
+            horizontalScrollBarPolicy=QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff, minimumHeight=150,
+            toolTip="kept = kept / prompts of that kind; means over the kept samples"))
+        self.table.setHorizontalHeaderLabels(["kind", "kept", "comb.", "faith.", "instr.", "task"])
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.Stretch)
-        self.table.verticalHeader().setDefaultSectionSize(20)
-        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.table.setToolTip("kept = kept / prompts of that kind; means over the kept samples")
-        self.table.setMinimumHeight(150)
-        lay.addWidget(self.table, 1)
-        self.status = QtWidgets.QLabel("")
-        self.status.setWordWrap(True)
-        self.status.setStyleSheet("color: #444;")
-        lay.addWidget(self.status)
-        name_row = QtWidgets.QHBoxLayout()
-        name_row.addWidget(QtWidgets.QLabel("Name"))
-        self.name_edit = QtWidgets.QLineEdit()
-        self.name_edit.setPlaceholderText("whatif-1")
-        name_row.addWidget(self.name_edit, 1)
-        lay.addLayout(name_row)
-        self.save_button = QtWidgets.QPushButton("Save as selection")
-        self.save_button.clicked.connect(lambda: self.save_selection())
-        self.continue_button = QtWidgets.QPushButton("Continue training from this selection…")
-        self.continue_button.clicked.connect(lambda: self.continue_training())
-        lay.addWidget(self.save_button)
-        lay.addWidget(self.continue_button)
+        self.status = QtWidgets.QLabel("No run chosen — pick a run to try selection policies on its "
+                                       "judged samples.", wordWrap=True, styleSheet="color: #444;")
+        self.name_edit = QtWidgets.QLineEdit(placeholderText="whatif-1")
+        self.save_button = QtWidgets.QPushButton("Save as selection",
+                                                 clicked=lambda: self.save_selection())
+        self.continue_button = QtWidgets.QPushButton("Continue training from this selection…",
+                                                     clicked=lambda: self.continue_training())
+        lay = boxed(QtWidgets.QVBoxLayout, [
+            boxed(QtWidgets.QHBoxLayout, [QtWidgets.QLabel("Samples of"), (self.stage_combo, 1)]),
+            *self.sliders.values(), self.threshold, self.budget, self.reset_button, note,
+            (self.table, 1), self.status,
+            boxed(QtWidgets.QHBoxLayout, [QtWidgets.QLabel("Name"), (self.name_edit, 1)]),
+            self.save_button, self.continue_button], self)
+        lay.setSpacing(4)
         self._set_enabled(False)
-        self.status.setText("No run chosen — pick a run to try selection policies on its judged "
-                            "samples.")
 
     def _set_enabled(self, on: bool) -> None:
         for w in (*self.sliders.values(), self.threshold, self.budget, self.save_button,
@@ -180,9 +146,8 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         self.stage_idx = None
         self._set_enabled(False)
         self.table.setRowCount(0)
-        self.stage_combo.blockSignals(True)
-        self.stage_combo.clear()
-        self.stage_combo.blockSignals(False)
+        with QtCore.QSignalBlocker(self.stage_combo):
+            self.stage_combo.clear()
         if run_id is None:
             self.status.setText("No run chosen.")
             return
@@ -204,10 +169,9 @@ class WhatIfPanel(QtWidgets.QGroupBox):
             self.status.setText("This run has no sampled candidates yet — the what-if panel works "
                                 "once a sample + judge stage has run.")
             return
-        self.stage_combo.blockSignals(True)
-        for idx, n, name in stages:
-            self.stage_combo.addItem(f"{name or 'stage ' + str(idx)} ({n} samples)", idx)
-        self.stage_combo.blockSignals(False)
+        with QtCore.QSignalBlocker(self.stage_combo):
+            for idx, n, name in stages:
+                self.stage_combo.addItem(f"{name or 'stage ' + str(idx)} ({n} samples)", idx)
         self._stage_chosen(0)
 
     def _stage_chosen(self, i: int) -> None:
@@ -238,15 +202,11 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         self.apply_defaults()
 
     def apply_defaults(self) -> None:
-        for c, s in self.sliders.items():
-            s.blockSignals(True)
-            s.set_value(self.defaults["weights"].get(c, 0.0))
-            s.blockSignals(False)
-        for s, v in ((self.threshold, self.defaults["threshold"]),
-                     (self.budget, self.defaults["budget"] or 0)):
-            s.blockSignals(True)
-            s.set_value(float(v))
-            s.blockSignals(False)
+        values = [(s, self.defaults["weights"].get(c, 0.0)) for c, s in self.sliders.items()]
+        for s, v in [*values, (self.threshold, self.defaults["threshold"]),
+                     (self.budget, self.defaults["budget"] or 0)]:
+            with QtCore.QSignalBlocker(s):
+                s.set_value(float(v))
         self.recompute()
 
     # ---- recompute --------------------------------------------------------------------------------
@@ -282,7 +242,7 @@ class WhatIfPanel(QtWidgets.QGroupBox):
             for c, v in enumerate(vals):
                 item = QtWidgets.QTableWidgetItem(v)
                 if c:
-                    item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+                    item.setTextAlignment(RIGHT)
                 if s.kind == "all":
                     f = item.font()
                     f.setBold(True)
