@@ -19,8 +19,10 @@ from backend.queries import (PAGE_SIZE, PromptFilter, count_prompts, fetch_candi
                              fetch_prompt_page, prompt_stages, selections)
 from backend.vocab import KINDS
 
-from .base import RunView, TableModel
+from .base import RunView, TableModel, read_only_table
 from .poller import Background
+from .setup.forms import boxed
+from .style import RIGHT
 from .views import faith_highlights, fmt, judge_why, loads_json, spans_html
 from .whatif import WhatIfPanel
 
@@ -66,7 +68,7 @@ class PromptListModel(TableModel):
         if role == QtCore.Qt.ItemDataRole.ToolTipRole and col == 2:
             return f"{r.get('key')}\n\n{r.get('prompt')}"
         if role == QtCore.Qt.ItemDataRole.TextAlignmentRole and col in (0, 3, 4, 5):
-            return int(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+            return int(RIGHT)
         if role == QtCore.Qt.ItemDataRole.ForegroundRole and col == 5 and r.get("n_acc"):
             return QtGui.QColor("#087f23")
         return None
@@ -136,18 +138,13 @@ class CandidateCard(QtWidgets.QFrame):
 
     def __init__(self, cand: dict[str, Any], context_len: int, has_selection: bool = True,
                  parent: QtWidgets.QWidget | None = None):
-        super().__init__(parent)
+        super().__init__(parent, objectName="CandidateCard", frameShape=QtWidgets.QFrame.Shape.StyledPanel,
+                         cursor=QtCore.Qt.CursorShape.PointingHandCursor)
         self.cand = cand
         self.setFixedWidth(330)
-        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
-        self.setCursor(QtCore.Qt.CursorShape.PointingHandCursor)
         accepted = cand.get("accepted")
-        self.setObjectName("CandidateCard")
         self.accepted = bool(accepted)
         self.set_chosen(False)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.setContentsMargins(8, 6, 8, 6)
-        lay.setSpacing(4)
         params = cand.get("params") or {}
         if not has_selection:
             badge = ""
@@ -163,26 +160,22 @@ class CandidateCard(QtWidgets.QFrame):
             f"<span style='color:#555'>{cand.get('n_tokens') or 0} tokens"
             f"{' · seed ' + str(cand['seed']) if cand.get('seed') is not None else ''}"
             f"{' · ' + html.escape(str(cand['finish_reason'])) if cand.get('finish_reason') else ''}"
-            f"</span> &nbsp; combined <b>{fmt(cand.get('combined'))}</b>")
-        head.setWordWrap(True)
-        lay.addWidget(head)
-        self.scores_label = QtWidgets.QLabel(self._scores_html())
-        self.scores_label.setWordWrap(True)
-        self.scores_label.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        lay.addWidget(self.scores_label)
+            f"</span> &nbsp; combined <b>{fmt(cand.get('combined'))}</b>", wordWrap=True)
+        self.scores_label = QtWidgets.QLabel(self._scores_html(), wordWrap=True,
+                                             textFormat=QtCore.Qt.TextFormat.RichText)
         text = cand.get("text") or ""
         self.faith_judge, details = self._faith_details()
         hl = faith_highlights(details, len(text), context_len)
         self.support_spans = hl.support
         self.unsupported = hl.unsupported
-        self.response = QtWidgets.QTextBrowser()
-        self.response.setOpenLinks(False)
-        self.response.setHtml(f"<div style='font-size:9pt'>"
-                              f"{spans_html(text, [(hl.unsupported, UNSUPPORTED_CSS), (hl.missing, MISSING_CSS)])}"
-                              f"</div>")
+        spans = spans_html(text, [(hl.unsupported, UNSUPPORTED_CSS), (hl.missing, MISSING_CSS)])
+        self.response = QtWidgets.QTextBrowser(openLinks=False,
+                                               html=f"<div style='font-size:9pt'>{spans}</div>")
         self.response.viewport().setCursor(QtCore.Qt.CursorShape.PointingHandCursor)
         self.response.viewport().installEventFilter(self)
-        lay.addWidget(self.response, 1)
+        lay = boxed(QtWidgets.QVBoxLayout, [head, self.scores_label, (self.response, 1)], self)
+        lay.setContentsMargins(8, 6, 8, 6)
+        lay.setSpacing(4)
 
     def _faith_details(self) -> tuple[str | None, Any]:
         scores = self.cand.get("scores") or {}
@@ -250,22 +243,14 @@ class SamplesTab(RunView):
 
     # ---- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
-        outer = QtWidgets.QHBoxLayout(self)
-        outer.setContentsMargins(6, 6, 6, 6)
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        outer.addWidget(self.splitter)
+        boxed(QtWidgets.QHBoxLayout, [self.splitter], self, margins=6)
 
         # left: filters + list
-        left = QtWidgets.QWidget()
-        ll = QtWidgets.QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        form = QtWidgets.QGridLayout()
-        form.setHorizontalSpacing(6)
-        form.setVerticalSpacing(3)
-        self.stage_combo = QtWidgets.QComboBox()
-        self.stage_combo.setToolTip("Sampling stage, or the generations of one checkpoint's evaluation")
-        self.selection_combo = QtWidgets.QComboBox()
-        self.selection_combo.setToolTip("Accepted/rejected are relative to this selection")
+        self.stage_combo = QtWidgets.QComboBox(
+            toolTip="Sampling stage, or the generations of one checkpoint's evaluation")
+        self.selection_combo = QtWidgets.QComboBox(
+            toolTip="Accepted/rejected are relative to this selection")
         self.kind_combo = QtWidgets.QComboBox()
         self.kind_combo.addItem("all kinds", None)
         for k in KINDS:
@@ -274,18 +259,13 @@ class SamplesTab(RunView):
         self.accept_combo.addItem("all prompts", None)
         self.accept_combo.addItem("with an accepted candidate", True)
         self.accept_combo.addItem("with none accepted", False)
-        self.min_spin = QtWidgets.QDoubleSpinBox()
-        self.max_spin = QtWidgets.QDoubleSpinBox()
-        for s, v in ((self.min_spin, 0.0), (self.max_spin, 1.0)):
-            s.setRange(0.0, 1.0)
-            s.setSingleStep(0.05)
-            s.setDecimals(2)
-            s.setValue(v)
-        self.min_spin.setToolTip("Best combined score of the prompt's candidates ≥ this")
-        self.max_spin.setToolTip("Best combined score of the prompt's candidates ≤ this")
-        self.search_edit = QtWidgets.QLineEdit()
-        self.search_edit.setPlaceholderText("search prompt text…")
-        self.search_edit.setClearButtonEnabled(True)
+        self.min_spin, self.max_spin = (
+            QtWidgets.QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2, value=v,
+                                     toolTip=f"Best combined score of the prompt's candidates {op} this")
+            for v, op in ((0.0, "≥"), (1.0, "≤")))
+        self.search_edit = QtWidgets.QLineEdit(placeholderText="search prompt text…",
+                                               clearButtonEnabled=True)
+        form = QtWidgets.QGridLayout(horizontalSpacing=6, verticalSpacing=3)
         form.addWidget(QtWidgets.QLabel("Stage"), 0, 0)
         form.addWidget(self.stage_combo, 0, 1, 1, 3)
         form.addWidget(QtWidgets.QLabel("Selection"), 1, 0)
@@ -300,55 +280,42 @@ class SamplesTab(RunView):
         form.addWidget(self.search_edit, 4, 0, 1, 4)
         form.setColumnStretch(1, 1)
         form.setColumnStretch(3, 1)
-        ll.addLayout(form)
-        self.count_label = QtWidgets.QLabel("")
-        self.count_label.setStyleSheet("color:#555;")
-        ll.addWidget(self.count_label)
+        self.count_label = QtWidgets.QLabel("", styleSheet="color:#555;")
         self.model = PromptListModel(self.db, self)
-        self.view = QtWidgets.QTableView()
+        self.view = read_only_table(QtWidgets.QTableView(
+            selectionBehavior=QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows,
+            selectionMode=QtWidgets.QAbstractItemView.SelectionMode.SingleSelection,
+            wordWrap=False), 22)
         self.view.setModel(self.model)
-        self.view.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.verticalHeader().setVisible(False)
-        self.view.verticalHeader().setDefaultSectionSize(22)
-        self.view.setWordWrap(False)
         hh = self.view.horizontalHeader()
         for c in (0, 1, 3, 4, 5):
             hh.setSectionResizeMode(c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
-        ll.addWidget(self.view, 1)
-        self.empty_label = QtWidgets.QLabel("")
-        self.empty_label.setWordWrap(True)
-        self.empty_label.setStyleSheet("color:#777; font-style: italic;")
-        ll.addWidget(self.empty_label)
+        self.empty_label = QtWidgets.QLabel("", wordWrap=True,
+                                            styleSheet="color:#777; font-style: italic;")
+        left = QtWidgets.QWidget()
+        boxed(QtWidgets.QVBoxLayout, [form, self.count_label, (self.view, 1), self.empty_label], left,
+              margins=0)
         # the what-if panel shares the left column with the prompt list, so the candidates get
         # the width they need to stand side by side
-        self.side_tabs = QtWidgets.QTabWidget()
+        self.side_tabs = QtWidgets.QTabWidget(minimumWidth=360)
         self.side_tabs.addTab(left, "Prompts")
         self.splitter.addWidget(self.side_tabs)
 
         # middle: prompt + context, candidates
         mid = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        self.context_view = QtWidgets.QTextBrowser()
-        self.context_view.setOpenLinks(False)
-        self.context_view.setHtml(self._placeholder_html())
+        self.context_view = QtWidgets.QTextBrowser(openLinks=False, html=self._placeholder_html())
         mid.addWidget(self.context_view)
-        cand_box = QtWidgets.QWidget()
-        cl = QtWidgets.QVBoxLayout(cand_box)
-        cl.setContentsMargins(0, 0, 0, 0)
-        self.cand_header = QtWidgets.QLabel("")
-        self.cand_header.setWordWrap(True)
-        cl.addWidget(self.cand_header)
-        self.cards_area = QtWidgets.QScrollArea()
-        self.cards_area.setWidgetResizable(True)
-        self.cards_area.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.cand_header = QtWidgets.QLabel("", wordWrap=True)
         self.cards_host = QtWidgets.QWidget()
-        self.cards_layout = QtWidgets.QHBoxLayout(self.cards_host)
-        self.cards_layout.setContentsMargins(2, 2, 2, 2)
+        self.cards_layout = boxed(QtWidgets.QHBoxLayout, [], self.cards_host, margins=2)
         self.cards_layout.addStretch(1)
+        self.cards_area = QtWidgets.QScrollArea(
+            widgetResizable=True, horizontalScrollBarPolicy=QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.cards_area.setWidget(self.cards_host)
-        cl.addWidget(self.cards_area, 1)
+        cand_box = QtWidgets.QWidget()
+        boxed(QtWidgets.QVBoxLayout, [self.cand_header, (self.cards_area, 1)], cand_box, margins=0)
         mid.addWidget(cand_box)
         mid.setStretchFactor(0, 2)
         mid.setStretchFactor(1, 3)
@@ -360,13 +327,12 @@ class SamplesTab(RunView):
         self.whatif.selection_saved.connect(self._selection_saved)
         self.whatif.run_launched.connect(self.run_launched)
         self.side_tabs.addTab(self.whatif, "What-if selection")
-        self.side_tabs.setMinimumWidth(360)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 5)
         self.splitter.setSizes([390, 700])
 
-        self._search_timer = QtCore.QTimer(self, singleShot=True, interval=250)
-        self._search_timer.timeout.connect(self.apply_filter)
+        self._search_timer = QtCore.QTimer(self, singleShot=True, interval=250,
+                                           timeout=self.apply_filter)
         self.search_edit.textChanged.connect(lambda _t: self._search_timer.start())
         for combo in (self.stage_combo, self.selection_combo, self.kind_combo, self.accept_combo):
             combo.currentIndexChanged.connect(lambda _i: self.apply_filter())
@@ -445,32 +411,27 @@ class SamplesTab(RunView):
             return
         self.stage_choices = stages
         self.selections[self.current_run or ""] = sels
-        for combo in (self.stage_combo, self.selection_combo):
-            combo.blockSignals(True)
-            combo.clear()
-        for i, st in enumerate(stages):
-            self.stage_combo.addItem(st["label"], i)
-        self.selection_combo.addItem("(no selection)", None)
-        for s in sels:
-            self.selection_combo.addItem(f"{s['name']} ({s['n_selected']} kept)", s["id"])
         # choose: the pending checkpoint, else the previous choice, else the first sampling stage
         pick = 0
         if self._pending_tag is not None:
-            for i, st in enumerate(stages):
-                if st.get("tag") == self._pending_tag:
-                    pick = i
-                    break
+            pick = next((i for i, st in enumerate(stages) if st.get("tag") == self._pending_tag), 0)
             self._pending_tag = None
         elif prev is not None and prev < len(stages):
             pick = prev
-        if stages:
-            self.stage_combo.setCurrentIndex(pick)
-        if prev_sel is not None and self.selection_combo.findData(prev_sel) >= 0:
-            self.selection_combo.setCurrentIndex(self.selection_combo.findData(prev_sel))
-        elif sels:
-            self.selection_combo.setCurrentIndex(self.selection_combo.count() - 1)
-        for combo in (self.stage_combo, self.selection_combo):
-            combo.blockSignals(False)
+        with QtCore.QSignalBlocker(self.stage_combo), QtCore.QSignalBlocker(self.selection_combo):
+            self.stage_combo.clear()
+            self.selection_combo.clear()
+            for i, st in enumerate(stages):
+                self.stage_combo.addItem(st["label"], i)
+            self.selection_combo.addItem("(no selection)", None)
+            for s in sels:
+                self.selection_combo.addItem(f"{s['name']} ({s['n_selected']} kept)", s["id"])
+            if stages:
+                self.stage_combo.setCurrentIndex(pick)
+            if prev_sel is not None and self.selection_combo.findData(prev_sel) >= 0:
+                self.selection_combo.setCurrentIndex(self.selection_combo.findData(prev_sel))
+            elif sels:
+                self.selection_combo.setCurrentIndex(self.selection_combo.count() - 1)
         self.apply_filter()
 
     def _selection_saved(self, run_id: str, name: str) -> None:

@@ -91,8 +91,7 @@ class WhatIfPanel(QtWidgets.QGroupBox):
         self.last_ms = 0.0
         self._load_token = 0
         self.defaults: dict[str, Any] = policy_from_config(None)
-        self._timer = QtCore.QTimer(self, singleShot=True, interval=50)
-        self._timer.timeout.connect(self.recompute)
+        self._timer = QtCore.QTimer(self, singleShot=True, interval=50, timeout=self.recompute)
         self._build()
 
     def _build(self) -> None:
