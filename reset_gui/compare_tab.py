@@ -14,8 +14,9 @@ from backend.eval_details import EvalDetails
 from backend.experiments import merge_seeds
 from backend.stats import Diff, compare_details
 
-from .base import RunView
+from .base import RunView, read_only_table
 from .plots import CurveSet, PlotPanel, TradeoffPlot
+from .setup.forms import boxed
 from .views import MetricSeries, TradeoffData, config_diff, run_color
 
 DIFF_CATEGORIES = (("faithfulness", "faithfulness"), ("instruction_following", "instr. following"),
@@ -49,32 +50,23 @@ class CompareTab(RunView):
         self._build()
 
     def _build(self) -> None:
-        outer = QtWidgets.QHBoxLayout(self)
-        outer.setContentsMargins(6, 6, 6, 6)
         split = QtWidgets.QSplitter(QtCore.Qt.Orientation.Horizontal)
-        outer.addWidget(split)
+        boxed(QtWidgets.QHBoxLayout, [split], self, margins=6)
+        self.run_list = QtWidgets.QListWidget(itemChanged=lambda _i: self._checked_changed())
+        self.hint = QtWidgets.QLabel("Check three or more runs (two also work).", wordWrap=True,
+                                     styleSheet="color:#666;")
+        self.report_btn = QtWidgets.QPushButton(
+            "Report of the checked runs…", clicked=self._report_clicked,
+            toolTip="One HTML file: the paper's figures with 95 % intervals, the differences in "
+                    "words, selections, judge coverage and configs "
+                    "(the same as `reset-gui report RUN...`)")
         left = QtWidgets.QWidget()
-        ll = QtWidgets.QVBoxLayout(left)
-        ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(QtWidgets.QLabel("<b>Runs to compare</b>"))
-        self.run_list = QtWidgets.QListWidget()
-        self.run_list.itemChanged.connect(lambda _i: self._checked_changed())
-        ll.addWidget(self.run_list, 1)
-        self.hint = QtWidgets.QLabel("Check three or more runs (two also work).")
-        self.hint.setWordWrap(True)
-        self.hint.setStyleSheet("color:#666;")
-        ll.addWidget(self.hint)
-        self.report_btn = QtWidgets.QPushButton("Report of the checked runs…")
-        self.report_btn.setToolTip("One HTML file: the paper's figures with 95 % intervals, the "
-                                   "differences in words, selections, judge coverage and configs "
-                                   "(the same as `reset-gui report RUN...`)")
-        self.report_btn.clicked.connect(self._report_clicked)
-        ll.addWidget(self.report_btn)
+        boxed(QtWidgets.QVBoxLayout, [QtWidgets.QLabel("<b>Runs to compare</b>"), (self.run_list, 1),
+                                      self.hint, self.report_btn], left, margins=0)
         split.addWidget(left)
 
         right = QtWidgets.QWidget()
-        grid = QtWidgets.QGridLayout(right)
-        grid.setContentsMargins(0, 0, 0, 0)
+        grid = QtWidgets.QGridLayout(right, contentsMargins=QtCore.QMargins(0, 0, 0, 0))
         self.loss_panel = PlotPanel("Training loss", "step (stages end to end)", "loss",
                                     "Check runs on the left to overlay their loss curves.")
         self.genlen_panel = PlotPanel("Generation length during training", "step (stages end to end)",
@@ -89,26 +81,20 @@ class CompareTab(RunView):
         self.genlen_legend = self.genlen_panel.item.addLegend(offset=(-8, 8), labelTextSize="8pt")
         self.loss_curves = CurveSet(self.loss_panel.item)
         self.genlen_curves = CurveSet(self.genlen_panel.item)
+        self.diff_table = read_only_table(QtWidgets.QTableWidget(0, 0, wordWrap=False), row_numbers=True)
+        self.diff_empty = QtWidgets.QLabel("Check at least two runs to see how their configs differ.",
+                                           styleSheet="color:#777; font-style: italic;")
         diff_box = QtWidgets.QGroupBox("Config differences")
-        dl = QtWidgets.QVBoxLayout(diff_box)
-        self.diff_table = QtWidgets.QTableWidget(0, 0)
-        self.diff_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.diff_table.setWordWrap(False)
-        self.diff_table.verticalHeader().setDefaultSectionSize(20)
-        self.diff_empty = QtWidgets.QLabel("Check at least two runs to see how their configs differ.")
-        self.diff_empty.setStyleSheet("color:#777; font-style: italic;")
-        dl.addWidget(self.diff_empty)
-        dl.addWidget(self.diff_table, 1)
+        boxed(QtWidgets.QVBoxLayout, [self.diff_empty, (self.diff_table, 1)], diff_box)
         grid.addWidget(self.tradeoff_panel, 0, 0, 2, 1)
         grid.addWidget(self.loss_panel, 0, 1)
         grid.addWidget(self.genlen_panel, 1, 1)
         grid.addWidget(self._build_deltas(), 2, 0)
         grid.addWidget(diff_box, 2, 1)
+        for i in range(3):
+            grid.setRowStretch(i, 1)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
-        grid.setRowStretch(0, 1)
-        grid.setRowStretch(1, 1)
-        grid.setRowStretch(2, 1)
         split.addWidget(right)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 5)
@@ -116,35 +102,26 @@ class CompareTab(RunView):
         self._refresh_diff()
 
     def _build_deltas(self) -> QtWidgets.QGroupBox:
-        box = QtWidgets.QGroupBox("Differences from a reference checkpoint (95 % intervals)")
-        lay = QtWidgets.QVBoxLayout(box)
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(QtWidgets.QLabel("Reference:"))
-        self.ref_combo = QtWidgets.QComboBox()
-        self.ref_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
         # a change that is not ours (ours block signals) is the user's pick: kept while listed
-        self.ref_combo.currentIndexChanged.connect(self._ref_picked)
+        self.ref_combo = QtWidgets.QComboBox(
+            sizeAdjustPolicy=QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents,
+            currentIndexChanged=self._ref_picked)
         self._ref_chosen = False
-        row.addWidget(self.ref_combo, 1)
-        lay.addLayout(row)
-        self.delta_table = QtWidgets.QTableWidget(0, 1 + len(DIFF_CATEGORIES) + 1)
+        self.delta_table = read_only_table(QtWidgets.QTableWidget(0, 1 + len(DIFF_CATEGORIES) + 1))
         self.delta_table.setHorizontalHeaderLabels(
             ["checkpoint"] + [f"Δ {label}" for _c, label in DIFF_CATEGORIES] + ["items"])
-        self.delta_table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.delta_table.verticalHeader().setVisible(False)
-        self.delta_table.verticalHeader().setDefaultSectionSize(20)
         small = self.delta_table.font()
         small.setPointSizeF(max(7.0, small.pointSizeF() - 1))
         self.delta_table.setFont(small)  # four "±0.000 [±0.000, ±0.000]" columns fit half a window
-        lay.addWidget(self.delta_table, 1)
         self.delta_note = QtWidgets.QLabel(
             "Δ = checkpoint − reference, bootstrap over the eval items both were scored on "
             "(paired); <span style='color:#8a8a8a'>≈ grey: within noise</span> (the interval "
             "contains 0); <span style='color:#1a7f37'>green</span>/<span style='color:#b42318'>"
-            "red</span>: outside noise.")
-        self.delta_note.setWordWrap(True)
-        self.delta_note.setStyleSheet("color:#555; font-size: 8pt;")
-        lay.addWidget(self.delta_note)
+            "red</span>: outside noise.", wordWrap=True, styleSheet="color:#555; font-size: 8pt;")
+        box = QtWidgets.QGroupBox("Differences from a reference checkpoint (95 % intervals)")
+        boxed(QtWidgets.QVBoxLayout, [
+            boxed(QtWidgets.QHBoxLayout, [QtWidgets.QLabel("Reference:"), (self.ref_combo, 1)]),
+            (self.delta_table, 1), self.delta_note], box)
         return box
 
     # ---- helpers --------------------------------------------------------------------------------
@@ -167,12 +144,11 @@ class CompareTab(RunView):
         return out
 
     def set_checked(self, run_ids: list[str]) -> None:
-        self.run_list.blockSignals(True)
-        for i in range(self.run_list.count()):
-            it = self.run_list.item(i)
-            on = it.data(QtCore.Qt.ItemDataRole.UserRole) in run_ids
-            it.setCheckState(QtCore.Qt.CheckState.Checked if on else QtCore.Qt.CheckState.Unchecked)
-        self.run_list.blockSignals(False)
+        with QtCore.QSignalBlocker(self.run_list):
+            for i in range(self.run_list.count()):
+                it = self.run_list.item(i)
+                on = it.data(QtCore.Qt.ItemDataRole.UserRole) in run_ids
+                it.setCheckState(QtCore.Qt.CheckState.Checked if on else QtCore.Qt.CheckState.Unchecked)
         self._checked_changed()
 
     # ---- interface ------------------------------------------------------------------------------
@@ -184,21 +160,20 @@ class CompareTab(RunView):
         self.runs = list(runs)
         for r in self.runs:
             self.tradeoff.color_of(r["id"])
-        self.run_list.blockSignals(True)
-        self.run_list.clear()
-        for r in self.runs:
-            it = QtWidgets.QListWidgetItem(f"{r.get('name') or r['id']}  ·  {r.get('status', '')}")
-            it.setData(QtCore.Qt.ItemDataRole.UserRole, r["id"])
-            it.setToolTip(f"{r['id']}\npreset {r.get('preset')}"
-                          + (f"\nexperiment {r['experiment']}" if r.get("experiment") else ""))
-            it.setFlags(it.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
-            it.setCheckState(QtCore.Qt.CheckState.Checked if r["id"] in checked
-                             else QtCore.Qt.CheckState.Unchecked)
-            pix = QtGui.QPixmap(10, 10)
-            pix.fill(QtGui.QColor(self._color(r["id"])))
-            it.setIcon(QtGui.QIcon(pix))
-            self.run_list.addItem(it)
-        self.run_list.blockSignals(False)
+        with QtCore.QSignalBlocker(self.run_list):
+            self.run_list.clear()
+            for r in self.runs:
+                it = QtWidgets.QListWidgetItem(f"{r.get('name') or r['id']}  ·  {r.get('status', '')}")
+                it.setData(QtCore.Qt.ItemDataRole.UserRole, r["id"])
+                it.setToolTip(f"{r['id']}\npreset {r.get('preset')}"
+                              + (f"\nexperiment {r['experiment']}" if r.get("experiment") else ""))
+                it.setFlags(it.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
+                it.setCheckState(QtCore.Qt.CheckState.Checked if r["id"] in checked
+                                 else QtCore.Qt.CheckState.Unchecked)
+                pix = QtGui.QPixmap(10, 10)
+                pix.fill(QtGui.QColor(self._color(r["id"])))
+                it.setIcon(QtGui.QIcon(pix))
+                self.run_list.addItem(it)
         if [r for r in self.checked_runs()] != self._checked:
             self._checked_changed()
         else:
@@ -364,18 +339,17 @@ class CompareTab(RunView):
     def _refresh_deltas(self) -> None:
         cks = self._checkpoints()
         current = self.ref_combo.currentData()
-        self.ref_combo.blockSignals(True)
-        self.ref_combo.clear()
-        for k in cks:
-            self.ref_combo.addItem(self._ckpt_label(k), k)
-        if current in cks and self._ref_chosen:
-            self.ref_combo.setCurrentIndex(cks.index(current))
-        elif cks:  # default reference: the oldest run's MTL checkpoint (what ReSet and the
-            # control continue from)
-            created = {r["id"]: r.get("created_at") or 0 for r in self.runs}
-            mtl = sorted((created.get(k[0], float("inf")), i) for i, k in enumerate(cks) if k[1] == "mtl")
-            self.ref_combo.setCurrentIndex(mtl[0][1] if mtl else 0)
-        self.ref_combo.blockSignals(False)
+        with QtCore.QSignalBlocker(self.ref_combo):
+            self.ref_combo.clear()
+            for k in cks:
+                self.ref_combo.addItem(self._ckpt_label(k), k)
+            if current in cks and self._ref_chosen:
+                self.ref_combo.setCurrentIndex(cks.index(current))
+            elif cks:  # default reference: the oldest run's MTL checkpoint (what ReSet and the
+                # control continue from)
+                created = {r["id"]: r.get("created_at") or 0 for r in self.runs}
+                mtl = sorted((created.get(k[0], float("inf")), i) for i, k in enumerate(cks) if k[1] == "mtl")
+                self.ref_combo.setCurrentIndex(mtl[0][1] if mtl else 0)
         ref = self.ref_combo.currentData()
         others = [k for k in cks if k != ref]
         self.delta_table.setRowCount(len(others))
