@@ -9,12 +9,6 @@ from pathlib import Path
 from .style import APP_NAME
 
 
-def configure_pyqtgraph() -> None:
-    import pyqtgraph as pg
-
-    pg.setConfigOptions(antialias=True, background="w", foreground="k")
-
-
 def make_app(argv: list[str] | None = None):
     from PySide6.QtWidgets import QApplication
 
@@ -29,7 +23,6 @@ def make_app(argv: list[str] | None = None):
         from PySide6.QtGui import QIcon
 
         app.setWindowIcon(QIcon(str(icon)))
-    configure_pyqtgraph()
     return app
 
 

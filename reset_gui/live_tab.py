@@ -40,8 +40,7 @@ class LiveTab(RunView):
         self.metrics = MetricSeries()
         self.eval_details: dict[str, dict[str, tuple[int, Any]]] = {}  # run -> tag -> (ck id, details)
         self.selections: dict[str, list[dict[str, Any]]] = {}  # run -> selection rows
-        self._hist_timer = QtCore.QTimer(self, singleShot=True, interval=300)
-        self._hist_timer.timeout.connect(self._query_hist)
+        self._hist_timer = QtCore.QTimer(self, singleShot=True, interval=300, timeout=self._query_hist)
         self._hist_token = 0
         self._hist_rates: dict[str, float] = {}
         self._build()
@@ -49,11 +48,8 @@ class LiveTab(RunView):
 
     # ---- layout ---------------------------------------------------------------------------------
     def _build(self) -> None:
-        grid = QtWidgets.QGridLayout(self)
-        grid.setContentsMargins(6, 6, 6, 6)
-        grid.setSpacing(6)
-        self.header = QtWidgets.QLabel("")
-        self.header.setStyleSheet("color: #333;")
+        grid = QtWidgets.QGridLayout(self, contentsMargins=QtCore.QMargins(6, 6, 6, 6), spacing=6)
+        self.header = QtWidgets.QLabel("", styleSheet="color: #333;")
         grid.addWidget(self.header, 0, 0, 1, 3)
 
         self.tradeoff_panel = PlotPanel(
@@ -84,9 +80,8 @@ class LiveTab(RunView):
         self.hist_panel = PlotPanel("Judge scores: accepted vs rejected", "score", "samples",
                                     "No judged samples yet — score histograms appear after the "
                                     "judge stage.")
-        self.judge_combo = QtWidgets.QComboBox()
+        self.judge_combo = QtWidgets.QComboBox(toolTip="Judge whose scores are histogrammed")
         self.judge_combo.addItems(HIST_JUDGES)
-        self.judge_combo.setToolTip("Judge whose scores are histogrammed")
         self.judge_combo.currentTextChanged.connect(lambda _t: self._schedule_hist(0))
         self.hist_panel.extra.addWidget(self.judge_combo)
 
@@ -96,8 +91,6 @@ class LiveTab(RunView):
         grid.addWidget(self.bylen_panel, 2, 2)
         grid.addWidget(self.accept_panel, 3, 0)
         grid.addWidget(self.hist_panel, 3, 1, 1, 2)
-        for c in range(3):
-            grid.setColumnStretch(c, 1)
         grid.setColumnStretch(0, 5)
         grid.setColumnStretch(1, 4)
         grid.setColumnStretch(2, 4)

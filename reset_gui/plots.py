@@ -14,9 +14,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from backend.eval_details import EvalDetails
 from backend.scoring import Coverage, coverage
 
+from .setup.forms import boxed
 from .views import TradeoffData, TradeoffPoint, pareto_front, run_color, tradeoff_tip
 
-pg.setConfigOptions(antialias=True, background="w", foreground="#222")
+pg.setConfigOptions(antialias=True, background="w", foreground="#222")  # before any plot is made
 
 AXIS_FONT = QtGui.QFont()
 AXIS_FONT.setPointSize(8)
@@ -31,30 +32,15 @@ class PlotPanel(QtWidgets.QFrame):
 
     def __init__(self, title: str, x_label: str = "", y_label: str = "",
                  empty_text: str = "No data yet", parent: QtWidgets.QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName("PlotPanel")
-        self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.setSpacing(2)
-        head = QtWidgets.QHBoxLayout()
-        self.title_label = QtWidgets.QLabel(f"<b>{title}</b>")
-        self.title_label.setToolTip(title)
-        # a long title may be clipped on a narrow window instead of widening the whole grid
-        self.title_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
-                                       QtWidgets.QSizePolicy.Policy.Preferred)
-        self.title_label.setMinimumWidth(60)
-        head.addWidget(self.title_label, 1)
+        super().__init__(parent, objectName="PlotPanel", frameShape=QtWidgets.QFrame.Shape.StyledPanel)
+        # a long title or empty text may be clipped on a narrow window, never widen the whole grid
+        clipped = QtWidgets.QSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
+                                        QtWidgets.QSizePolicy.Policy.Preferred)
+        self.title_label = QtWidgets.QLabel(f"<b>{title}</b>", toolTip=title, sizePolicy=clipped,
+                                            minimumWidth=60)
         self.extra = QtWidgets.QHBoxLayout()  # room for per-plot controls (combos)
-        head.addLayout(self.extra)
-        self.export_button = QtWidgets.QToolButton()
-        self.export_button.setText("Save…")
-        self.export_button.setToolTip("Save this plot as PNG or SVG")
-        self.export_button.setAutoRaise(True)
-        self.export_button.clicked.connect(self._export)
-        head.addWidget(self.export_button)
-        lay.addLayout(head)
-        self.stack = QtWidgets.QStackedLayout()
+        self.export_button = QtWidgets.QToolButton(text="Save…", toolTip="Save this plot as PNG or SVG",
+                                                   autoRaise=True, clicked=self._export)
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(150)
         pi = self.plot.getPlotItem()
@@ -65,15 +51,16 @@ class PlotPanel(QtWidgets.QFrame):
             pi.setLabel("bottom", x_label)
         if y_label:
             pi.setLabel("left", y_label)
-        self.empty_label = QtWidgets.QLabel(empty_text)
-        self.empty_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        self.empty_label.setWordWrap(True)
-        self.empty_label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
-                                       QtWidgets.QSizePolicy.Policy.Preferred)
-        self.empty_label.setStyleSheet("color: #777; font-style: italic; padding: 16px;")
+        self.empty_label = QtWidgets.QLabel(
+            empty_text, alignment=QtCore.Qt.AlignmentFlag.AlignCenter, wordWrap=True, sizePolicy=clipped,
+            styleSheet="color: #777; font-style: italic; padding: 16px;")
+        self.stack = QtWidgets.QStackedLayout()
         self.stack.addWidget(self.plot)
         self.stack.addWidget(self.empty_label)
-        lay.addLayout(self.stack, 1)
+        lay = boxed(QtWidgets.QVBoxLayout, [
+            boxed(QtWidgets.QHBoxLayout, [(self.title_label, 1), self.extra, self.export_button]),
+            (self.stack, 1)], self, margins=4)
+        lay.setSpacing(2)
         self.set_empty(True)
 
     @property
