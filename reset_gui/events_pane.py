@@ -11,7 +11,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QLabel
 
 from backend.vocab import Status
 
-from .base import TableModel
+from .base import TableModel, read_only_table
+from .setup.forms import boxed
 from .style import LEVEL_COLORS, fmt_time, mono_font, status_color
 
 EVENT_COLUMNS = ("Time", "Run", "Stage", "Level", "Message")
@@ -88,50 +89,30 @@ class EventsPane(QWidget):
         super().__init__(parent)
         self.model = EventsModel(self)
         self.current_run: dict[str, Any] | None = None
-        self.title = QLabel("Events — all runs", self)
-        self.title.setObjectName("SectionTitle")
-        self.all_runs = QCheckBox("Show all runs", self)
-        self.all_runs.toggled.connect(lambda _: self._apply_filter())
-        self.view = QTableView(self)
+        self.title = QLabel("Events — all runs", self, objectName="SectionTitle")
+        self.all_runs = QCheckBox("Show all runs", self, toggled=lambda _: self._apply_filter())
+        self.view = read_only_table(QTableView(
+            self, selectionBehavior=QAbstractItemView.SelectionBehavior.SelectRows, wordWrap=False))
         self.view.setModel(self.model)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.verticalHeader().setVisible(False)
-        self.view.verticalHeader().setDefaultSectionSize(20)
-        self.view.setWordWrap(False)
         hdr = self.view.horizontalHeader()
         for col, w in enumerate((80, 150, 52, 60)):
             hdr.resizeSection(col, w)
         hdr.setStretchLastSection(True)
         self.model.rowsInserted.connect(self._follow_tail)
 
-        self.problem_title = QLabel(self)
-        self.problem_title.setWordWrap(True)
-        self.problem = QPlainTextEdit(self)
-        self.problem.setObjectName("ProblemText")
-        self.problem.setReadOnly(True)
-        self.problem.setFont(mono_font())
-        self.problem.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-        self.problem_box = QWidget(self)
-        pl = QVBoxLayout(self.problem_box)
-        pl.setContentsMargins(0, 0, 0, 0)
-        pl.addWidget(self.problem_title)
-        pl.addWidget(self.problem, 1)
-
-        top = QHBoxLayout()
-        top.addWidget(self.title)
-        top.addStretch(1)
-        top.addWidget(self.all_runs)
+        self.problem_title = QLabel(self, wordWrap=True)
+        self.problem = QPlainTextEdit(self, objectName="ProblemText", readOnly=True, font=mono_font(),
+                                      lineWrapMode=QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.problem_box = QWidget(self, visible=False)
+        boxed(QVBoxLayout, [self.problem_title, (self.problem, 1)], self.problem_box, margins=0)
         self.split = QSplitter(Qt.Orientation.Horizontal, self)
         self.split.addWidget(self.view)
         self.split.addWidget(self.problem_box)
         self.split.setStretchFactor(0, 3)
         self.split.setStretchFactor(1, 2)
-        lay = QVBoxLayout(self)
+        lay = boxed(QVBoxLayout, [boxed(QHBoxLayout, [(self.title, 1), self.all_runs]), (self.split, 1)],
+                    self)
         lay.setContentsMargins(4, 2, 4, 4)
-        lay.addLayout(top)
-        lay.addWidget(self.split, 1)
-        self.problem_box.hide()
 
     # ---- inputs -------------------------------------------------------------------------------
     def add_events(self, rows: list[dict[str, Any]]) -> None:

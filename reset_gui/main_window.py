@@ -34,9 +34,7 @@ DEMO_HINT = ("Press Launch to run the ReSet demo on the embedded model: every st
 def _scrollable(view: QWidget) -> QScrollArea:
     """A view inside a frameless scroll area: a view wider than its tab scrolls instead of
     stretching the whole window past the screen."""
-    area = QScrollArea()
-    area.setWidgetResizable(True)
-    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
     area.setWidget(view)
     return area
 
@@ -72,8 +70,7 @@ class MainWindow(QMainWindow):
         # ---- widgets -------------------------------------------------------------------------
         self.runs_panel = RunsPanel(self)
         self.events = EventsPane(self)
-        self.tabs = QTabWidget(self)
-        self.tabs.setDocumentMode(True)
+        self.tabs = QTabWidget(self, documentMode=True)
         self.setup = SetupTab(self.home, self, background=self.bg)
         self.tabs.addTab(self.setup, "Setup")
         self.live = LiveTab(self.runlog_path, self)
@@ -87,49 +84,41 @@ class MainWindow(QMainWindow):
         self.compare.checkpoint_clicked.connect(self.open_checkpoint)
         self.samples.run_launched.connect(self._on_launched)
 
-        top = QSplitter(Qt.Orientation.Horizontal, self)
+        top = QSplitter(Qt.Orientation.Horizontal, self, childrenCollapsible=False)
         top.addWidget(self.runs_panel)
         top.addWidget(self.tabs)
-        top.setStretchFactor(0, 0)
         top.setStretchFactor(1, 1)
         top.setSizes([400, 1000])
-        top.setChildrenCollapsible(False)
-        outer = QSplitter(Qt.Orientation.Vertical, self)
+        outer = QSplitter(Qt.Orientation.Vertical, self, childrenCollapsible=False)
         outer.addWidget(top)
         outer.addWidget(self.events)
         outer.setStretchFactor(0, 1)
-        outer.setStretchFactor(1, 0)
         outer.setSizes([700, 160])
-        outer.setChildrenCollapsible(False)
         self.top_split, self.outer_split = top, outer
         self.setCentralWidget(outer)
 
         # ---- actions -------------------------------------------------------------------------
-        tb = QToolBar("Runs", self)
-        tb.setMovable(False)
-        tb.setIconSize(QSize(16, 16))
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb = QToolBar("Runs", self, movable=False, iconSize=QSize(16, 16),
+                      toolButtonStyle=Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.addToolBar(tb)
         icon = self.style().standardIcon
-        self.act_launch = QAction(icon(QStyle.StandardPixmap.SP_MediaPlay), "Launch", self)
-        self.act_launch.setToolTip("Launch the config on the Setup tab")
-        self.act_launch.setShortcut(QKeySequence("Ctrl+Return"))
-        self.act_launch.triggered.connect(self.launch)
-        self.act_cancel = QAction(icon(QStyle.StandardPixmap.SP_MediaStop), "Cancel", self)
-        self.act_cancel.setToolTip("Stop the selected run gracefully (its last checkpoint is kept)")
-        self.act_cancel.triggered.connect(self.cancel_selected)
-        self.act_resume = QAction(icon(QStyle.StandardPixmap.SP_BrowserReload), "Resume", self)
-        self.act_resume.setToolTip("Continue the selected stopped run; finished stages are skipped")
-        self.act_resume.triggered.connect(self.resume_selected)
-        self.act_clone = QAction(icon(QStyle.StandardPixmap.SP_FileDialogNewFolder), "Clone run", self)
-        self.act_clone.setToolTip("Load the selected run's config into Setup as a new run")
-        self.act_clone.triggered.connect(self.clone_selected)
-        for a in (self.act_launch, self.act_cancel, self.act_resume, self.act_clone):
-            tb.addAction(a)
+        self.act_launch = QAction(icon(QStyle.StandardPixmap.SP_MediaPlay), "Launch", self,
+                                  toolTip="Launch the config on the Setup tab",
+                                  shortcut=QKeySequence("Ctrl+Return"), triggered=self.launch)
+        self.act_cancel = QAction(icon(QStyle.StandardPixmap.SP_MediaStop), "Cancel", self,
+                                  toolTip="Stop the selected run gracefully (its last checkpoint is kept)",
+                                  triggered=self.cancel_selected)
+        self.act_resume = QAction(icon(QStyle.StandardPixmap.SP_BrowserReload), "Resume", self,
+                                  toolTip="Continue the selected stopped run; finished stages are skipped",
+                                  triggered=self.resume_selected)
+        self.act_clone = QAction(icon(QStyle.StandardPixmap.SP_FileDialogNewFolder), "Clone run", self,
+                                 toolTip="Load the selected run's config into Setup as a new run",
+                                 triggered=self.clone_selected)
+        tb.addActions([self.act_launch, self.act_cancel, self.act_resume, self.act_clone])
         self.toolbar = tb
 
-        self.path_label = QLabel(f"Run log: {self.runlog_path}", self)
-        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.path_label = QLabel(f"Run log: {self.runlog_path}", self,
+                                 textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.statusBar().addPermanentWidget(self.path_label)
 
         # ---- wiring --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import time
 import tomllib
 from typing import Any
 
-from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRect, QSignalBlocker, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QLabel,
                                QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QTableView,
@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QLa
 from backend import queries
 from backend.vocab import FINAL_STATUSES, Status
 
-from .base import TableModel
+from .base import TableModel, read_only_table
+from .setup.forms import boxed
 from .style import fmt_duration, fmt_time, status_color, status_icon
 
 COLUMNS = ("Name", "Preset", "Status", "Job", "Stage", "Progress", "Elapsed", "ETA",
@@ -257,16 +258,12 @@ class RunsPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.model = RunsModel(self)
-        self.view = QTableView(self)
+        self.view = read_only_table(QTableView(
+            self, selectionBehavior=QAbstractItemView.SelectionBehavior.SelectRows,
+            selectionMode=QAbstractItemView.SelectionMode.SingleSelection, alternatingRowColors=True,
+            wordWrap=False), 24)
         self.view.setModel(self.model)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.view.setAlternatingRowColors(True)
-        self.view.verticalHeader().setVisible(False)
-        self.view.verticalHeader().setDefaultSectionSize(24)
         self.view.setItemDelegateForColumn(COL["Progress"], ProgressDelegate(self.view))
-        self.view.setWordWrap(False)
         header = self.view.horizontalHeader()
         header.setStretchLastSection(True)
         widths = {"Name": 116, "Preset": 86, "Status": 106, "Job": 124, "Stage": 100,
@@ -274,20 +271,13 @@ class RunsPanel(QWidget):
         for name, w in widths.items():
             header.resizeSection(COL[name], w)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.empty = QLabel("No runs yet.\nSet one up on the Setup tab and press Launch.", self)
-        self.empty.setObjectName("Placeholder")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        title = QLabel("Runs", self)
-        title.setObjectName("SectionTitle")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(title)
-        lay.addWidget(self.view, 1)
-        lay.addWidget(self.empty, 1)
+        self.empty = QLabel("No runs yet.\nSet one up on the Setup tab and press Launch.", self,
+                            objectName="Placeholder", alignment=Qt.AlignmentFlag.AlignCenter)
+        boxed(QVBoxLayout, [QLabel("Runs", self, objectName="SectionTitle"), (self.view, 1),
+                            (self.empty, 1)], self, margins=4)
         self.view.selectionModel().selectionChanged.connect(self._on_selection)
         self.model.modelReset.connect(self._update_empty)
-        self._clock = QTimer(self)
-        self._clock.timeout.connect(self._tick)
+        self._clock = QTimer(self, timeout=self._tick)
         self._clock.start(1000)
         self._selected: str | None = None
         self._update_empty()
@@ -322,12 +312,11 @@ class RunsPanel(QWidget):
         row = self.model.row_of(run_id) if run_id else -1
         if row < 0:
             return False
-        sm = self.view.selectionModel()
-        if not emit:
-            sm.blockSignals(True)
-        self.view.selectRow(row)
-        if not emit:
-            sm.blockSignals(False)
+        if emit:
+            self.view.selectRow(row)
+        else:
+            with QSignalBlocker(self.view.selectionModel()):
+                self.view.selectRow(row)
             self.view.viewport().update()
         self._selected = run_id
         return True
