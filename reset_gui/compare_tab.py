@@ -17,6 +17,7 @@ from backend.stats import Diff, compare_details
 from .base import RunView, read_only_table
 from .plots import CurveSet, PlotPanel, TradeoffPlot
 from .setup.forms import boxed
+from .style import bold
 from .views import MetricSeries, TradeoffData, config_diff, run_color
 
 DIFF_CATEGORIES = (("faithfulness", "faithfulness"), ("instruction_following", "instr. following"),
@@ -363,9 +364,7 @@ class CompareTab(RunView):
                 if key[0].startswith(EXP) else key[0]
             name.setForeground(QtGui.QColor(self._color(first)))
             if key[0].startswith(EXP):
-                font = name.font()
-                font.setBold(True)
-                name.setFont(font)
+                name.setFont(bold(name.font()))
                 det = self.details_of(*key)
                 name.setToolTip("seeds pooled: each eval item's score is its mean over the seeds; "
                                 "per-seed means: " + "; ".join(
@@ -377,13 +376,11 @@ class CompareTab(RunView):
                 item = QtWidgets.QTableWidgetItem(diff_text(d))
                 item.setData(QtCore.Qt.ItemDataRole.UserRole, d)
                 if d is not None:
-                    font = item.font()
                     if d.within_noise:
                         item.setForeground(QtGui.QColor(NOISE))
                     else:
-                        font.setBold(True)
+                        item.setFont(bold(item.font()))
                         item.setForeground(QtGui.QColor(UP if d.diff > 0 else DOWN))
-                    item.setFont(font)
                     item.setToolTip(
                         f"{label}: {self._ckpt_label(key)} − {self._ckpt_label(ref)} = {d.diff:+.4f}\n"
                         f"95 % interval [{d.interval.lo:+.4f}, {d.interval.hi:+.4f}] "

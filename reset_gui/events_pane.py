@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QLabel, QPlainTextEdit,
                                QSplitter, QTableView, QVBoxLayout, QWidget)
 
@@ -13,7 +13,7 @@ from backend.vocab import Status
 
 from .base import TableModel, read_only_table
 from .setup.forms import boxed
-from .style import LEVEL_COLORS, fmt_time, mono_font, status_color
+from .style import LEVEL_COLORS, bold, fmt_time, mono_font, status_color
 
 EVENT_COLUMNS = ("Time", "Run", "Stage", "Level", "Message")
 MAX_EVENTS = 50_000  # kept in memory; the view shows the filtered tail
@@ -67,9 +67,7 @@ class EventsModel(TableModel):
         elif role == Qt.ItemDataRole.ForegroundRole:
             return QColor(LEVEL_COLORS.get(level, "#222222"))
         elif role == Qt.ItemDataRole.FontRole and level == "error":
-            f = QFont()
-            f.setBold(True)
-            return f
+            return bold()
         elif role == Qt.ItemDataRole.ToolTipRole:
             text = ev.get("message") or ""
             if ev.get("details"):

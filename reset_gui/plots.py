@@ -15,15 +15,14 @@ from backend.eval_details import EvalDetails
 from backend.scoring import Coverage, coverage
 
 from .setup.forms import boxed
+from .style import bold
 from .views import TradeoffData, TradeoffPoint, pareto_front, run_color, tradeoff_tip
 
 pg.setConfigOptions(antialias=True, background="w", foreground="#222")  # before any plot is made
 
 AXIS_FONT = QtGui.QFont()
 AXIS_FONT.setPointSize(8)
-LABEL_FONT = QtGui.QFont()
-LABEL_FONT.setPointSize(8)
-LABEL_FONT.setBold(True)
+LABEL_FONT = bold(AXIS_FONT)
 X_LABEL = "instruction following"
 
 

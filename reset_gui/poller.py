@@ -59,9 +59,7 @@ class RunLogPoller(QObject):
     # ---- lifecycle (called in the poller's thread) -------------------------------------------
     @Slot()
     def start(self) -> None:
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self.tick)
+        self._timer = QTimer(self, singleShot=True, timeout=self.tick)
         self.tick()
 
     @Slot()
@@ -169,8 +167,7 @@ class PollerThread(QObject):
 
     def __init__(self, runlog_path: str | Path, parent: QObject | None = None, **kwargs: Any):
         super().__init__(parent)
-        self.thread = QThread()
-        self.thread.setObjectName("RunLogPoller")
+        self.thread = QThread(objectName="RunLogPoller")
         self.poller = RunLogPoller(runlog_path, **kwargs)
         self.poller.moveToThread(self.thread)
         self.thread.started.connect(self.poller.start)

@@ -7,7 +7,7 @@ import tomllib
 from typing import Any
 
 from PySide6.QtCore import QRect, QSignalBlocker, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QLabel,
                                QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QTableView,
                                QVBoxLayout, QWidget)
@@ -17,7 +17,7 @@ from backend.vocab import FINAL_STATUSES, Status
 
 from .base import TableModel, read_only_table
 from .setup.forms import boxed
-from .style import fmt_duration, fmt_time, status_color, status_icon
+from .style import RIGHT, bold, fmt_duration, fmt_time, status_color, status_icon
 
 COLUMNS = ("Name", "Preset", "Status", "Job", "Stage", "Progress", "Elapsed", "ETA",
            "Started from")
@@ -203,9 +203,7 @@ class RunsModel(TableModel):
         elif role == Qt.ItemDataRole.DecorationRole and col == COL["Status"]:
             return status_icon(status)
         elif role == Qt.ItemDataRole.FontRole and col == COL["Status"]:
-            f = QFont()
-            f.setBold(True)
-            return f
+            return bold()
         elif role == Qt.ItemDataRole.ToolTipRole:
             lines = [f"{run.get('name')}  ({run['id']})", f"status: {status}",
                      f"created: {fmt_time(run.get('created_at'))}"]
@@ -221,7 +219,7 @@ class RunsModel(TableModel):
                 lines.append(f"stage: {st['message']}")
             return "\n".join(lines)
         elif role == Qt.ItemDataRole.TextAlignmentRole and col in (COL["Elapsed"], COL["ETA"]):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return int(RIGHT)
         return None
 
 

@@ -264,7 +264,8 @@ class SamplesTab(RunView):
                                      toolTip=f"Best combined score of the prompt's candidates {op} this")
             for v, op in ((0.0, "≥"), (1.0, "≤")))
         self.search_edit = QtWidgets.QLineEdit(placeholderText="search prompt text…",
-                                               clearButtonEnabled=True)
+                                               clearButtonEnabled=True,
+                                               textChanged=lambda _t: self._search_timer.start())
         form = QtWidgets.QGridLayout(horizontalSpacing=6, verticalSpacing=3)
         form.addWidget(QtWidgets.QLabel("Stage"), 0, 0)
         form.addWidget(self.stage_combo, 0, 1, 1, 3)
@@ -333,7 +334,6 @@ class SamplesTab(RunView):
 
         self._search_timer = QtCore.QTimer(self, singleShot=True, interval=250,
                                            timeout=self.apply_filter)
-        self.search_edit.textChanged.connect(lambda _t: self._search_timer.start())
         for combo in (self.stage_combo, self.selection_combo, self.kind_combo, self.accept_combo):
             combo.currentIndexChanged.connect(lambda _i: self.apply_filter())
         for spin in (self.min_spin, self.max_spin):

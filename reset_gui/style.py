@@ -62,6 +62,13 @@ def status_icon(status: str | None) -> QIcon:
     return _ICON_CACHE[key]
 
 
+def bold(font: QFont | None = None) -> QFont:
+    """A bold copy of ``font`` (default: the application font)."""
+    font = QFont() if font is None else QFont(font)
+    font.setBold(True)
+    return font
+
+
 def mono_font() -> QFont:
     font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
     font.setPointSize(9)

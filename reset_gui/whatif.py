@@ -22,7 +22,7 @@ from backend.vocab import CATEGORIES
 from .base import read_only_table
 from .poller import Background
 from .setup.forms import boxed
-from .style import RIGHT
+from .style import RIGHT, bold
 from .views import fmt
 
 KIND_SHORT = {"instruction": "instruction", "qa_extractive": "QA extractive",
@@ -243,9 +243,7 @@ class WhatIfPanel(QtWidgets.QGroupBox):
                 if c:
                     item.setTextAlignment(RIGHT)
                 if s.kind == "all":
-                    f = item.font()
-                    f.setBold(True)
-                    item.setFont(f)
+                    item.setFont(bold(item.font()))
                 self.table.setItem(r, c, item)
         self.last_ms = (time.perf_counter() - t0) * 1000
         self.status.setText(f"{idx.size} of {self.arrays.n} candidates kept · recomputed in "
