@@ -235,21 +235,17 @@ class CompareTab(RunView):
 
     def _refresh_diff(self) -> None:
         chosen = [r for r in self.runs if r["id"] in self._checked]
-        if len(chosen) < 2:
+        keys, flat = config_diff({r["id"]: r.get("config_toml") or "" for r in chosen}) \
+            if len(chosen) >= 2 else ([], {})
+        empty = ("Check at least two runs to see how their configs differ." if len(chosen) < 2 else
+                 "" if keys else "The checked runs have identical configs.")
+        self.diff_empty.setText(empty)
+        self.diff_empty.setVisible(bool(empty))
+        self.diff_table.setVisible(not empty)
+        if empty:
             self.diff_table.setRowCount(0)
             self.diff_table.setColumnCount(0)
-            self.diff_empty.setText("Check at least two runs to see how their configs differ.")
-            self.diff_empty.show()
-            self.diff_table.hide()
             return
-        keys, flat = config_diff({r["id"]: r.get("config_toml") or "" for r in chosen})
-        if not keys:
-            self.diff_empty.setText("The checked runs have identical configs.")
-            self.diff_empty.show()
-            self.diff_table.hide()
-            return
-        self.diff_empty.hide()
-        self.diff_table.show()
         self.diff_table.setColumnCount(len(chosen) + 1)
         self.diff_table.setHorizontalHeaderLabels(["key"] + [self._name(r["id"]) for r in chosen])
         self.diff_table.setRowCount(len(keys))
