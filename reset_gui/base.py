@@ -1,11 +1,11 @@
-"""Small base classes the window's parts share: a view fed by the run-log poller, and a
-read-only table model over a list of rows."""
+"""Small base classes and widget helpers the window's parts share: a view fed by the run-log
+poller, a read-only table model over a list of rows, box layouts in one call."""
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
-from PySide6.QtWidgets import QAbstractItemView, QTableView, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QBoxLayout, QLayout, QTableView, QWidget
 
 
 class RunView(QWidget):
@@ -23,6 +23,21 @@ class RunView(QWidget):
 
     def shutdown(self) -> None:
         """The window is closing: stop background work."""
+
+
+def boxed(kind: type[QBoxLayout], items: list, parent: QWidget | None = None,
+          margins: int | None = None) -> QBoxLayout:
+    """A box layout of widgets and layouts, each alone or as (item, stretch); a number is a gap."""
+    lay = kind(parent)
+    if margins is not None:
+        lay.setContentsMargins(margins, margins, margins, margins)
+    for item in items:
+        if isinstance(item, int):
+            lay.addSpacing(item)
+            continue
+        item, stretch = item if isinstance(item, tuple) else (item, 0)
+        (lay.addLayout if isinstance(item, QLayout) else lay.addWidget)(item, stretch)
+    return lay
 
 
 def read_only_table(view: QTableView, row_height: int = 20, row_numbers: bool = False) -> QTableView:

@@ -14,9 +14,8 @@ from backend.eval_details import EvalDetails
 from backend.experiments import merge_seeds
 from backend.stats import Diff, compare_details
 
-from .base import RunView, read_only_table
+from .base import RunView, boxed, read_only_table
 from .plots import CurveSet, PlotPanel, TradeoffPlot
-from .setup.forms import boxed
 from .style import bold
 from .views import MetricSeries, TradeoffData, config_diff, run_color
 

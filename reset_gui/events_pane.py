@@ -11,8 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QHBoxLayout, QLabel
 
 from backend.vocab import Status
 
-from .base import TableModel, read_only_table
-from .setup.forms import boxed
+from .base import TableModel, boxed, read_only_table
 from .style import LEVEL_COLORS, bold, fmt_time, mono_font, status_color
 
 EVENT_COLUMNS = ("Time", "Run", "Stage", "Level", "Message")

@@ -14,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from backend.eval_details import EvalDetails
 from backend.scoring import Coverage, coverage
 
-from .setup.forms import boxed
+from .base import boxed
 from .style import bold
 from .views import TradeoffData, TradeoffPoint, pareto_front, run_color, tradeoff_tip
 

@@ -15,8 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QLa
 from backend import queries
 from backend.vocab import FINAL_STATUSES, Status
 
-from .base import TableModel, read_only_table
-from .setup.forms import boxed
+from .base import TableModel, boxed, read_only_table
 from .style import RIGHT, bold, fmt_duration, fmt_time, status_color, status_icon
 
 COLUMNS = ("Name", "Preset", "Status", "Job", "Stage", "Progress", "Elapsed", "ETA",

@@ -19,9 +19,8 @@ from backend.queries import (PAGE_SIZE, PromptFilter, count_prompts, fetch_candi
                              fetch_prompt_page, prompt_stages, selections)
 from backend.vocab import KINDS
 
-from .base import RunView, TableModel, read_only_table
+from .base import RunView, TableModel, boxed, read_only_table
 from .poller import Background
-from .setup.forms import boxed
 from .style import RIGHT
 from .views import faith_highlights, fmt, judge_why, loads_json, spans_html
 from .whatif import WhatIfPanel

@@ -19,9 +19,8 @@ from backend.scoring import CandidateArrays, select, selection_items, summarize_
 from backend.stages.select import policy_from_config
 from backend.vocab import CATEGORIES
 
-from .base import read_only_table
+from .base import boxed, read_only_table
 from .poller import Background
-from .setup.forms import boxed
 from .style import RIGHT, bold
 from .views import fmt
 

@@ -11,8 +11,9 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
 
 from backend.config import Loc, ModelSpec
 
+from ..base import boxed
 from .draft import HUB_ID
-from .forms import ModelForm, boxed, flag_widget
+from .forms import ModelForm, flag_widget
 
 EMBEDDED_LABEL = "embedded (SmolLM2-135M-Instruct)"
 

@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QGroupBox, QVBoxLayout
 
 from backend.config import ComputeSpec, Loc, SlurmSpec
 
-from .forms import ModelForm, boxed
+from ..base import boxed
+from .forms import ModelForm
 
 # ComputeSpec's one model-level check (nodes > 1 needs slurm) is reported at the section itself
 SECTION_FIELDS = {"nodes", "executor"}

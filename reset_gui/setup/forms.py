@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QPalette, QValidator
-from PySide6.QtWidgets import (QBoxLayout, QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout,
-                               QLabel, QLayout, QLineEdit, QPlainTextEdit, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QLineEdit,
+                               QPlainTextEdit, QSpinBox, QWidget)
 
 from ..style import ERROR_RED
 from .draft import parse_mapping
@@ -253,17 +253,3 @@ def flag_widget(widget: QWidget, bad: bool) -> None:
     else:
         widget.setPalette(QPalette())
 
-
-def boxed(kind: type[QBoxLayout], items: list, parent: QWidget | None = None,
-          margins: int | None = None) -> QBoxLayout:
-    """A box layout of widgets and layouts, each alone or as (item, stretch); a number is a gap."""
-    lay = kind(parent)
-    if margins is not None:
-        lay.setContentsMargins(margins, margins, margins, margins)
-    for item in items:
-        if isinstance(item, int):
-            lay.addSpacing(item)
-            continue
-        item, stretch = item if isinstance(item, tuple) else (item, 0)
-        (lay.addLayout if isinstance(item, QLayout) else lay.addWidget)(item, stretch)
-    return lay

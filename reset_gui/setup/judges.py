@@ -10,7 +10,8 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 
 from backend.config import CATEGORIES, FAITHFULNESS_JUDGES, JudgeSpec, Loc
 
-from .forms import DEFAULTS_NOTE, boxed, flag_widget
+from ..base import boxed
+from .forms import DEFAULTS_NOTE, flag_widget
 
 FAITH_JUDGES = list(FAITHFULNESS_JUDGES)
 # what each faithfulness judge sees and misses; pairwise accuracies (faithful answer ranked above

@@ -17,10 +17,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroup
 from backend.config import DatasetSpec, Loc, problems_of
 from backend.paths import REPO_ROOT
 
+from ..base import boxed
 from ..poller import Background
 from ..style import ERROR_RED
 from .draft import Problem, data_path, dataset_from_cells
-from .forms import BAD_FILL, boxed, flag_widget
+from .forms import BAD_FILL, flag_widget
 
 DATA_FORMATS = ["auto", "records", "alpaca", "sharegpt", "squad", "cnn_dailymail", "xsum",
                 "ifeval", "custom"]

@@ -14,7 +14,8 @@ from backend.config import (STAGE_TYPES, EvaluateStage, JudgeStage, Loc, SampleS
                             TrainStage)
 
 from .draft import Problem
-from .forms import DEFAULTS_NOTE, ModelForm, boxed
+from ..base import boxed
+from .forms import DEFAULTS_NOTE, ModelForm
 
 STAGE_MODELS: dict[str, type[BaseModel]] = {
     "train": TrainStage, "sample": SampleStage, "judge": JudgeStage, "select": SelectStage,

@@ -23,11 +23,12 @@ from backend.experiments import parse_seeds
 from backend.paths import PRESETS
 from backend.stages.judge import if_coverage_note
 
+from ..base import boxed
 from ..poller import Background
 from .checkpoint import CheckpointEditor
 from .compute import ComputeEditor
 from .draft import ConfigDraft, Problem, within
-from .forms import ModelForm, boxed, flag_widget
+from .forms import ModelForm, flag_widget
 from .judges import JudgesEditor
 from .mixture import MixtureEditor
 from .stages import StagePlanEditor
