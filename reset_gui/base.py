@@ -1,11 +1,13 @@
 """Small base classes and widget helpers the window's parts share: a view fed by the run-log
-poller, a read-only table model over a list of rows, box layouts in one call."""
+poller, a read-only table model over a list of rows, box layouts in one call, a folder chooser
+and a warning that does not block."""
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
-from PySide6.QtWidgets import QAbstractItemView, QBoxLayout, QLayout, QTableView, QWidget
+from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QFileDialog, QLayout, QLineEdit,
+                               QMessageBox, QPushButton, QTableView, QWidget)
 
 
 class RunView(QWidget):
@@ -38,6 +40,23 @@ def boxed(kind: type[QBoxLayout], items: list, parent: QWidget | None = None,
         item, stretch = item if isinstance(item, tuple) else (item, 0)
         (lay.addLayout if isinstance(item, QLayout) else lay.addWidget)(item, stretch)
     return lay
+
+
+def browse_button(edit: QLineEdit, title: str, **props) -> QPushButton:
+    """A small "…" button that writes the folder chosen in a dialog into ``edit``."""
+    def choose() -> None:
+        if path := QFileDialog.getExistingDirectory(edit, title):
+            edit.setText(path)
+    return QPushButton("…", edit.parentWidget(), fixedWidth=28, clicked=choose, **props)
+
+
+def open_warning(parent: QWidget, title: str, text: str, **props) -> QMessageBox:
+    """A warning box, window-modal but not blocking, that deletes itself when closed."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, parent,
+                      **props)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
 
 
 def read_only_table(view: QTableView, row_height: int = 20, row_numbers: bool = False) -> QTableView:

@@ -9,14 +9,14 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QLabel, QMainWindow, QMessageBox, QScrollArea, QSplitter, QStyle,
-                               QTabWidget, QToolBar, QWidget)
+from PySide6.QtWidgets import (QLabel, QMainWindow, QScrollArea, QSplitter, QStyle, QTabWidget,
+                               QToolBar, QWidget)
 
 from backend import paths
 from backend.runlog import RunLog
 from backend.vocab import Status
 
-from .base import RunView
+from .base import RunView, open_warning
 from .compare_tab import CompareTab
 from .events_pane import EventsPane
 from .live_tab import LiveTab
@@ -276,10 +276,7 @@ class MainWindow(QMainWindow):
         msg = f"{what} failed: {exc}"
         self.last_error = msg
         self.statusBar().showMessage(msg, 15000)
-        box = QMessageBox(QMessageBox.Icon.Warning, f"{what} failed", str(exc),
-                          QMessageBox.StandardButton.Ok, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        open_warning(self, f"{what} failed", str(exc))
 
     # ---- shutdown ----------------------------------------------------------------------------
     def shutdown(self) -> None:

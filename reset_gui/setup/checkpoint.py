@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLineEdit,
-                               QPushButton, QVBoxLayout)
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QVBoxLayout
 
 from backend.config import Loc, ModelSpec
 
-from ..base import boxed
+from ..base import boxed, browse_button
 from .draft import HUB_ID
 from .forms import ModelForm, flag_widget
 
@@ -31,8 +30,8 @@ class CheckpointEditor(QGroupBox):
             self.combo.addItem(label, mode)
         self.combo.currentIndexChanged.connect(self._on_mode)
         self.edit = QLineEdit(self, textChanged=lambda _: self.edited.emit())
-        self.browse = QPushButton("…", self, fixedWidth=28, toolTip="Choose a local model folder",
-                                  clicked=self._choose_folder)
+        self.browse = browse_button(self.edit, "Choose a model folder",
+                                    toolTip="Choose a local model folder")
         self.form = ModelForm(ModelSpec, skip=("base",), columns=1, parent=self)
         self.form.changed.connect(self.edited)
         boxed(QVBoxLayout, [self.combo, boxed(QHBoxLayout, [(self.edit, 1), self.browse]),
@@ -96,7 +95,7 @@ class CheckpointEditor(QGroupBox):
                 self.edit.clear()
         self._sync()
         if mode == "local" and not self.edit.text() and self.isVisible():
-            self._choose_folder()
+            self.browse.click()
         self.edited.emit()
 
     def _sync(self) -> None:
@@ -108,8 +107,3 @@ class CheckpointEditor(QGroupBox):
         self.edit.setPlaceholderText({"local": "/path/to/model folder",
                                       "hub": "org/name (used offline from the HF cache)"}
                                      .get(mode, ""))
-
-    def _choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose a model folder")
-        if path:
-            self.edit.setText(path)

@@ -12,7 +12,7 @@ from typing import Any, Callable, Literal
 import annotated_types
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
-from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtCore import QMargins, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QPalette, QValidator
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QGridLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QSpinBox, QWidget)
@@ -49,11 +49,7 @@ def _jsonable(value: Any) -> Any:
 
 
 class SciSpinBox(QDoubleSpinBox):
-    """A float spin box that shows 0.0003 as 0.0003 (or 3e-05), not 0.00."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setDecimals(12)
+    """A float spin box that shows 0.0003 as 0.0003 (or 3e-05), not 0.00 (given decimals=12)."""
 
     def textFromValue(self, value: float) -> str:  # noqa: N802
         return f"{value:.6g}"
@@ -87,39 +83,32 @@ class FieldEditor:
         none = "; empty = none" if self.optional else ""
         if ann is bool:
             self.kind, w = "bool", QCheckBox(parent)
-        elif ann is int:
-            self.kind, w = "int", QSpinBox(parent)
-            # an optional number's "none" is one below the minimum
-            w.setRange(int(b.get("ge", b.get("gt", -10**9))) - self.optional,
-                       int(min(b.get("le", b.get("lt", 2**31 - 2)), 2**31 - 2)))
-            if self.optional:
-                w.setSpecialValueText("— none —")
+        elif ann is int:  # an optional number's "none" is one below the minimum
+            self.kind, w = "int", QSpinBox(
+                parent, minimum=int(b.get("ge", b.get("gt", -10**9))) - self.optional,
+                maximum=int(min(b.get("le", b.get("lt", 2**31 - 2)), 2**31 - 2)),
+                specialValueText="— none —" if self.optional else "")
         elif ann is float:
-            self.kind, w = "float", SciSpinBox(parent)
-            # allow the open boundary itself, so the validator (not the widget) explains why not
-            w.setRange(b.get("ge", b.get("gt", -1e9)), b.get("le", b.get("lt", 1e9)))
             d = self.default if isinstance(self.default, (int, float)) and self.default else 0.1
-            w.setSingleStep(10 ** math.floor(math.log10(abs(d))))
+            # allow the open boundary itself, so the validator (not the widget) explains why not
+            self.kind, w = "float", SciSpinBox(
+                parent, decimals=12, minimum=b.get("ge", b.get("gt", -1e9)),
+                maximum=b.get("le", b.get("lt", 1e9)), singleStep=10 ** math.floor(math.log10(abs(d))))
         elif origin is Literal:
             self.kind, w = "literal", QComboBox(parent)
             for c in ([None] if self.optional else []) + list(args):
                 w.addItem("— none —" if c is None else str(c), c)
         elif ann is str and multiline:  # shell lines and the like: newlines kept
-            self.kind, w = "text", QPlainTextEdit(parent)
-            w.setTabChangesFocus(True)
-            w.setFixedHeight(54)
+            self.kind, w = "text", QPlainTextEdit(parent, tabChangesFocus=True, fixedHeight=54)
         elif ann is str or (origin is list and args[:1] == (str,)):
-            self.kind, w = ("str" if ann is str else "list_str"), QLineEdit(parent)
-            if origin is list:
-                w.setPlaceholderText("comma-separated; empty = none")
+            self.kind, w = ("str" if ann is str else "list_str"), QLineEdit(
+                parent, placeholderText="comma-separated; empty = none" if origin is list else "")
         elif origin is dict and len(args) == 2 and args[0] is str and args[1] in (int, float, str):
-            self.kind, self.value_type, w = "dict", args[1], QLineEdit(parent)
-            w.setPlaceholderText("key=value, key=value" + none)
+            self.kind, self.value_type = "dict", args[1]
+            w = QLineEdit(parent, placeholderText="key=value, key=value" + none)
         else:
-            self.kind, w = "json", QPlainTextEdit(parent)
-            w.setTabChangesFocus(True)
-            w.setFixedHeight(74)
-            w.setPlaceholderText("JSON" + none)
+            self.kind, w = "json", QPlainTextEdit(parent, tabChangesFocus=True, fixedHeight=74,
+                                                  placeholderText="JSON" + none)
         signal = {"bool": "toggled", "int": "valueChanged", "float": "valueChanged",
                   "literal": "currentIndexChanged"}.get(self.kind, "textChanged")
         getattr(w, signal).connect(lambda *_: on_change())
@@ -188,10 +177,8 @@ class ModelForm(QWidget):
         super().__init__(parent)
         self.editors: dict[str, FieldEditor] = {}
         self.labels: dict[str, QLabel] = {}
-        grid = QGridLayout(self)
-        grid.setContentsMargins(4, 4, 4, 4)
-        grid.setHorizontalSpacing(8)
-        grid.setVerticalSpacing(5)
+        grid = QGridLayout(self, contentsMargins=QMargins(4, 4, 4, 4), horizontalSpacing=8,
+                           verticalSpacing=5)
         row = col = 0
         for name, field in model.model_fields.items():
             if name in skip:

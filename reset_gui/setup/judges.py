@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QLineEdit, QPushButton)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QLineEdit)
 
 from backend.config import CATEGORIES, FAITHFULNESS_JUDGES, JudgeSpec, Loc
 
-from ..base import boxed
+from ..base import boxed, browse_button
 from .forms import DEFAULTS_NOTE, flag_widget
 
 FAITH_JUDGES = list(FAITHFULNESS_JUDGES)
@@ -47,8 +47,7 @@ class JudgesEditor(QGroupBox):
 
     def __init__(self, parent=None):
         super().__init__("Judges && weights", parent)
-        form = QFormLayout(self)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form = QFormLayout(self, fieldGrowthPolicy=QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self.extras: dict[str, Any] = {}  # endpoint settings without an editor, kept as loaded
         self.weight_spins: dict[str, QDoubleSpinBox] = {}
         for cat in map(str, CATEGORIES):
@@ -58,15 +57,14 @@ class JudgesEditor(QGroupBox):
                         "combined score (ReSet Studio default; the paper does not publish it)")
             form.addRow(WEIGHT_LABELS[cat], self.weight_spins[cat])
         self.faith_combo = QComboBox(self, currentIndexChanged=self._faith_changed)
-        for name in FAITH_JUDGES:
+        for name in FAITH_JUDGES:  # the first one added sets the combo's tooltip
             self.faith_combo.addItem(name, name)
             self.faith_combo.setItemData(self.faith_combo.count() - 1, FAITH_NOTES[name],
                                          Qt.ItemDataRole.ToolTipRole)
-        self.faith_combo.setToolTip(FAITH_NOTES[FAITH_JUDGES[0]])
         form.addRow("faithfulness judge", self.faith_combo)
         self.nli_edit = QLineEdit(self, placeholderText="local NLI model folder (optional)",
                                   textChanged=self._changed)
-        nli_btn = QPushButton("…", self, fixedWidth=28, clicked=self._choose_nli_folder)
+        nli_btn = browse_button(self.nli_edit, "Choose a local NLI model folder")
         form.addRow("NLI model", boxed(QHBoxLayout, [(self.nli_edit, 1), nli_btn]))
         self.task_edit, self.if_edit, self.llm_url_edit, self.llm_model_edit = (
             QLineEdit(self, placeholderText=placeholder, textChanged=self._changed)
@@ -81,7 +79,8 @@ class JudgesEditor(QGroupBox):
             toolTip="judges.llm_judge.model_path: a local causal LM that rates instruction "
                     "following by the probabilities of the ratings 1..10 (no sampling); use it or "
                     "an endpoint URL, not both")
-        llm_btn = QPushButton("…", self, fixedWidth=28, clicked=self._choose_llm_folder)
+        llm_btn = browse_button(self.llm_local_edit,
+                                "Choose a local causal-LM folder for the LLM judge")
         form.addRow("LLM judge folder", boxed(QHBoxLayout, [(self.llm_local_edit, 1), llm_btn]))
         self.local_extras: dict[str, Any] = {}  # scoring/device of judges.llm_judge, kept as loaded
         # which prompts an instruction-following judge covers (set_coverage; never silent), on top
@@ -140,14 +139,11 @@ class JudgesEditor(QGroupBox):
 
     def mark(self, bad: list[Loc]) -> None:
         fields = {loc[0] for loc in bad if loc}
-        for sp in self.weight_spins.values():
-            flag_widget(sp, "weights" in fields)
-        flag_widget(self.faith_combo, "faithfulness" in fields)
-        flag_widget(self.nli_edit, "nli_model" in fields)
-        flag_widget(self.task_edit, "task" in fields)
-        flag_widget(self.if_edit, "instruction_following" in fields)
-        flag_widget(self.llm_url_edit, "llm_endpoint" in fields)
-        flag_widget(self.llm_local_edit, "llm_judge" in fields)
+        for field, w in [*(("weights", sp) for sp in self.weight_spins.values()),
+                         ("faithfulness", self.faith_combo), ("nli_model", self.nli_edit),
+                         ("task", self.task_edit), ("instruction_following", self.if_edit),
+                         ("llm_endpoint", self.llm_url_edit), ("llm_judge", self.llm_local_edit)]:
+            flag_widget(w, field in fields)
 
     def _changed(self, *_) -> None:
         self.edited.emit()
@@ -156,13 +152,3 @@ class JudgesEditor(QGroupBox):
         """The chosen judge's blind spots and measured accuracy, as the combo's tooltip."""
         self.faith_combo.setToolTip(FAITH_NOTES.get(self.faith_combo.currentData(), ""))
         self.edited.emit()
-
-    def _choose_llm_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose a local causal-LM folder for the LLM judge")
-        if path:
-            self.llm_local_edit.setText(path)
-
-    def _choose_nli_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose a local NLI model folder")
-        if path:
-            self.nli_edit.setText(path)

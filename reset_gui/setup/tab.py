@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter,
                                QVBoxLayout, QWidget)
 
@@ -23,7 +23,7 @@ from backend.experiments import parse_seeds
 from backend.paths import PRESETS
 from backend.stages.judge import if_coverage_note
 
-from ..base import boxed
+from ..base import boxed, open_warning
 from ..poller import Background
 from .checkpoint import CheckpointEditor
 from .compute import ComputeEditor
@@ -289,13 +289,9 @@ class SetupTab(QWidget):
         self.ok_label.hide()
         self.last_message = msg
         self.launch_failed.emit(msg)
-        box = QMessageBox(QMessageBox.Icon.Warning, "Launch refused", msg.splitlines()[0],
-                          QMessageBox.StandardButton.Ok, self,
-                          styleSheet="QLabel { min-width: 560px; }",
-                          informativeText="\n".join(f"• {ln}" for ln in lines[1:]))
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self.message_box = box
-        box.open()  # non-blocking (window-modal)
+        self.message_box = open_warning(self, "Launch refused", msg.splitlines()[0],
+                                        styleSheet="QLabel { min-width: 560px; }",
+                                        informativeText="\n".join(f"• {ln}" for ln in lines[1:]))
 
     # ---- save / load -------------------------------------------------------------------------
     def save_toml(self, path: str | os.PathLike) -> Path:
