@@ -1,13 +1,13 @@
 """Small base classes and widget helpers the window's parts share: a view fed by the run-log
-poller, a read-only table model over a list of rows, box layouts in one call, a folder chooser
-and a warning that does not block."""
+poller, a read-only table model over a list of rows, box layouts and combos in one call, a
+folder chooser and a warning that does not block."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
-from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QFileDialog, QLayout, QLineEdit,
-                               QMessageBox, QPushButton, QTableView, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QComboBox, QFileDialog, QLayout,
+                               QLineEdit, QMessageBox, QPushButton, QTableView, QWidget)
 
 
 class RunView(QWidget):
@@ -41,6 +41,12 @@ def boxed(kind: type[QBoxLayout], items: list, parent: QWidget | None = None,
         (lay.addLayout if isinstance(item, QLayout) else lay.addWidget)(item, stretch)
     return lay
 
+
+def fill_combo(combo: QComboBox, items: Iterable[tuple[str, Any]]) -> QComboBox:
+    """``combo`` with an item added for each (label, data) pair."""
+    for label, data in items:
+        combo.addItem(label, data)
+    return combo
 
 def browse_button(edit: QLineEdit, title: str, **props) -> QPushButton:
     """A small "…" button that writes the folder chosen in a dialog into ``edit``."""

@@ -82,7 +82,7 @@ class LiveTab(RunView):
                                     "judge stage.")
         self.judge_combo = QtWidgets.QComboBox(toolTip="Judge whose scores are histogrammed")
         self.judge_combo.addItems(HIST_JUDGES)
-        self.judge_combo.currentTextChanged.connect(lambda _t: self._schedule_hist(0))
+        self.judge_combo.currentTextChanged.connect(lambda _t: self._hist_timer.start(0))
         self.hist_panel.extra.addWidget(self.judge_combo)
 
         grid.addWidget(self.loss_panel, 1, 1)
@@ -91,11 +91,9 @@ class LiveTab(RunView):
         grid.addWidget(self.bylen_panel, 2, 2)
         grid.addWidget(self.accept_panel, 3, 0)
         grid.addWidget(self.hist_panel, 3, 1, 1, 2)
-        grid.setColumnStretch(0, 5)
-        grid.setColumnStretch(1, 4)
-        grid.setColumnStretch(2, 4)
-        for r in (1, 2, 3):
-            grid.setRowStretch(r, 1)
+        for i, stretch in enumerate((5, 4, 4)):
+            grid.setColumnStretch(i, stretch)
+            grid.setRowStretch(i + 1, 1)
 
         self.loss_curves = CurveSet(self.loss_panel.item)
         self.lr_curves = CurveSet(self.lr_panel.item)
@@ -181,10 +179,10 @@ class LiveTab(RunView):
             for r in rows:
                 self.selections.setdefault(r["run_id"], []).append(r)
             if any(r["run_id"] == focus for r in rows):
-                self._schedule_hist(300)
+                self._hist_timer.start(300)
         elif table == "scores":
             if any(r.get("run_id") == focus for r in rows):
-                self._schedule_hist(1500)
+                self._hist_timer.start(1500)
 
     # ---- updates --------------------------------------------------------------------------------
     def _update_header(self) -> None:
@@ -204,7 +202,7 @@ class LiveTab(RunView):
         self._update_curves({"loss", "learning_rate", "gen_length"})
         self._update_bylen()
         self._update_accept()
-        self._schedule_hist(0)
+        self._hist_timer.start(0)
 
     def _update_curves(self, names: set[str]) -> None:
         run = self._focus_run()
@@ -312,20 +310,14 @@ class LiveTab(RunView):
         self.accept_panel.set_empty(False)
 
     # ---- histogram (worker query) ---------------------------------------------------------------
-    def _schedule_hist(self, delay_ms: int) -> None:
-        self._hist_timer.start(max(0, delay_ms))
-
-    def _latest_selection(self, run: str) -> int | None:
-        sels = self.selections.get(run) or []
-        return sels[-1]["id"] if sels else None
-
     def _query_hist(self) -> None:
         run = self._focus_run()
         if run is None:
             self._show_hist(None)
             return
         judge = self.judge_combo.currentText()
-        sel = self._latest_selection(run)
+        sels = self.selections.get(run) or []
+        sel = sels[-1]["id"] if sels else None  # the latest selection
         self._hist_token += 1
         token = self._hist_token
 

@@ -8,9 +8,8 @@ from typing import Any
 
 from PySide6.QtCore import QRect, QSignalBlocker, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHeaderView, QLabel,
-                               QStyle, QStyledItemDelegate, QStyleOptionProgressBar, QTableView,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QLabel, QStyle, QStyledItemDelegate,
+                               QStyleOptionProgressBar, QTableView, QVBoxLayout, QWidget)
 
 from backend import queries
 from backend.vocab import FINAL_STATUSES, Status
@@ -114,20 +113,15 @@ class RunsModel(TableModel):
     def run_at(self, row: int) -> dict[str, Any] | None:
         return self.rows[row] if 0 <= row < len(self.rows) else None
 
-    def row_of(self, run_id: str) -> int:
-        for i, r in enumerate(self.rows):
-            if r["id"] == run_id:
-                return i
-        return -1
+    def row_of(self, run_id: str | None) -> int:
+        return next((i for i, r in enumerate(self.rows) if r["id"] == run_id), -1)
 
     def current_stage(self, run: dict[str, Any]) -> dict[str, Any] | None:
         stages = self.stages.get(run["id"], {})
         idx = run.get("current_stage")
         if idx is not None and int(idx) in stages:
             return stages[int(idx)]
-        if stages:
-            return stages[max(stages)]
-        return None
+        return stages[max(stages)] if stages else None
 
     def stage_text(self, run: dict[str, Any]) -> str:
         plan = self._plans.get(run["id"], [])
@@ -263,11 +257,8 @@ class RunsPanel(QWidget):
         self.view.setItemDelegateForColumn(COL["Progress"], ProgressDelegate(self.view))
         header = self.view.horizontalHeader()
         header.setStretchLastSection(True)
-        widths = {"Name": 116, "Preset": 86, "Status": 106, "Job": 124, "Stage": 100,
-                  "Progress": 92, "Elapsed": 56, "ETA": 50, "Started from": 100}
-        for name, w in widths.items():
-            header.resizeSection(COL[name], w)
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for col, width in enumerate((116, 86, 106, 124, 100, 92, 56, 50, 100)):  # as COLUMNS
+            header.resizeSection(col, width)
         self.empty = QLabel("No runs yet.\nSet one up on the Setup tab and press Launch.", self,
                             objectName="Placeholder", alignment=Qt.AlignmentFlag.AlignCenter)
         boxed(QVBoxLayout, [QLabel("Runs", self, objectName="SectionTitle"), (self.view, 1),
@@ -300,13 +291,10 @@ class RunsPanel(QWidget):
         self.model.set_stages(stages)
 
     def selected_run(self) -> dict[str, Any] | None:
-        if self._selected is None:
-            return None
-        row = self.model.row_of(self._selected)
-        return self.model.run_at(row)
+        return self.model.run_at(self.model.row_of(self._selected))
 
     def select_run(self, run_id: str | None, emit: bool = True) -> bool:
-        row = self.model.row_of(run_id) if run_id else -1
+        row = self.model.row_of(run_id)
         if row < 0:
             return False
         if emit:

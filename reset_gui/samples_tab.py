@@ -19,7 +19,7 @@ from backend.queries import (PAGE_SIZE, PromptFilter, count_prompts, fetch_candi
                              fetch_prompt_page, prompt_stages, selections)
 from backend.vocab import KINDS
 
-from .base import RunView, TableModel, boxed, read_only_table
+from .base import RunView, TableModel, boxed, fill_combo, read_only_table
 from .poller import Background
 from .style import RIGHT
 from .views import faith_highlights, fmt, judge_why, loads_json, spans_html
@@ -28,6 +28,10 @@ from .whatif import WhatIfPanel
 UNSUPPORTED_CSS = "background-color: #ffd0d0;"
 MISSING_CSS = "background-color: #ff9c9c; font-weight: bold;"
 SUPPORT_CSS = "background-color: #c9f2c7;"
+PLACEHOLDER_HTML = (f"<p style='color:#777'><i>Choose a prompt on the left to see its context and "
+                    f"every candidate response. Unsupported sentences are <span style='"
+                    f"{UNSUPPORTED_CSS}'>red</span>; the context that supports the chosen candidate "
+                    f"is <span style='{SUPPORT_CSS}'>green</span>.</i></p>")
 FAITH_PREFERENCE = ("faith_summac", "faith_minilm", "faith_lexical")
 JUDGE_ORDER = ("combined", "cat:task", "cat:faithfulness", "cat:instruction_following", "rouge_l",
                "token_f1", "faith_summac", "faith_minilm", "faith_lexical", "ifeval", "llm_judge")
@@ -41,7 +45,6 @@ class PromptListModel(TableModel):
     def __init__(self, db: Background, parent: QtCore.QObject | None = None):
         super().__init__(parent)
         self.db = db
-        self.rows: list[dict[str, Any]] = []
         self.filter = PromptFilter()
         self.gen = 0
         self.loading = False
@@ -52,18 +55,9 @@ class PromptListModel(TableModel):
     # Qt model API
     def cell(self, r: dict[str, Any], col: int, role: int) -> Any:
         if role == QtCore.Qt.ItemDataRole.DisplayRole:
-            if col == 0:
-                return str(r["id"])
-            if col == 1:
-                return (r.get("kind") or "").replace("_", " ")
-            if col == 2:
-                return " ".join((r.get("prompt") or "").split())[:160]
-            if col == 3:
-                return str(r.get("n") or 0)
-            if col == 4:
-                return fmt(r.get("best"), 2)
-            if col == 5:
-                return "" if r.get("n_acc") is None else str(r["n_acc"])
+            return (str(r["id"]), (r.get("kind") or "").replace("_", " "),
+                    " ".join((r.get("prompt") or "").split())[:160], str(r.get("n") or 0),
+                    fmt(r.get("best"), 2), "" if r.get("n_acc") is None else str(r["n_acc"]))[col]
         if role == QtCore.Qt.ItemDataRole.ToolTipRole and col == 2:
             return f"{r.get('key')}\n\n{r.get('prompt')}"
         if role == QtCore.Qt.ItemDataRole.TextAlignmentRole and col in (0, 3, 4, 5):
@@ -236,8 +230,6 @@ class SamplesTab(RunView):
         self._pending_tag: str | None = None
         self._stage_token = 0
         self._cand_token = 0
-        self.first_page_ms: float | None = None
-        self._filter_t0: float | None = None
         self._build()
 
     # ---- layout ---------------------------------------------------------------------------------
@@ -250,14 +242,10 @@ class SamplesTab(RunView):
             toolTip="Sampling stage, or the generations of one checkpoint's evaluation")
         self.selection_combo = QtWidgets.QComboBox(
             toolTip="Accepted/rejected are relative to this selection")
-        self.kind_combo = QtWidgets.QComboBox()
-        self.kind_combo.addItem("all kinds", None)
-        for k in KINDS:
-            self.kind_combo.addItem(k.replace("_", " "), k)
-        self.accept_combo = QtWidgets.QComboBox()
-        self.accept_combo.addItem("all prompts", None)
-        self.accept_combo.addItem("with an accepted candidate", True)
-        self.accept_combo.addItem("with none accepted", False)
+        self.kind_combo = fill_combo(QtWidgets.QComboBox(), [
+            ("all kinds", None), *((k.replace("_", " "), k) for k in KINDS)])
+        self.accept_combo = fill_combo(QtWidgets.QComboBox(), [
+            ("all prompts", None), ("with an accepted candidate", True), ("with none accepted", False)])
         self.min_spin, self.max_spin = (
             QtWidgets.QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, decimals=2, value=v,
                                      toolTip=f"Best combined score of the prompt's candidates {op} this")
@@ -305,7 +293,7 @@ class SamplesTab(RunView):
 
         # middle: prompt + context, candidates
         mid = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        self.context_view = QtWidgets.QTextBrowser(openLinks=False, html=self._placeholder_html())
+        self.context_view = QtWidgets.QTextBrowser(openLinks=False, html=PLACEHOLDER_HTML)
         mid.addWidget(self.context_view)
         self.cand_header = QtWidgets.QLabel("", wordWrap=True)
         self.cards_host = QtWidgets.QWidget()
@@ -340,13 +328,6 @@ class SamplesTab(RunView):
         self.model.page_loaded.connect(self._page_loaded)
         self.model.count_known.connect(self._count_known)
         self._update_empty()
-
-    @staticmethod
-    def _placeholder_html() -> str:
-        return ("<p style='color:#777'><i>Choose a prompt on the left to see its context and every "
-                "candidate response. Unsupported sentences are <span style='%s'>red</span>; the "
-                "context that supports the chosen candidate is <span style='%s'>green</span>.</i></p>"
-                % (UNSUPPORTED_CSS, SUPPORT_CSS))
 
     # ---- interface ------------------------------------------------------------------------------
     def set_runs(self, runs: list[dict[str, Any]]) -> None:
@@ -420,11 +401,9 @@ class SamplesTab(RunView):
         with QtCore.QSignalBlocker(self.stage_combo), QtCore.QSignalBlocker(self.selection_combo):
             self.stage_combo.clear()
             self.selection_combo.clear()
-            for i, st in enumerate(stages):
-                self.stage_combo.addItem(st["label"], i)
-            self.selection_combo.addItem("(no selection)", None)
-            for s in sels:
-                self.selection_combo.addItem(f"{s['name']} ({s['n_selected']} kept)", s["id"])
+            fill_combo(self.stage_combo, [(st["label"], i) for i, st in enumerate(stages)])
+            fill_combo(self.selection_combo, [("(no selection)", None), *(
+                (f"{s['name']} ({s['n_selected']} kept)", s["id"]) for s in sels)])
             if stages:
                 self.stage_combo.setCurrentIndex(pick)
             if prev_sel is not None and self.selection_combo.findData(prev_sel) >= 0:
@@ -458,16 +437,12 @@ class SamplesTab(RunView):
             text=self.search_edit.text().strip() or None)
 
     def apply_filter(self) -> None:
-        self._filter_t0 = time.perf_counter()
-        self.first_page_ms = None
         self.count_label.setText("loading…")
         self.model.set_filter(self.current_filter())
         self._clear_inspector()
         self._update_empty()
 
     def _page_loaded(self, n_rows: int, ms: float) -> None:
-        if self.first_page_ms is None and self._filter_t0 is not None:
-            self.first_page_ms = (time.perf_counter() - self._filter_t0) * 1000
         total = self.model.total
         self.count_label.setText(f"{total if total is not None else n_rows}"
                                  f"{'' if total is not None or self.model.exhausted else '+'} prompts"
@@ -502,7 +477,7 @@ class SamplesTab(RunView):
             c.deleteLater()
         self.cards = []
         self.cand_header.setText("")
-        self.context_view.setHtml(self._placeholder_html())
+        self.context_view.setHtml(PLACEHOLDER_HTML)
 
     def _row_changed(self, cur: QtCore.QModelIndex, _prev: QtCore.QModelIndex) -> None:
         if not cur.isValid() or cur.row() >= len(self.model.rows):
