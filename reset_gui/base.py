@@ -1,9 +1,9 @@
 """Small base classes and widget helpers the window's parts share: a view fed by the run-log
-poller, a read-only table model over a list of rows, box layouts and combos in one call, a
-folder chooser and a warning that does not block."""
+poller, a read-only table model over a list of rows, box layouts and combos in one call, file
+and folder dialogs, and a warning that does not block."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QComboBox, QFileDialog, QLayout,
@@ -48,12 +48,23 @@ def fill_combo(combo: QComboBox, items: Iterable[tuple[str, Any]]) -> QComboBox:
         combo.addItem(label, data)
     return combo
 
+def ask_path(parent: QWidget, title: str, then: Callable[[str], Any], start: str = "",
+             filters: str = "", kind: str = "open") -> None:
+    """Ask for a file to open, a file to save to (``kind="save"``) or a folder (``"folder"``), and
+    hand the chosen path to ``then``; nothing happens when the dialog is cancelled."""
+    if kind == "folder":
+        path = QFileDialog.getExistingDirectory(parent, title, start)
+    else:
+        ask = QFileDialog.getSaveFileName if kind == "save" else QFileDialog.getOpenFileName
+        path = ask(parent, title, start, filters)[0]
+    if path:
+        then(path)
+
+
 def browse_button(edit: QLineEdit, title: str, **props) -> QPushButton:
     """A small "…" button that writes the folder chosen in a dialog into ``edit``."""
-    def choose() -> None:
-        if path := QFileDialog.getExistingDirectory(edit, title):
-            edit.setText(path)
-    return QPushButton("…", edit.parentWidget(), fixedWidth=28, clicked=choose, **props)
+    return QPushButton("…", edit.parentWidget(), fixedWidth=28, **props,
+                       clicked=lambda: ask_path(edit, title, edit.setText, kind="folder"))
 
 
 def open_warning(parent: QWidget, title: str, text: str, **props) -> QMessageBox:

@@ -239,12 +239,10 @@ class LiveTab(RunView):
                 panel.item.addItem(ln)
                 lines.append(ln)
             for i, ln in enumerate(lines):
+                ln.setVisible(i < len(bounds))
                 if i < len(bounds):
                     ln.setValue(bounds[i][0])
                     ln.label.setFormat(bounds[i][1])
-                    ln.show()
-                else:
-                    ln.hide()
 
     def _update_bylen(self) -> None:
         run = self._focus_run()
@@ -256,11 +254,7 @@ class LiveTab(RunView):
                 b.setOpts(x=[], height=[])
             self.bylen_panel.set_empty(True)
             return
-        labels: list[str] = []
-        for _t, buckets in series:
-            for label, _v, _n in buckets:
-                if label not in labels:
-                    labels.append(label)
+        labels = list(dict.fromkeys(label for _t, buckets in series for label, _v, _n in buckets))
         k = len(series)
         width = 0.8 / k
         while len(self.bylen_bars) < k:
@@ -300,12 +294,10 @@ class LiveTab(RunView):
             self.accept_panel.item.addItem(t)
             self.accept_text.append(t)
         for i, t in enumerate(self.accept_text):
+            t.setVisible(i < len(kinds))
             if i < len(kinds):
                 t.setText(f"{rates[kinds[i]]:.0%}")
                 t.setPos(i, rates[kinds[i]])
-                t.show()
-            else:
-                t.hide()
         self.accept_panel.item.setXRange(-0.6, len(kinds) - 0.4, padding=0)
         self.accept_panel.set_empty(False)
 

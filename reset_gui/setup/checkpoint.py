@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLineEdit, QVBo
 
 from backend.config import Loc, ModelSpec
 
-from ..base import boxed, browse_button
+from ..base import boxed, browse_button, fill_combo
 from .draft import HUB_ID
 from .forms import ModelForm, flag_widget
 
@@ -23,11 +23,10 @@ class CheckpointEditor(QGroupBox):
     def __init__(self, parent=None):
         super().__init__("Base checkpoint", parent)
         # no wider than its longest item needs: the box shares a narrow scroll area with Compute
-        self.combo = QComboBox(self, minimumContentsLength=18, sizeAdjustPolicy=QComboBox
-                               .SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        for label, mode in ((EMBEDDED_LABEL, "embedded"), ("local folder…", "local"),
-                            ("hub id", "hub")):
-            self.combo.addItem(label, mode)
+        self.combo = fill_combo(QComboBox(
+            self, minimumContentsLength=18,
+            sizeAdjustPolicy=QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon),
+            [(EMBEDDED_LABEL, "embedded"), ("local folder…", "local"), ("hub id", "hub")])
         self.combo.currentIndexChanged.connect(self._on_mode)
         self.edit = QLineEdit(self, textChanged=lambda _: self.edited.emit())
         self.browse = browse_button(self.edit, "Choose a model folder",

@@ -10,14 +10,14 @@ from typing import Any, Callable
 from pydantic import ValidationError
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QGroupBox, QHBoxLayout,
-                               QLabel, QPushButton, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from backend.config import DatasetSpec, Loc, problems_of
 from backend.paths import REPO_ROOT
 
-from ..base import boxed
+from ..base import ask_path, boxed
 from ..poller import Background
 from ..style import ERROR_RED
 from .draft import Problem, data_path, dataset_from_cells
@@ -196,13 +196,9 @@ class MixtureEditor(QGroupBox):
             self.edited.emit()
 
     def _choose_file(self, col: int) -> None:
-        r = self.table.currentRow()
-        if r < 0:
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a data file", str(REPO_ROOT),
-                                              "Data (*.jsonl *.json *.csv *.parquet)")
-        if path:
-            self.table.item(r, col).setText(path)
+        if (r := self.table.currentRow()) >= 0:
+            ask_path(self, "Choose a data file", self.table.item(r, col).setText, str(REPO_ROOT),
+                     "Data (*.jsonl *.json *.csv *.parquet)")
 
     # ---- preview ---------------------------------------------------------------------------------
     def _schedule_preview(self, *_) -> None:

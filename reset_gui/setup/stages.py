@@ -35,8 +35,7 @@ class StagePlanEditor(QGroupBox):
         self._bad: list[Loc] = []
         self.stage_list = QListWidget(self, maximumWidth=180, currentRowChanged=self._on_selected)
         self.type_combo = QComboBox(self)
-        for t in map(str, STAGE_TYPES):
-            self.type_combo.addItem(t, t)
+        self.type_combo.addItems([str(t) for t in STAGE_TYPES])
         cur, kind = self.stage_list.currentRow, self.type_combo.currentText
         add = QPushButton("Add", self, clicked=lambda: self.add_stage(kind()))
         remove = QPushButton("Remove", self, clicked=lambda: self.remove_stage(cur()))

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit,
-                               QPushButton, QScrollArea, QSizePolicy, QSpinBox, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea,
+                               QSizePolicy, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from backend import config as config_mod
 from backend.config import ConfigError, RunConfig
@@ -23,7 +22,7 @@ from backend.experiments import parse_seeds
 from backend.paths import PRESETS
 from backend.stages.judge import if_coverage_note
 
-from ..base import boxed, open_warning
+from ..base import ask_path, boxed, open_warning
 from ..poller import Background
 from .checkpoint import CheckpointEditor
 from .compute import ComputeEditor
@@ -35,6 +34,7 @@ from .stages import StagePlanEditor
 
 DEFAULT_PRESET = "reset_quick"  # every stage and plot in minutes; reset_demo is fuller
 LEFT_WIDTH = 292
+TOML = "TOML (*.toml)"
 
 
 class SetupTab(QWidget):
@@ -103,8 +103,11 @@ class SetupTab(QWidget):
                                   QLabel("Name", self), (self.name_edit, 1), 8,
                                   QLabel("Seed", self), self.seed_spin, 8,
                                   QLabel("Seeds", self), self.seeds_edit, 8,
-                                  QPushButton("Save TOML…", self, clicked=self._save_dialog),
-                                  QPushButton("Load TOML…", self, clicked=self._load_dialog)])
+                                  QPushButton("Save TOML…", self, clicked=lambda: ask_path(
+                                      self, "Save run config", self.save_toml,
+                                      f"{self.name_edit.text() or 'run'}.toml", TOML, "save")),
+                                  QPushButton("Load TOML…", self, clicked=lambda: ask_path(
+                                      self, "Load run config", self.load_toml, str(PRESETS), TOML))])
         self.clone_label = QLabel(self, objectName="DefaultsNote", visible=False)
 
         # two rows: [base checkpoint, compute | data mixture] over [judges | stage plan]
@@ -316,19 +319,6 @@ class SetupTab(QWidget):
         self.parent_run_id = parent
         self.clone_label.setText(note)
         self.clone_label.setVisible(bool(note))
-
-    def _save_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save run config",
-                                              f"{self.name_edit.text() or 'run'}.toml",
-                                              "TOML (*.toml)")
-        if path:
-            self.save_toml(path)
-
-    def _load_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load run config", str(PRESETS),
-                                              "TOML (*.toml)")
-        if path:
-            self.load_toml(path)
 
     def _on_preset(self, _=None) -> None:
         if name := self.preset_combo.currentData():
