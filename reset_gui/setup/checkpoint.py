@@ -31,7 +31,7 @@ class CheckpointEditor(QGroupBox):
         self.edit = QLineEdit(self, textChanged=lambda _: self.edited.emit())
         self.browse = browse_button(self.edit, "Choose a model folder",
                                     toolTip="Choose a local model folder")
-        self.form = ModelForm(ModelSpec, skip=("base",), columns=1, parent=self)
+        self.form = ModelForm(ModelSpec, skip=("base",), parent=self)
         self.form.changed.connect(self.edited)
         boxed(QVBoxLayout, [self.combo, boxed(QHBoxLayout, [(self.edit, 1), self.browse]),
                             self.form], self)

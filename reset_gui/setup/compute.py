@@ -22,9 +22,9 @@ class ComputeEditor(QGroupBox):
 
     def __init__(self, parent=None):
         super().__init__("Compute", parent)
-        self.form = ModelForm(ComputeSpec, skip=("slurm",), columns=1, parent=self)
+        self.form = ModelForm(ComputeSpec, skip=("slurm",), parent=self)
         self.slurm = QGroupBox("Slurm job", self)
-        self.slurm_form = ModelForm(SlurmSpec, columns=1, parent=self.slurm, multiline=("setup",))
+        self.slurm_form = ModelForm(SlurmSpec, parent=self.slurm, multiline=("setup",))
         self.slurm_form.editors["setup"].widget.setPlaceholderText("e.g. module load cuda/12.4")
         self.slurm_form.editors["extra_sbatch"].widget.setPlaceholderText("e.g. --qos=high")
         boxed(QVBoxLayout, [self.slurm_form], self.slurm, margins=2)

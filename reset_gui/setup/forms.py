@@ -168,39 +168,29 @@ class FieldEditor:
 
 
 class ModelForm(QWidget):
-    """A form for a pydantic model's fields (minus ``skip``), two label/editor pairs per row."""
+    """A form for a pydantic model's fields (minus ``skip``), one label/editor pair per row."""
 
     changed = Signal()
 
-    def __init__(self, model: type[BaseModel], skip: tuple[str, ...] = (), columns: int = 2,
-                 parent=None, multiline: tuple[str, ...] = ()):
+    def __init__(self, model: type[BaseModel], skip: tuple[str, ...] = (), parent=None,
+                 multiline: tuple[str, ...] = ()):
         super().__init__(parent)
         self.editors: dict[str, FieldEditor] = {}
         self.labels: dict[str, QLabel] = {}
         grid = QGridLayout(self, contentsMargins=QMargins(4, 4, 4, 4), horizontalSpacing=8,
                            verticalSpacing=5)
-        row = col = 0
         for name, field in model.model_fields.items():
             if name in skip:
                 continue
+            row = len(self.editors)
             ed = FieldEditor(name, field, self.changed.emit, self, multiline=name in multiline)
             label = QLabel(name.replace("_", " "), self, toolTip=ed.widget.toolTip())
             self.editors[name], self.labels[name] = ed, label
-            if ed.kind in ("json", "text"):  # full width
-                if col:
-                    row, col = row + 1, 0
-                grid.addWidget(label, row, 0, Qt.AlignmentFlag.AlignTop)
-                grid.addWidget(ed.widget, row, 1, 1, 2 * columns - 1)
-                row += 1
-                continue
-            grid.addWidget(label, row, 2 * col)
-            grid.addWidget(ed.widget, row, 2 * col + 1)
-            col += 1
-            if col >= columns:
-                row, col = row + 1, 0
-        for c in range(columns):
-            grid.setColumnStretch(2 * c + 1, 1)
-        grid.setRowStretch(row + 1, 1)
+            top = ed.kind in ("json", "text")  # a multi-line editor's label sits at its top
+            grid.addWidget(label, row, 0, Qt.AlignmentFlag.AlignTop if top else Qt.AlignmentFlag(0))
+            grid.addWidget(ed.widget, row, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setRowStretch(len(self.editors) + 1, 1)
 
     def set_values(self, values: dict[str, Any]) -> None:
         for name, ed in self.editors.items():

@@ -135,7 +135,7 @@ class StagePlanEditor(QGroupBox):
         if model is None:
             self.heading.setText(f"Unknown stage type {st.get('type')!r}")
             return
-        form = ModelForm(model, skip=("type",), columns=1)
+        form = ModelForm(model, skip=("type",))
         with QSignalBlocker(form):
             form.set_values(st)
         form.changed.connect(self._on_form_changed)
