@@ -132,9 +132,8 @@ class CandidateCard(QtWidgets.QFrame):
     def __init__(self, cand: dict[str, Any], context_len: int, has_selection: bool = True,
                  parent: QtWidgets.QWidget | None = None):
         super().__init__(parent, objectName="CandidateCard", frameShape=QtWidgets.QFrame.Shape.StyledPanel,
-                         cursor=QtCore.Qt.CursorShape.PointingHandCursor)
+                         cursor=QtCore.Qt.CursorShape.PointingHandCursor, fixedWidth=330)
         self.cand = cand
-        self.setFixedWidth(330)
         accepted = cand.get("accepted")
         self.accepted = bool(accepted)
         self.set_chosen(False)
@@ -254,14 +253,12 @@ class SamplesTab(RunView):
                                                clearButtonEnabled=True,
                                                textChanged=lambda _t: self._search_timer.start())
         form = QtWidgets.QGridLayout(horizontalSpacing=6, verticalSpacing=3)
-        form.addWidget(QtWidgets.QLabel("Stage"), 0, 0)
+        for row, label in enumerate(("Stage", "Selection", "Kind", "Best score")):
+            form.addWidget(QtWidgets.QLabel(label), row, 0)
         form.addWidget(self.stage_combo, 0, 1, 1, 3)
-        form.addWidget(QtWidgets.QLabel("Selection"), 1, 0)
         form.addWidget(self.selection_combo, 1, 1, 1, 3)
-        form.addWidget(QtWidgets.QLabel("Kind"), 2, 0)
         form.addWidget(self.kind_combo, 2, 1)
         form.addWidget(self.accept_combo, 2, 2, 1, 2)
-        form.addWidget(QtWidgets.QLabel("Best score"), 3, 0)
         form.addWidget(self.min_spin, 3, 1)
         form.addWidget(QtWidgets.QLabel("to"), 3, 2, QtCore.Qt.AlignmentFlag.AlignCenter)
         form.addWidget(self.max_spin, 3, 3)
@@ -276,8 +273,7 @@ class SamplesTab(RunView):
             wordWrap=False), 22)
         self.view.setModel(self.model)
         hh = self.view.horizontalHeader()
-        for c in (0, 1, 3, 4, 5):
-            hh.setSectionResizeMode(c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         hh.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
         self.view.selectionModel().currentRowChanged.connect(self._row_changed)
         self.empty_label = QtWidgets.QLabel("", wordWrap=True,

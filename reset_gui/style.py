@@ -21,7 +21,6 @@ STATUS_COLORS: dict[str, str] = {
 LEVEL_COLORS = {"error": "#c62828", "warning": "#b26a00", "info": "#222222", "debug": "#777777"}
 ERROR_RED = "#c62828"
 RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-HINT_BLUE = "#1f4e8c"
 
 STYLESHEET = """
 QMainWindow, QWidget { font-size: 10pt; }

@@ -231,11 +231,9 @@ class SetupTab(QWidget):
                                   + (f"; {len(seeds)} seeds, launched as one experiment of "
                                      f"{len(seeds)} runs." if len(seeds) > 1 else "."))
         self.launch_btn.setEnabled(valid and not self._launching)
-        self.checkpoint.mark(within(problems, "model"))
-        self.compute.mark(within(problems, "compute"))
-        self.judges.mark(within(problems, "judges"))
-        self.mixture.mark(within(problems, "data"))
-        self.plan.mark(within(problems, "stages"))
+        for editor, section in ((self.checkpoint, "model"), (self.compute, "compute"),
+                                (self.judges, "judges"), (self.mixture, "data"), (self.plan, "stages")):
+            editor.mark(within(problems, section))
         flag_widget(self.name_edit, any(p.loc == ("name",) for p in problems))
         flag_widget(self.seeds_edit, any(p.loc[:1] == ("seeds",) for p in problems))
         if valid != self.valid:
