@@ -170,7 +170,7 @@ class MainWindow(QMainWindow):
         if table == "events":
             self.events.add_events(rows)
         elif table == "checkpoints":
-            self.setup.add_checkpoints(rows)
+            self.setup.checkpoint.add_checkpoints(rows)
         self._each_view(lambda v: v.on_rows(table, rows), "on_rows")
 
     def _on_runs(self, runs: list) -> None:

@@ -265,8 +265,7 @@ class RunsPanel(QWidget):
                             (self.empty, 1)], self, margins=4)
         self.view.selectionModel().selectionChanged.connect(self._on_selection)
         self.model.modelReset.connect(self._update_empty)
-        self._clock = QTimer(self, timeout=self._tick)
-        self._clock.start(1000)
+        QTimer(self, timeout=self._tick, interval=1000).start()
         self._selected: str | None = None
         self._update_empty()
 

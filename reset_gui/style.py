@@ -1,6 +1,7 @@
 """Colours, fonts and small formatting helpers shared by the GUI panes."""
 from __future__ import annotations
 
+import functools
 import time
 
 from PySide6.QtCore import Qt
@@ -43,22 +44,17 @@ def status_color(status: str | None) -> QColor:
     return QColor(STATUS_COLORS.get(status or "", "#444444"))
 
 
-_ICON_CACHE: dict[str, QIcon] = {}
-
-
+@functools.cache
 def status_icon(status: str | None) -> QIcon:
-    key = status or ""
-    if key not in _ICON_CACHE:
-        pm = QPixmap(12, 12)
-        pm.fill(Qt.GlobalColor.transparent)
-        p = QPainter(pm)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setBrush(status_color(status))
-        p.setPen(Qt.PenStyle.NoPen)
-        p.drawEllipse(1, 1, 10, 10)
-        p.end()
-        _ICON_CACHE[key] = QIcon(pm)
-    return _ICON_CACHE[key]
+    pm = QPixmap(12, 12)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setBrush(status_color(status))
+    p.setPen(Qt.PenStyle.NoPen)
+    p.drawEllipse(1, 1, 10, 10)
+    p.end()
+    return QIcon(pm)
 
 
 def bold(font: QFont | None = None) -> QFont:

@@ -29,9 +29,9 @@ def test_preview_states_quirk_counts(qtbot, home, tmp_path):
     assert trains
     window = min(int(s.get("max_length") or 256) for s in trains)
     tab.mix.selectRow(0)
-    tab.preview_selected()
+    tab.mixture.preview_selected()
     qtbot.waitUntil(lambda: tab.preview_table.rowCount() == 3, timeout=60000)
-    text = tab.preview_text()
+    text = tab.mixture.preview_status.text()
     assert "1 of 3 records have no reference" in text, text
     assert f"about 1 of 3 records exceed max_length={window} tokens" in text, text
     assert "END of its context" in text

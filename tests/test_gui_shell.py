@@ -236,11 +236,11 @@ def test_setup_refuses_invalid_input_naming_the_field(qtbot, home, tmp_path):
     tab.set_stage_field(0, "learning_rate", 3e-4)
     assert tab.valid
     # all judge weights zero
-    for sp in tab.weight_spins.values():
+    for sp in tab.judges.weight_spins.values():
         sp.setValue(0.0)
     assert not tab.valid
     assert any(e.startswith("judges.weights") and "zero" in e for e in tab.last_errors)
-    tab.weight_spins["task"].setValue(1.0)
+    tab.judges.weight_spins["task"].setValue(1.0)
     assert tab.valid
     # a local checkpoint folder that does not exist
     tab.set_base(str(tmp_path / "no-such-model"))
@@ -267,12 +267,12 @@ def test_setup_marks_the_field_each_problem_names(qtbot, home, tmp_path):
     tab.set_stage_field(0, "learning_rate", 0.0)
     tab.set_cell(0, "Budget", "many")
     assert {("stages", 0, "learning_rate"), ("data", 0, "budget")} <= {p.loc for p in tab.problems}
-    red = lambda name: "color" in tab.stage_form.labels[name].styleSheet()  # noqa: E731
+    red = lambda name: "color" in tab.plan.form.labels[name].styleSheet()  # noqa: E731
     assert red("learning_rate") and not red("epochs")
     fill = lambda c: tab.mix.item(0, MC[c]).background().color().name()  # noqa: E731
     assert fill("Budget") == BAD_FILL and fill("Weight") != BAD_FILL
     tab.select_stage(1)
-    assert not any(red(name) for name in tab.stage_form.labels)
+    assert not any(red(name) for name in tab.plan.form.labels)
     tab.select_stage(0)  # the mark survives rebuilding the form
     assert red("learning_rate")
     tab.set_stage_field(0, "learning_rate", 3e-4)
@@ -288,7 +288,7 @@ def test_stage_plan_editing_covers_every_field(qtbot, home, tmp_path):
 
     tab = _setup(qtbot, home)
     tab.select_stage(0)
-    assert set(tab.stage_form.editors) == set(TrainStage.model_fields) - {"type"}
+    assert set(tab.plan.form.editors) == set(TrainStage.model_fields) - {"type"}
     n = len(tab.stages)
     tab.add_stage("evaluate")
     assert len(tab.stages) == n + 1 and tab.stages[-1]["type"] == "evaluate"
@@ -308,7 +308,7 @@ def test_stage_plan_editing_covers_every_field(qtbot, home, tmp_path):
     # sample decoding (a list of models) is edited as JSON
     tab.set_stage_field(1, "decoding", [{"name": "greedy", "temperature": 0.0}])
     assert tab.stages[1]["decoding"] == [{"name": "greedy", "temperature": 0.0}]
-    tab.stage_form.editors["decoding"].widget.setPlainText("[{oops")
+    tab.plan.form.editors["decoding"].widget.setPlainText("[{oops")
     assert any("stages.1 (sample).decoding" in e and "JSON" in e for e in tab.last_errors)
     assert isinstance(tab, SetupTab)
 
@@ -433,13 +433,13 @@ def test_preview_shows_records_and_errors(qtbot, home, tmp_path):
     tab = _setup(qtbot, home)
     _make_valid(tab, tmp_path)
     tab.mix.selectRow(0)
-    tab.preview_selected()
+    tab.mixture.preview_selected()
     qtbot.waitUntil(lambda: tab.preview_table.rowCount() == 2, timeout=30000)
     assert tab.preview_table.item(0, 2).text() == "Say hi."
     tab.set_cell(0, "Format", "squad")
-    tab.preview_selected()
-    qtbot.waitUntil(lambda: "Preview failed" in tab.preview_text(), timeout=30000)
-    assert "missing column" in tab.preview_text()
+    tab.mixture.preview_selected()
+    qtbot.waitUntil(lambda: "Preview failed" in tab.mixture.preview_status.text(), timeout=30000)
+    assert "missing column" in tab.mixture.preview_status.text()
     # (that the GUI never imports torch is checked in a fresh subprocess: other tests in this
     # pytest process load models, so sys.modules here says nothing)
 

@@ -261,6 +261,3 @@ class MixtureEditor(QGroupBox):
         self.preview_table.setRowCount(0)
         self.preview_status.setStyleSheet(f"color: {ERROR_RED}; font-style: normal;")
         self.preview_status.setText(f"⚠ Preview failed — {msg}")
-
-    def preview_text(self) -> str:
-        return self.preview_status.text()

@@ -27,7 +27,7 @@ from ..poller import Background
 from .checkpoint import CheckpointEditor
 from .compute import ComputeEditor
 from .draft import ConfigDraft, Problem, within
-from .forms import ModelForm, flag_widget
+from .forms import flag_widget
 from .judges import JudgesEditor
 from .mixture import MixtureEditor
 from .stages import StagePlanEditor
@@ -63,13 +63,11 @@ class SetupTab(QWidget):
         self.plan = StagePlanEditor(self)
         for editor in (self.checkpoint, self.compute, self.mixture, self.judges, self.plan):
             editor.edited.connect(self._edited)
-        # the editors' parts that the main window, the screenshots and the tests reach for
+        # the editors' parts that the tests reach for (and the tab itself: stages, mix, base_ref)
         c, m, p = self.checkpoint, self.mixture, self.plan
         self.base_combo, self.set_base, self.base_ref = c.combo, c.set_base, c.base_ref
-        self.add_checkpoints, self.weight_spins = c.add_checkpoints, self.judges.weight_spins
         self.mix, self.preview_table = m.table, m.preview_table
         self.set_cell, self.dataset_row, self.remove_dataset_row = m.set_cell, m.row, m.remove_row
-        self.preview_selected, self.preview_text = m.preview_selected, m.preview_text
         self.stages, self.add_stage, self.remove_stage = p.stages, p.add_stage, p.remove_stage
         m.train_window = lambda: min((int(s.get("max_length") or 256) for s in p.stages
                                       if s.get("type") == "train"), default=None)
@@ -77,10 +75,6 @@ class SetupTab(QWidget):
                                                                     p.set_stage_field)
         self._build()
         self.load_preset(DEFAULT_PRESET if DEFAULT_PRESET in config_mod.list_presets() else None)
-
-    @property
-    def stage_form(self) -> ModelForm | None:
-        return self.plan.form
 
     # ---- layout ------------------------------------------------------------------------------
     def _build(self) -> None:
