@@ -48,6 +48,7 @@ def fill_combo(combo: QComboBox, items: Iterable[tuple[str, Any]]) -> QComboBox:
         combo.addItem(label, data)
     return combo
 
+
 def ask_path(parent: QWidget, title: str, then: Callable[[str], Any], start: str = "",
              filters: str = "", kind: str = "open") -> None:
     """Ask for a file to open, a file to save to (``kind="save"``) or a folder (``"folder"``), and
