@@ -119,15 +119,6 @@ def export_merged(log: RunLog, run_id: str, tag: str | None, out: str | os.PathL
 
 
 # ---- model card ---------------------------------------------------------------------------------
-def _run_config(run: dict[str, Any]) -> dict[str, Any]:
-    import tomllib
-
-    try:
-        return tomllib.loads(run.get("config_toml") or "")
-    except (tomllib.TOMLDecodeError, TypeError):
-        return {}
-
-
 def _root_base(log: RunLog, ck: dict[str, Any]) -> str | None:
     """The model a checkpoint was trained from at the root of its chain of ``run:`` references."""
     base, seen = ck.get("base"), set()
@@ -139,7 +130,7 @@ def _root_base(log: RunLog, ck: dict[str, Any]) -> str | None:
             return None
         base = parent.get("base")
     if base is None and ck["kind"] == "full":
-        base = (_run_config(ck["run"]).get("model") or {}).get("base")
+        base = (queries.config_dict(ck["run"].get("config_toml")).get("model") or {}).get("base")
     return base
 
 
@@ -186,7 +177,7 @@ def card_facts(log: RunLog, ck: dict[str, Any]) -> dict[str, Any]:
     from .data import _is_hub_id
 
     run = ck["run"]
-    cfg = _run_config(run)
+    cfg = queries.config_dict(run.get("config_toml"))
     stages = [{"name": st.get("name") or st.get("type"), "type": st.get("type")}
               for st in cfg.get("stages") or []]
     types = [st["type"] for st in stages]

@@ -185,12 +185,9 @@ def judge_values(log: RunLog, rid: str) -> dict[str, list[float]]:
 
 
 def _params(run: dict[str, Any]) -> dict[str, str]:
-    import tomllib
+    from .queries import config_dict
 
-    try:
-        cfg = tomllib.loads(run.get("config_toml") or "")
-    except tomllib.TOMLDecodeError:
-        cfg = {}
+    cfg = config_dict(run.get("config_toml"))
     params = {"preset": run.get("preset") or "", "seed": str(cfg.get("seed", "")),
               "model.base": str((cfg.get("model") or {}).get("base", "")),
               "data": ",".join(d.get("name", "") for d in cfg.get("data") or []),
