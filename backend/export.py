@@ -22,6 +22,7 @@ from typing import Any
 from . import queries
 from .data import chat_messages, write_jsonl
 from .errors import StudioError
+from .eval_details import EvalDetails, Interval, with_interval
 from .records import record_from_prompt
 from .runlog import RunLog
 
@@ -166,8 +167,6 @@ def _ensure_chat_template(out: Path) -> None:
 
 
 def _interval(details: Any, cat: str) -> list[float] | None:
-    from .eval_details import EvalDetails
-
     iv = EvalDetails.from_json(details).intervals.get(cat)
     return [round(iv.lo, 4), round(iv.hi, 4)] if iv else None
 
@@ -227,8 +226,7 @@ def card_facts(log: RunLog, ck: dict[str, Any]) -> dict[str, Any]:
 def _fmt_score(row: dict[str, Any], cat: str) -> str:
     if cat not in row:
         return "–"
-    iv = row.get(f"{cat}_ci95")
-    return f"{row[cat]:.3f}" + (f" [{iv[0]:.3f}, {iv[1]:.3f}]" if iv else "")
+    return with_interval(row[cat], Interval.from_json(row.get(f"{cat}_ci95")))
 
 
 def model_card(log: RunLog, ck: dict[str, Any], what: str, base_id: str | None) -> str:

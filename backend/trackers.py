@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import StudioError
+from .eval_details import EvalDetails, with_interval
 from .runlog import RunLog
 from .vocab import Status
 
@@ -128,12 +129,13 @@ def scalar_series(log: RunLog, run: dict[str, Any]) -> Iterator[tuple[str, int, 
             yield _key("selection", sel["name"], "selected", k["kind"]), 0, float(k["n"]), \
                 float(sel["created_at"] or t0)
     for step, e in _eval_rows(log, rid):
+        at = float(e["created_at"] or t0)
         for cat in ("faithfulness", "instruction_following", "task_score", "mean_length"):
             if e.get(cat) is not None:
-                yield _key("eval", e["dataset"], cat), step, float(e[cat]), float(e["created_at"] or t0)
-        for cat, (lo, hi) in _intervals(e).items():
-            yield _key("eval", e["dataset"], f"{cat}_ci95_lo"), step, lo, float(e["created_at"] or t0)
-            yield _key("eval", e["dataset"], f"{cat}_ci95_hi"), step, hi, float(e["created_at"] or t0)
+                yield _key("eval", e["dataset"], cat), step, float(e[cat]), at
+        for cat, iv in EvalDetails.from_json(e.get("details")).intervals.items():
+            yield _key("eval", e["dataset"], f"{cat}_ci95_lo"), step, iv.lo, at
+            yield _key("eval", e["dataset"], f"{cat}_ci95_hi"), step, iv.hi, at
 
 
 def _eval_rows(log: RunLog, rid: str) -> list[tuple[int, dict[str, Any]]]:
@@ -147,13 +149,6 @@ def _eval_rows(log: RunLog, rid: str) -> list[tuple[int, dict[str, Any]]]:
     return [(order[r["checkpoint_tag"]], r) for r in rows]
 
 
-def _intervals(row: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    from .eval_details import EvalDetails
-
-    det = EvalDetails.from_json(row.get("details"))
-    return {cat: (iv.lo, iv.hi) for cat, iv in det.intervals.items()}
-
-
 def eval_table(log: RunLog, rid: str) -> str:
     """The evaluation table as Markdown (step = the checkpoint's position in the curves)."""
     rows = _eval_rows(log, rid)
@@ -162,13 +157,10 @@ def eval_table(log: RunLog, rid: str) -> str:
     lines = ["| step | checkpoint | data set | n | faithfulness | instruction following | task |",
              "|---|---|---|---|---|---|---|"]
     for step, e in rows:
-        ivs = _intervals(e)
+        ivs = EvalDetails.from_json(e.get("details")).intervals
 
         def cell(cat: str) -> str:
-            if e.get(cat) is None:
-                return "–"
-            lo_hi = ivs.get(cat)
-            return f"{e[cat]:.3f}" + (f" [{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi else "")
+            return "–" if e.get(cat) is None else with_interval(e[cat], ivs.get(cat))
 
         lines.append(f"| {step} | {e['checkpoint_tag']} | {e['dataset']} | {e['n']} | "
                      f"{cell('faithfulness')} | {cell('instruction_following')} | {cell('task_score')} |")
