@@ -47,7 +47,6 @@ POLL_S = 2.0
 CANCEL_MARK = "cancel-requested"
 FLUSH_S = 0.5  # rows a kill after Slurm's KillWait could lose: at most this much
 REQUEUE_STATES = {"TIMEOUT", "PREEMPTED"}
-DIED_STATES = {"OUT_OF_MEMORY", "NODE_FAIL", "FAILED", "BOOT_FAIL", "DEADLINE"}
 ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD",
                  "REQUEUE_FED", "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT",
                  "RESV_DEL_HOLD", "SPECIAL_EXIT"}
