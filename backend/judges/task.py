@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections import Counter
 
 from backend.records import Record
@@ -38,8 +39,6 @@ class RougeL(_ReferenceJudge):
     name = "rouge_l"
 
     def available(self) -> tuple[bool, str]:
-        import importlib.util
-
         if importlib.util.find_spec("rouge_score") is None:
             return False, "rouge-score not installed"
         return True, "rouge-score"
