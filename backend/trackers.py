@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import queries
 from .errors import StudioError
 from .eval_details import EvalDetails, with_interval
 from .runlog import RunLog
@@ -120,14 +121,11 @@ def scalar_series(log: RunLog, run: dict[str, Any]) -> Iterator[tuple[str, int, 
         stage = names.get(j["stage_idx"], f"stage{j['stage_idx']}")
         yield _key("judge", stage, j["judge"], "mean"), 0, float(j["mean"]), t0
         yield _key("judge", stage, j["judge"], "n"), 0, float(j["n"]), t0
-    for sel in log.query("SELECT * FROM selections WHERE run_id = ? ORDER BY id", (rid,)):
-        yield _key("selection", sel["name"], "size"), 0, float(sel["n_selected"] or 0), \
-            float(sel["created_at"] or t0)
-        for k in log.query("SELECT p.kind, COUNT(*) AS n FROM selection_items it JOIN prompts p "
-                           "ON p.id = it.prompt_id WHERE it.selection_id = ? GROUP BY p.kind",
-                           (sel["id"],)):
-            yield _key("selection", sel["name"], "selected", k["kind"]), 0, float(k["n"]), \
-                float(sel["created_at"] or t0)
+    for sel in queries.selections(log, rid):
+        at = float(sel["created_at"] or t0)
+        yield _key("selection", sel["name"], "size"), 0, float(sel["n_selected"] or 0), at
+        for kind, n in queries.selection_kinds(log, sel["id"]).items():
+            yield _key("selection", sel["name"], "selected", kind), 0, float(n), at
     for step, e in _eval_rows(log, rid):
         at = float(e["created_at"] or t0)
         for cat in ("faithfulness", "instruction_following", "task_score", "mean_length"):
@@ -177,9 +175,7 @@ def judge_values(log: RunLog, rid: str) -> dict[str, list[float]]:
 
 
 def _params(run: dict[str, Any]) -> dict[str, str]:
-    from .queries import config_dict
-
-    cfg = config_dict(run.get("config_toml"))
+    cfg = queries.config_dict(run.get("config_toml"))
     params = {"preset": run.get("preset") or "", "seed": str(cfg.get("seed", "")),
               "model.base": str((cfg.get("model") or {}).get("base", "")),
               "data": ",".join(d.get("name", "") for d in cfg.get("data") or []),
