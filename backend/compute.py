@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from . import paths
 from .errors import StudioError
+from .launcher import _pid_alive, kill_tree, log_tail, max_concurrent
 
 ENV_SHARD = "RESET_STUDIO_SHARD"  # "rank/world" of a sampling shard
 EXIT_STOPPED = 3  # a child that stopped on request (cancel), not a failure
@@ -104,8 +105,6 @@ def in_torchrun() -> bool:
 
 def torch_threads(per_node: int) -> int:
     """Cores per process when ``per_node`` processes (of each concurrent run) share a machine."""
-    from .launcher import max_concurrent
-
     return max(1, (os.cpu_count() or 1) // (max_concurrent() * max(1, per_node)))
 
 
@@ -142,17 +141,6 @@ class RankZeroLog:
 
 
 # ---- the parent side: start, watch, stop ------------------------------------------------------
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 12_000))
-            text = fh.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def _how(code: int) -> str:
     if code < 0:
         return f"killed by signal {-code} ({signal.Signals(-code).name})"
@@ -190,7 +178,7 @@ def _watch(ctx, idx: int, procs: list[tuple[int, subprocess.Popen, Path]],
             rank, code, log = bad[0]
             _stop_all(procs)
             time.sleep(0.5)  # let torchrun write the failed rank's summary
-            tail = _tail(log)
+            tail = log_tail(log)
             raise ShardError(f"{what}: rank {rank} {_how(code)}"
                              + (f"\n--- rank {rank} stderr ---\n{tail}" if tail else ""),
                              rank=rank, code=code, tail=tail)
@@ -213,21 +201,9 @@ def _watch(ctx, idx: int, procs: list[tuple[int, subprocess.Popen, Path]],
 
 
 def _stop_all(procs) -> None:
-    import psutil
-
     for _, p, _ in procs:
-        if p.poll() is not None:
-            continue
-        try:
-            tree = psutil.Process(p.pid).children(recursive=True) + [psutil.Process(p.pid)]
-        except psutil.NoSuchProcess:
-            continue
-        for q in tree:
-            try:
-                q.kill()
-            except psutil.NoSuchProcess:
-                pass
-        p.wait()
+        if p.poll() is None:
+            kill_tree(p)
 
 
 def _entry(ctx, idx: int) -> list[str]:
@@ -346,7 +322,7 @@ def _watch_torchrun(ctx, idx, proc, logs: Path, err_path: Path, on_poll) -> None
         dead = _dead_rank(ctx, idx)
         rank = dead[0] if dead else None
     rank_log = _rank_stderr(logs, rank) if rank is not None else None
-    tail = _tail(rank_log) if rank_log else _tail(err_path)
+    tail = log_tail(rank_log) if rank_log else log_tail(err_path)
     how = _how(rank_code) if rank_code is not None else f"torchrun {_how(code)}"
     raise ShardError(f"data-parallel training of stage {idx + 1}: rank {rank} died ({how})"
                      f"\n--- rank {rank} stderr ---\n{tail}",
@@ -355,8 +331,6 @@ def _watch_torchrun(ctx, idx, proc, logs: Path, err_path: Path, on_poll) -> None
 
 def _dead_rank(ctx, idx) -> tuple[int, int] | None:
     """A rank whose process vanished while torchrun still runs: (rank, pid)."""
-    from .launcher import _pid_alive
-
     for rank, pid in sorted(rank_pids(ctx, idx).items()):
         if not _pid_alive(pid):
             return rank, pid
@@ -367,7 +341,7 @@ def _root_cause(err_path: Path) -> tuple[int | None, int | None]:
     """The rank and exit code torchrun names as the first observed failure."""
     import re
 
-    text = _tail(err_path, 200)
+    text = log_tail(err_path, 200)
     text = text[text.rfind("Root Cause"):] if "Root Cause" in text else ""
     rank = re.search(r"rank\s*:\s*(\d+)", text)
     code = re.search(r"exitcode\s*:\s*(-?\d+)", text)

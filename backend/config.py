@@ -5,6 +5,7 @@ default here is ours (the paper does not publish them) and is labelled as a defa
 """
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
 from pathlib import Path
@@ -356,8 +357,6 @@ class TrackingSpec(_Strict):
             if bad:
                 raise ValueError(f"unknown tracker {bad[0]!r}; use {sorted(TRACKERS)} or \"none\"")
             v = list(dict.fromkeys(v))
-            import importlib.util
-
             missing = [x for x in v if importlib.util.find_spec(TRACKERS[x]) is None]
             if missing:
                 raise ValueError(f"report_to {missing[0]!r} needs the {TRACKERS[missing[0]]!r} "

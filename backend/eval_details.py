@@ -51,6 +51,11 @@ class Interval:
         return None
 
 
+def with_interval(value: float, iv: Interval | None, spec: str = ".3f") -> str:
+    """'0.620 [0.550, 0.700]' (spec ".3f"), or the value alone when it has no interval."""
+    return f"{value:{spec}}" + (f" [{iv.lo:{spec}}, {iv.hi:{spec}}]" if iv else "")
+
+
 @dataclass
 class ItemScores:
     """One eval item's scores for one checkpoint (None: no judge of that category applied)."""

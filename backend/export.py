@@ -22,6 +22,7 @@ from typing import Any
 from . import queries
 from .data import chat_messages, write_jsonl
 from .errors import StudioError
+from .eval_details import EvalDetails, Interval, with_interval
 from .records import record_from_prompt
 from .runlog import RunLog
 
@@ -119,15 +120,6 @@ def export_merged(log: RunLog, run_id: str, tag: str | None, out: str | os.PathL
 
 
 # ---- model card ---------------------------------------------------------------------------------
-def _run_config(run: dict[str, Any]) -> dict[str, Any]:
-    import tomllib
-
-    try:
-        return tomllib.loads(run.get("config_toml") or "")
-    except (tomllib.TOMLDecodeError, TypeError):
-        return {}
-
-
 def _root_base(log: RunLog, ck: dict[str, Any]) -> str | None:
     """The model a checkpoint was trained from at the root of its chain of ``run:`` references."""
     base, seen = ck.get("base"), set()
@@ -139,7 +131,7 @@ def _root_base(log: RunLog, ck: dict[str, Any]) -> str | None:
             return None
         base = parent.get("base")
     if base is None and ck["kind"] == "full":
-        base = (_run_config(ck["run"]).get("model") or {}).get("base")
+        base = (queries.config_dict(ck["run"].get("config_toml")).get("model") or {}).get("base")
     return base
 
 
@@ -175,8 +167,6 @@ def _ensure_chat_template(out: Path) -> None:
 
 
 def _interval(details: Any, cat: str) -> list[float] | None:
-    from .eval_details import EvalDetails
-
     iv = EvalDetails.from_json(details).intervals.get(cat)
     return [round(iv.lo, 4), round(iv.hi, 4)] if iv else None
 
@@ -186,7 +176,7 @@ def card_facts(log: RunLog, ck: dict[str, Any]) -> dict[str, Any]:
     from .data import _is_hub_id
 
     run = ck["run"]
-    cfg = _run_config(run)
+    cfg = queries.config_dict(run.get("config_toml"))
     stages = [{"name": st.get("name") or st.get("type"), "type": st.get("type")}
               for st in cfg.get("stages") or []]
     types = [st["type"] for st in stages]
@@ -236,8 +226,7 @@ def card_facts(log: RunLog, ck: dict[str, Any]) -> dict[str, Any]:
 def _fmt_score(row: dict[str, Any], cat: str) -> str:
     if cat not in row:
         return "–"
-    iv = row.get(f"{cat}_ci95")
-    return f"{row[cat]:.3f}" + (f" [{iv[0]:.3f}, {iv[1]:.3f}]" if iv else "")
+    return with_interval(row[cat], Interval.from_json(row.get(f"{cat}_ci95")))
 
 
 def model_card(log: RunLog, ck: dict[str, Any], what: str, base_id: str | None) -> str:

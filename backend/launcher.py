@@ -255,17 +255,39 @@ def _read_pid(path: Path) -> int | None:
         return None
 
 
-def stderr_tail(run_dir: str | os.PathLike, lines: int = 30) -> str:
-    path = Path(run_dir) / "worker.stderr.log"
+def log_tail(path: str | os.PathLike, lines: int = 30) -> str:
+    """The last ``lines`` lines of a log (read from its last 16 kB); "" when there is none."""
     try:
-        with path.open("rb") as fh:
+        with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 16_000))
+            fh.seek(max(0, fh.tell() - 16_000))
             text = fh.read().decode("utf-8", "replace")
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def stderr_tail(run_dir: str | os.PathLike, lines: int = 30) -> str:
+    return log_tail(Path(run_dir) / "worker.stderr.log", lines)
+
+
+def kill_tree(proc: subprocess.Popen) -> int:
+    """SIGKILL a child process and every descendant; returns its exit code. The descendants are
+    waited for through psutil, the child through ``proc`` (psutil reaping it would lose its code)."""
+    import psutil
+
+    try:
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.kill()
+    psutil.wait_procs(family, timeout=10)
+    return proc.wait()
 
 
 def reconcile_log(log: RunLog) -> list[str]:

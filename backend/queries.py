@@ -9,6 +9,7 @@ each thread uses its own. Queries lean on the unique natural-key indexes and the
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
@@ -94,6 +95,15 @@ def slurm_job(run: RunRow) -> SlurmJob | None:
     return {"job_id": str(info["job_id"]), "node": "" if node in unset else node,
             "state": str(info.get("state") or ""), "reason": "" if reason in unset else reason,
             "attempt": int(info.get("attempt") or 1)}
+
+
+def config_dict(config_toml: str | None) -> dict[str, Any]:
+    """A run's stored config TOML as a plain dict; {} when missing or unreadable, for readers
+    that only want what they can get (reports, exports, the runs table)."""
+    try:
+        return tomllib.loads(config_toml or "")
+    except (tomllib.TOMLDecodeError, TypeError):
+        return {}
 
 
 # ---- selections -----------------------------------------------------------------------------------

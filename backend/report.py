@@ -16,7 +16,6 @@ import datetime as _dt
 import html
 import json
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -134,11 +133,8 @@ def load_runs(log: RunLog, run_ids: Sequence[str]) -> list[RunData]:
                           [x for x in rows if x["checkpoint_tag"] == r["checkpoint_tag"]
                            and x["dataset"] != ALL]) for r in alls]
         curve, bounds = _training_curve(log, rid)
-        try:
-            cfg = tomllib.loads(run.get("config_toml") or "")
-        except tomllib.TOMLDecodeError:
-            cfg = {}
-        out.append(RunData(run, color, cks, curve, bounds, _selections(log, rid), cfg))
+        out.append(RunData(run, color, cks, curve, bounds, _selections(log, rid),
+                           queries.config_dict(run.get("config_toml"))))
     return out
 
 

@@ -40,13 +40,13 @@ from typing import Any
 from . import paths
 from .errors import StudioError
 from .journal import Exporter, ingest, journal_path, repair_tail
+from .launcher import log_tail
 from .vocab import Status
 
 POLL_S = 2.0
 CANCEL_MARK = "cancel-requested"
 FLUSH_S = 0.5  # rows a kill after Slurm's KillWait could lose: at most this much
 REQUEUE_STATES = {"TIMEOUT", "PREEMPTED"}
-DIED_STATES = {"OUT_OF_MEMORY", "NODE_FAIL", "FAILED", "BOOT_FAIL", "DEADLINE"}
 ACTIVE_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD",
                  "REQUEUE_FED", "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT",
                  "RESV_DEL_HOLD", "SPECIAL_EXIT"}
@@ -165,14 +165,6 @@ def _record(run_dir: Path, **info: Any) -> dict[str, Any]:
     return data
 
 
-def _out_tail(run_dir: Path, job_id: str, lines: int = 30) -> str:
-    path = run_dir / f"slurm-{job_id}.out"
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 # ---- the app's side: the run's supervisor -----------------------------------------------------
 def _resubmit(cfg, run_id: str, home, run_dir: Path, log, journal: Path,
               attempt: int) -> tuple[str, int]:
@@ -267,7 +259,7 @@ def outcome(st: dict[str, str], job_id: str, run_status: str, cancelled: bool, a
 
 def _end(log, run_id: str, status: str, message: str, run_dir: Path, job_id: str) -> None:
     log.update_run(run_id, status=status, ended_at=time.time(), error=message,
-                   stderr_tail=_out_tail(run_dir, job_id) or None)
+                   stderr_tail=log_tail(run_dir / f"slurm-{job_id}.out") or None)
     for stage in log.get_stages(run_id):
         if stage["status"] == Status.RUNNING:
             log.stage_end(run_id, stage["idx"], "interrupted", message)

@@ -18,22 +18,6 @@ from .runlog import RunLog
 from .vocab import FINAL_STATUSES, Status
 
 
-def _kill_tree(pid: int) -> None:
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        procs = proc.children(recursive=True) + [proc]
-    except psutil.NoSuchProcess:
-        return
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=10)
-
-
 def _executor(args) -> str:
     from .config import ConfigError, loads
 
@@ -92,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         if run and run["cancel_requested"] and cancel_seen is None:
             cancel_seen = time.time()
         if cancel_seen and time.time() - cancel_seen > launcher.CANCEL_GRACE_S:
-            _kill_tree(child.pid)
-            code = child.wait()
+            code = launcher.kill_tree(child)
             log.update_run(args.run_id, status=Status.CANCELLED, ended_at=time.time(), exit_code=code,
                            error="did not stop within the grace period; killed")
             break

@@ -19,7 +19,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import queries
 from .errors import StudioError
+from .eval_details import EvalDetails, with_interval
 from .runlog import RunLog
 from .vocab import Status
 
@@ -119,21 +121,19 @@ def scalar_series(log: RunLog, run: dict[str, Any]) -> Iterator[tuple[str, int, 
         stage = names.get(j["stage_idx"], f"stage{j['stage_idx']}")
         yield _key("judge", stage, j["judge"], "mean"), 0, float(j["mean"]), t0
         yield _key("judge", stage, j["judge"], "n"), 0, float(j["n"]), t0
-    for sel in log.query("SELECT * FROM selections WHERE run_id = ? ORDER BY id", (rid,)):
-        yield _key("selection", sel["name"], "size"), 0, float(sel["n_selected"] or 0), \
-            float(sel["created_at"] or t0)
-        for k in log.query("SELECT p.kind, COUNT(*) AS n FROM selection_items it JOIN prompts p "
-                           "ON p.id = it.prompt_id WHERE it.selection_id = ? GROUP BY p.kind",
-                           (sel["id"],)):
-            yield _key("selection", sel["name"], "selected", k["kind"]), 0, float(k["n"]), \
-                float(sel["created_at"] or t0)
+    for sel in queries.selections(log, rid):
+        at = float(sel["created_at"] or t0)
+        yield _key("selection", sel["name"], "size"), 0, float(sel["n_selected"] or 0), at
+        for kind, n in queries.selection_kinds(log, sel["id"]).items():
+            yield _key("selection", sel["name"], "selected", kind), 0, float(n), at
     for step, e in _eval_rows(log, rid):
+        at = float(e["created_at"] or t0)
         for cat in ("faithfulness", "instruction_following", "task_score", "mean_length"):
             if e.get(cat) is not None:
-                yield _key("eval", e["dataset"], cat), step, float(e[cat]), float(e["created_at"] or t0)
-        for cat, (lo, hi) in _intervals(e).items():
-            yield _key("eval", e["dataset"], f"{cat}_ci95_lo"), step, lo, float(e["created_at"] or t0)
-            yield _key("eval", e["dataset"], f"{cat}_ci95_hi"), step, hi, float(e["created_at"] or t0)
+                yield _key("eval", e["dataset"], cat), step, float(e[cat]), at
+        for cat, iv in EvalDetails.from_json(e.get("details")).intervals.items():
+            yield _key("eval", e["dataset"], f"{cat}_ci95_lo"), step, iv.lo, at
+            yield _key("eval", e["dataset"], f"{cat}_ci95_hi"), step, iv.hi, at
 
 
 def _eval_rows(log: RunLog, rid: str) -> list[tuple[int, dict[str, Any]]]:
@@ -147,13 +147,6 @@ def _eval_rows(log: RunLog, rid: str) -> list[tuple[int, dict[str, Any]]]:
     return [(order[r["checkpoint_tag"]], r) for r in rows]
 
 
-def _intervals(row: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    from .eval_details import EvalDetails
-
-    det = EvalDetails.from_json(row.get("details"))
-    return {cat: (iv.lo, iv.hi) for cat, iv in det.intervals.items()}
-
-
 def eval_table(log: RunLog, rid: str) -> str:
     """The evaluation table as Markdown (step = the checkpoint's position in the curves)."""
     rows = _eval_rows(log, rid)
@@ -162,13 +155,10 @@ def eval_table(log: RunLog, rid: str) -> str:
     lines = ["| step | checkpoint | data set | n | faithfulness | instruction following | task |",
              "|---|---|---|---|---|---|---|"]
     for step, e in rows:
-        ivs = _intervals(e)
+        ivs = EvalDetails.from_json(e.get("details")).intervals
 
         def cell(cat: str) -> str:
-            if e.get(cat) is None:
-                return "–"
-            lo_hi = ivs.get(cat)
-            return f"{e[cat]:.3f}" + (f" [{lo_hi[0]:.3f}, {lo_hi[1]:.3f}]" if lo_hi else "")
+            return "–" if e.get(cat) is None else with_interval(e[cat], ivs.get(cat))
 
         lines.append(f"| {step} | {e['checkpoint_tag']} | {e['dataset']} | {e['n']} | "
                      f"{cell('faithfulness')} | {cell('instruction_following')} | {cell('task_score')} |")
@@ -185,12 +175,7 @@ def judge_values(log: RunLog, rid: str) -> dict[str, list[float]]:
 
 
 def _params(run: dict[str, Any]) -> dict[str, str]:
-    import tomllib
-
-    try:
-        cfg = tomllib.loads(run.get("config_toml") or "")
-    except tomllib.TOMLDecodeError:
-        cfg = {}
+    cfg = queries.config_dict(run.get("config_toml"))
     params = {"preset": run.get("preset") or "", "seed": str(cfg.get("seed", "")),
               "model.base": str((cfg.get("model") or {}).get("base", "")),
               "data": ",".join(d.get("name", "") for d in cfg.get("data") or []),

@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from backend.eval_details import EvalDetails
+from backend.eval_details import EvalDetails, with_interval
 from backend.experiments import merge_seeds
 from backend.stats import Diff, compare_details
 
@@ -29,7 +29,7 @@ def diff_text(d: Diff | None) -> str:
     """'+0.052 [+0.010, +0.094]'; within noise prefixed with '≈'; '–' without items."""
     if d is None:
         return "–"
-    text = f"{d.diff:+.3f} [{d.interval.lo:+.3f}, {d.interval.hi:+.3f}]"
+    text = with_interval(d.diff, d.interval, "+.3f")
     return f"≈ {text}" if d.within_noise else text
 
 

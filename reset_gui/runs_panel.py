@@ -3,7 +3,6 @@ only when some run has a job), current stage, progress, elapsed and ETA."""
 from __future__ import annotations
 
 import time
-import tomllib
 from typing import Any
 
 from PySide6.QtCore import QRect, QSignalBlocker, QSize, Qt, QTimer, Signal
@@ -22,13 +21,6 @@ COLUMNS = ("Name", "Preset", "Status", "Job", "Stage", "Progress", "Elapsed", "E
 COL = {name: i for i, name in enumerate(COLUMNS)}
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 2
-
-
-def _config(config_toml: str | None) -> dict[str, Any]:
-    try:
-        return tomllib.loads(config_toml or "")
-    except tomllib.TOMLDecodeError:
-        return {}
 
 
 def _stage_plan(data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -58,7 +50,7 @@ class RunsModel(TableModel):
         runs = sorted(runs, key=lambda r: r.get("created_at") or 0, reverse=True)  # newest first
         for r in runs:
             if r["id"] not in self._plans:
-                data = _config(r.get("config_toml"))
+                data = queries.config_dict(r.get("config_toml"))
                 self._plans[r["id"]] = _stage_plan(data)
                 if (data.get("compute") or {}).get("executor") == "slurm":
                     self._on_slurm.add(r["id"])

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from backend.eval_details import EvalDetails, Interval
+from backend.eval_details import EvalDetails, Interval, with_interval
 
 # Okabe-Ito-ish palette: distinguishable, colour-blind friendly, legible on white.
 RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#7F3C8D",
@@ -121,12 +121,9 @@ def pareto_front(xy: Sequence[tuple[float, float]]) -> list[int]:
 
 
 def tradeoff_tip(p: TradeoffPoint, run_name: str | None = None) -> str:
-    def iv(i: Interval | None) -> str:
-        return f" [{i.lo:.3f}, {i.hi:.3f}]" if i else ""
-
     lines = [f"{run_name or p.run_id}", f"checkpoint {p.tag}",
-             f"instruction following {p.x:.3f}{iv(p.x_iv)}", f"faithfulness {p.y:.3f}{iv(p.y_iv)}"
-             + (f" ({p.judge})" if p.judge else "")]
+             f"instruction following {with_interval(p.x, p.x_iv)}",
+             f"faithfulness {with_interval(p.y, p.y_iv)}" + (f" ({p.judge})" if p.judge else "")]
     if p.x_iv or p.y_iv:
         lines.append("[ ]: 95 % bootstrap interval over eval items")
     if p.task is not None:

@@ -35,7 +35,7 @@ from backend.records import Record
 
 from .base import JudgeResult
 from .faithfulness import _aggregate, _FaithJudge, _minilm_path
-from .text import STOPWORDS, split_sentences, tokenize
+from .text import MONTHS, STOPWORDS, split_sentences, tokenize
 
 VERSION = "1"
 SETTINGS = {"max_length": 128, "top_k": 2, "epochs": 1, "batch_size": 16, "lr": 3e-4,
@@ -107,8 +107,6 @@ def split_groups(docs: list[dict[str, Any]], fraction: float, seed: int) -> tupl
 
 _NAME_RE = re.compile(r"\b[A-Z][a-zA-Z'\u2019-]+(?:\s+(?:of\s+)?[A-Z][a-zA-Z'\u2019-]+)*")
 _NUM_RE = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
-MONTHS = ("January February March April May June July August September October November "
-          "December").split()
 _NOT_NAMES = set(MONTHS) | set("Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split())
 _PRONOUNS = {"he": "she", "she": "he", "his": "her", "her": "his", "him": "her", "himself": "herself",
              "herself": "himself"}

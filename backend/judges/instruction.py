@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
 import threading
@@ -54,8 +55,6 @@ class IFEvalJudge(Judge):
     category = "instruction_following"
 
     def available(self) -> tuple[bool, str]:
-        import importlib.util
-
         # cheap check (importing if_verifiable takes seconds and pulls in `datasets`)
         for mod, pkg in (("if_verifiable", "if-verifiable"), ("nltk", "if-verifiable"),
                          ("langdetect", "if-verifiable"), ("immutabledict", "if-verifiable"),
@@ -286,8 +285,6 @@ class LLMJudge(Judge):
             env = o.get("api_key_env", "OPENAI_API_KEY")
             key_note = "" if os.environ.get(env) else f" (no ${env}: sending a placeholder key)"
             try:
-                import importlib.util
-
                 if importlib.util.find_spec("openai") is None:
                     return False, "openai package not installed"
             except Exception as e:  # pragma: no cover

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 from collections import Counter
 
 from backend.records import Record
@@ -11,10 +12,18 @@ from .text import squad_normalize
 
 
 class _ReferenceJudge(Judge):
+    """A task judge: scores (``_score``) the items that have a reference."""
+
     category = "task"
 
     def applies(self, record: Record) -> bool:
         return bool(record.reference and record.reference.strip())
+
+    def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
+        self._check_lengths(records, responses)
+        return [self._score(rec, resp) if self.applies(rec)
+                else JudgeResult(None, {"reason": "no reference"})
+                for rec, resp in zip(records, responses)]
 
 
 @functools.lru_cache(maxsize=2)
@@ -30,27 +39,16 @@ class RougeL(_ReferenceJudge):
     name = "rouge_l"
 
     def available(self) -> tuple[bool, str]:
-        import importlib.util
-
         if importlib.util.find_spec("rouge_score") is None:
             return False, "rouge-score not installed"
         return True, "rouge-score"
 
-    def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
-        self._check_lengths(records, responses)
+    def _score(self, record: Record, response: str) -> JudgeResult:
         scorer = _rouge_scorer(bool(self.options.get("use_stemmer", True)))
-        out = []
-        for rec, resp in zip(records, responses):
-            if not self.applies(rec):
-                out.append(JudgeResult(None, {"reason": "no reference"}))
-                continue
-            s = scorer.score(rec.reference, resp or "")["rougeL"]
-            out.append(JudgeResult(clamp01(s.fmeasure), {
-                "precision": round(s.precision, 4),
-                "recall": round(s.recall, 4),
-                "fmeasure": round(s.fmeasure, 4),
-            }))
-        return out
+        s = scorer.score(record.reference, response or "")["rougeL"]
+        return JudgeResult(clamp01(s.fmeasure), {"precision": round(s.precision, 4),
+                                                 "recall": round(s.recall, 4),
+                                                 "fmeasure": round(s.fmeasure, 4)})
 
 
 def token_f1(prediction: str, reference: str) -> tuple[float, dict]:
@@ -95,14 +93,7 @@ class TokenF1(_ReferenceJudge):
 
     name = "token_f1"
 
-    def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
-        self._check_lengths(records, responses)
-        out = []
-        for rec, resp in zip(records, responses):
-            if not self.applies(rec):
-                out.append(JudgeResult(None, {"reason": "no reference"}))
-                continue
-            det = squad_scores(resp, gold_answers(rec))
-            det["f1"] = round(det["f1"], 4)
-            out.append(JudgeResult(clamp01(det["f1"]), det))
-        return out
+    def _score(self, record: Record, response: str) -> JudgeResult:
+        det = squad_scores(response, gold_answers(record))
+        det["f1"] = round(det["f1"], 4)
+        return JudgeResult(clamp01(det["f1"]), det)

@@ -129,9 +129,8 @@ STOPWORDS = frozenset(
     yes okay ok also""".split()
 )
 
-MONTHS = frozenset(
-    "january february march april may june july august september october november december".split()
-)
+MONTHS = ("January February March April May June July August September October November "
+          "December").split()  # in order: the factcc generator draws from it with a seeded rng
 
 NUMBER_WORDS = {
     "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
@@ -220,7 +219,7 @@ def tokenize(text: str) -> list[Token]:
             norm, kind = _norm_number(surface), "number"
         elif low in NUMBER_WORDS:
             norm, kind = NUMBER_WORDS[low], "number"
-        elif low in MONTHS and surface[0].isupper():  # "march"/"may" lowercase are not dates
+        elif low.capitalize() in MONTHS and surface[0].isupper():  # lowercase "may" is no date
             norm, kind = low, "date"
         elif low in STOPWORDS or len(low) < 2:
             norm, kind = low, "stop"

@@ -6,12 +6,11 @@ recomputed from the stored category scores with the stage's weights (else ``judg
 """
 from __future__ import annotations
 
-import tomllib
 from typing import Any
 
 from .. import scoring
 from ..config import JudgeSpec, SelectStage
-from ..queries import candidates as load_candidates
+from ..queries import candidates as load_candidates, config_dict
 from ..vocab import CATEGORIES, StageType
 from .context import StageContext
 from .judge import warn_uncovered
@@ -25,10 +24,7 @@ def policy_from_config(config_toml: str | None) -> dict[str, Any]:
     stage = SelectStage()
     out: dict[str, Any] = {"weights": dict(JudgeSpec().weights), "threshold": stage.threshold,
                            "budget": stage.budget, "per_kind_quota": {}}
-    try:
-        cfg = tomllib.loads(config_toml or "")
-    except tomllib.TOMLDecodeError:
-        return out
+    cfg = config_dict(config_toml)
     w = (cfg.get("judges") or {}).get("weights")
     if isinstance(w, dict):
         out["weights"] = {str(c): float(w.get(c, 0.0)) for c in CATEGORIES}
