@@ -567,11 +567,22 @@ def pick_device(device: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def pick_dtype(dtype: Any = "auto", device: str = "cpu"):
+def cpu_has_native_bf16() -> bool:
+    import torch
+
+    return any(getattr(torch.cpu, probe, lambda: False)()
+               for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def pick_dtype(dtype: Any = "auto", device: str = "cpu", *, all_weights_trained: bool = False):
+    """``auto``: bf16 on a GPU that has it, and on a CPU with native bf16 unless every weight is
+    trained (pure bf16 weights lose updates smaller than their rounding; LoRA's adapter stays fp32)."""
     import torch
 
     if dtype in (None, "auto"):
         if str(device).startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        if str(device) == "cpu" and not all_weights_trained and cpu_has_native_bf16():
             return torch.bfloat16
         return torch.float32
     if isinstance(dtype, torch.dtype):
@@ -602,7 +613,8 @@ def materialize(resolved: ResolvedModel) -> ResolvedModel:
 
 def load_model(resolved: ResolvedModel | str, *, device: str = "auto", dtype: Any = "auto",
                trust_remote_code: bool = False, for_training: bool = False,
-               padding_side: str | None = None, checkpoint_lookup=None):
+               all_weights_trained: bool = False, padding_side: str | None = None,
+               checkpoint_lookup=None):
     """Load ``(model, tokenizer)``. An adapter is loaded on top of its base (trainable if for_training).
 
     ``padding_side`` defaults to "right" for training and "left" for generation.
@@ -611,7 +623,7 @@ def load_model(resolved: ResolvedModel | str, *, device: str = "auto", dtype: An
         resolved = resolve_model(resolved, trust_remote_code=trust_remote_code, checkpoint_lookup=checkpoint_lookup)
     resolved = materialize(resolved)
     dev = pick_device(device)
-    torch_dtype = pick_dtype(dtype, dev)
+    torch_dtype = pick_dtype(dtype, dev, all_weights_trained=all_weights_trained)
     trust = trust_remote_code or resolved.trust_remote_code
     side = padding_side or ("right" if for_training else "left")
 
@@ -645,11 +657,22 @@ def load_model(resolved: ResolvedModel | str, *, device: str = "auto", dtype: An
         model.config._name_or_path = resolved.ref
         model.name_or_path = resolved.ref
     model.to(dev)
+    _contiguous_lm_head_input(model)
     if for_training:
         model.train()
     else:
         model.eval()
     return model, tok
+
+
+def _contiguous_lm_head_input(model) -> None:
+    """Generation's prefill hands the output layer a strided slice (each row's last position).
+    Over frozen weights (peft freezes the base) aten's matmul does not fold that into one mm but
+    takes a batched path; in bf16 on CPU it copied the 49k-row weight once per row (~550 MB and
+    seconds per prefill on the demo's batch of 10). A contiguous input folds into one mm."""
+    head = model.get_output_embeddings()
+    if head is not None:
+        head.register_forward_pre_hook(lambda _module, args: (args[0].contiguous(), *args[1:]))
 
 
 def _load_tokenizer(folder: Path, trust_remote_code: bool, padding_side: str):
