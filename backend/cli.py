@@ -133,8 +133,8 @@ def _print_run_end(run: dict) -> int:
 
 
 def cmd_run(args) -> int:
-    studio = Studio(args.home)
     cfg = _with_compute_overrides(_load_config(args.config, args.name, args.seed), args)
+    studio = Studio(args.home)
     exp, run_ids = studio.launch_seeds(cfg, args.seeds)
     with studio.open_log() as log:
         for run_id in run_ids:
