@@ -14,7 +14,7 @@ def _log(studio):
     return studio.open_log()
 
 
-def test_refused_before_any_process(home, studio):
+def test_refused_before_any_process(studio):
     cfg = tiny_config()
     cfg.model.base = str(studio.home / "does-not-exist")
     with pytest.raises(launcher.LaunchError, match="does not exist"):
@@ -60,7 +60,7 @@ def test_probe_budget_thins_the_curve_instead_of_slowing_training(studio):
                "2 skipped" in m for m in events), events
 
 
-def test_sigkill_marks_died_and_resume_completes(home, studio):
+def test_sigkill_marks_died_and_resume_completes(studio):
     run_id = studio.launch(tiny_config("killed", max_steps=6, save_steps=2))
     with studio.open_log() as log:
         wait_for(lambda: log.find_checkpoint(run_id, "mtl@2") and 3 in metric_steps(log, run_id),
