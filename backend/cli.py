@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from . import paths, queries
+from .errors import StudioError
+from .launcher import LaunchError, Studio, reconcile_log, stderr_tail
 from .vocab import FINAL_STATUSES, Status
 
 EPILOG = """examples:
@@ -50,9 +52,8 @@ def _load_config(ref: str, name: str | None, seed: int | None):
 
 def cmd_report(args) -> int:
     from .report import load_runs, render_markdown, write_report
-    from .runlog import RunLog
 
-    with RunLog(paths.runlog_path(args.home), readonly=True) as log:
+    with Studio(args.home).open_log(readonly=True) as log:
         ids = [_resolve_run(log, ref)["id"] for ref in args.runs]
         if args.markdown:
             print(render_markdown(load_runs(log, ids)), end="")
@@ -63,25 +64,21 @@ def cmd_report(args) -> int:
 
 
 def _resolve_run(log, ref: str) -> dict:
-    from .launcher import LaunchError
-
     run = log.find_run(ref)
     if run is None:
         raise LaunchError(f"no run matching {ref!r} (see `reset-gui list`)")
     return run
 
 
-def follow(run_id: str, home, stream=sys.stderr) -> dict:
+def follow(run_id: str, studio: Studio, stream=sys.stderr) -> dict:
     """Show stage progress until the run ends; Ctrl-C cancels (twice: detach)."""
     from tqdm import tqdm
-
-    from . import launcher
 
     bar = None
     bar_stage = None
     seen_event = 0
     interrupts = 0
-    with launcher.open_log(home) as log:
+    with studio.open_log() as log:
         while True:
             try:
                 for ev in log.read_since("events", seen_event, run_id=run_id):
@@ -109,7 +106,7 @@ def follow(run_id: str, home, stream=sys.stderr) -> dict:
                         bar.close()
                     return run
                 if run["status"] == Status.RUNNING:
-                    launcher.reconcile_log(log)
+                    reconcile_log(log)
                 time.sleep(1.0)
             except KeyboardInterrupt:
                 interrupts += 1
@@ -117,8 +114,8 @@ def follow(run_id: str, home, stream=sys.stderr) -> dict:
                     print("\ncancelling (a final checkpoint is kept); Ctrl-C again to detach",
                           file=stream)
                     try:
-                        launcher.cancel(run_id, home)
-                    except launcher.LaunchError as exc:
+                        studio.cancel(run_id)
+                    except LaunchError as exc:
                         print(exc, file=stream)
                 else:
                     print(f"\ndetached; the run goes on. `reset-gui status {run_id}`", file=stream)
@@ -136,18 +133,15 @@ def _print_run_end(run: dict) -> int:
 
 
 def cmd_run(args) -> int:
-    from . import launcher
-
-    from .experiments import launch_experiment
-
     cfg = _with_compute_overrides(_load_config(args.config, args.name, args.seed), args)
-    exp, run_ids = launch_experiment(cfg, args.home, args.seeds)
-    with launcher.open_log(args.home) as log:
+    studio = Studio(args.home)
+    exp, run_ids = studio.launch_seeds(cfg, args.seeds)
+    with studio.open_log() as log:
         for run_id in run_ids:
             status = log.get_run(run_id)["status"]
             print(f"run {run_id} {'started' if status == Status.RUNNING else Status.QUEUED} "
-                  f"(home {paths.home_dir(args.home)})" + (f", experiment {exp}" if exp else ""))
-    codes = [_follow_unless_detached(run_id, args) for run_id in run_ids]
+                  f"(home {studio.home})" + (f", experiment {exp}" if exp else ""))
+    codes = [_follow_unless_detached(studio, run_id, args) for run_id in run_ids]
     return max(codes)
 
 
@@ -200,34 +194,31 @@ def _compute_line(run: dict) -> str:
 
 
 def cmd_resume(args) -> int:
-    from . import launcher
-
-    run_id = launcher.resume(args.run, args.home, processes=args.processes)
+    studio = Studio(args.home)
+    run_id = studio.resume(args.run, processes=args.processes)
     print(f"run {run_id} resumed")
-    return _follow_unless_detached(run_id, args)
+    return _follow_unless_detached(studio, run_id, args)
 
 
-def _follow_unless_detached(run_id: str, args) -> int:
+def _follow_unless_detached(studio: Studio, run_id: str, args) -> int:
     if args.detach:
         return 0
-    return _print_run_end(follow(run_id, args.home))
+    return _print_run_end(follow(run_id, studio))
 
 
 def cmd_cancel(args) -> int:
-    from . import launcher
-
-    run_id = launcher.cancel(args.run, args.home)
+    studio = Studio(args.home)
+    run_id = studio.cancel(args.run)
     print(f"cancel requested for {run_id}")
     if args.wait:
-        return 0 if launcher.wait(run_id, args.home)["status"] == Status.CANCELLED else 1
+        return 0 if studio.wait(run_id)["status"] == Status.CANCELLED else 1
     return 0
 
 
 def cmd_list(args) -> int:
-    from . import launcher
-
-    with launcher.open_log(args.home) as log:
-        launcher.reconcile_log(log)
+    studio = Studio(args.home)
+    with studio.open_log() as log:
+        reconcile_log(log)
         runs = log.list_runs()
         jobs = {r["id"]: queries.slurm_job(r) for r in runs}
         if args.json:
@@ -236,7 +227,7 @@ def cmd_list(args) -> int:
                                "slurm_job": jobs[r["id"]]} for r in runs]))
             return 0
         if not runs:
-            print(f"no runs yet in {paths.home_dir(args.home)}; try `reset-gui run reset_demo`")
+            print(f"no runs yet in {studio.home}; try `reset-gui run reset_demo`")
             return 0
         slurm = any(jobs.values())  # the job columns only when some run went through Slurm
         print(f"{'RUN':<40} {'PRESET':<28} {'STATUS':<10} {'STAGE':<16} {'ELAPSED':>8}"
@@ -255,12 +246,10 @@ def cmd_list(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from . import launcher
-
     if not args.run:
         return cmd_list(args)
-    with launcher.open_log(args.home) as log:
-        launcher.reconcile_log(log)
+    with Studio(args.home).open_log() as log:
+        reconcile_log(log)
         run = _resolve_run(log, args.run)
         stages = log.get_stages(run["id"])
         if args.json:
@@ -295,12 +284,10 @@ def cmd_status(args) -> int:
 
 
 def cmd_logs(args) -> int:
-    from . import launcher
-
-    with launcher.open_log(args.home) as log:
+    with Studio(args.home).open_log() as log:
         run = _resolve_run(log, args.run)
         if args.stderr:
-            print(launcher.stderr_tail(run["run_dir"], lines=args.lines))
+            print(stderr_tail(run["run_dir"], lines=args.lines))
             return 0
         last = 0
         while True:
@@ -314,7 +301,6 @@ def cmd_logs(args) -> int:
 
 
 def cmd_judge(args) -> int:
-    from .errors import StudioError
     from .judge_file import judge_file, judge_list_text
 
     settings = {"nli_model": args.nli_model} if args.nli_model else {}
@@ -338,7 +324,6 @@ def cmd_judge(args) -> int:
 
 def _prepare_factcc() -> int:
     """Train the FactCC judge into the cache now (a few minutes on a CPU), not at its first use."""
-    from .errors import StudioError
     from .judges import factcc
 
     print("faith_factcc: preparing the cross-encoder (cached after the first time)", flush=True)
@@ -353,12 +338,12 @@ def _prepare_factcc() -> int:
 
 
 def cmd_export(args) -> int:
-    from . import export, launcher
+    from . import export
 
     if args.run_pos and args.run and args.run_pos != args.run:
         raise SystemExit(f"reset-gui export: two runs given ({args.run_pos}, --run {args.run})")
     args.run = args.run or args.run_pos
-    with launcher.open_log(args.home) as log:
+    with Studio(args.home).open_log() as log:
         run = _resolve_run(log, args.run) if args.run else None
         rid = run["id"] if run else None
         if args.what != "evals" and rid is None:
@@ -407,10 +392,8 @@ def cmd_presets(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from . import launcher
-
     cfg = _load_config(args.config, None, None)
-    problems = launcher.preflight(cfg, args.home)
+    problems = Studio(args.home).preflight(cfg)
     if problems:
         print("config is valid but cannot run:\n  " + "\n  ".join(problems))
         return 1
@@ -512,8 +495,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import StudioError
-
     args = build_parser().parse_args(argv)
     if args.home:
         os.environ[paths.ENV_HOME] = str(Path(args.home).resolve())

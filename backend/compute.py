@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     die_with_parent()
 
     from . import config as config_mod
-    from .runlog import RunLog
+    from .launcher import Studio
     from .stages import stage_runner
     from .stages.context import StageContext, StopRequested, inject_fault
     from .worker import _quiet_libraries
@@ -371,8 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     local_stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: local_stop.set())
     signal.signal(signal.SIGINT, lambda *_: local_stop.set())
-    home = paths.home_dir(args.home)
-    log = RunLog(paths.runlog_path(home))
+    studio = Studio(args.home)
+    log = studio.open_log()
     run = log.get_run(args.run_id)
     cfg = config_mod.loads(run["config_toml"], f"run {args.run_id}")
     _quiet_libraries(cfg)
@@ -384,8 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         rank = (shard() or (0, 1))[0]
     # sampling shards each write their own batches; training ranks other than 0 write nothing
     view: Any = RankZeroLog(log) if in_torchrun() and rank != 0 else log
-    ctx = StageContext(run_id=args.run_id, home=home,
-                       run_dir=paths.run_dir(args.run_id, home).resolve(),
+    ctx = StageContext(run_id=args.run_id, home=studio.home,
+                       run_dir=studio.run_dir(args.run_id).resolve(),
                        cfg=cfg, log=view, stop_event=stop)
     (ctx.stage_dir(args.idx) / f"rank-{rank}.pid").write_text(str(os.getpid()))
     try:

@@ -2,9 +2,9 @@
 
 A config lists ``seeds = [1, 2, 3]`` (or ``reset-gui run CONFIG --seeds 1,2,3``): each seed becomes
 its own run (``seed = s``, named ``<name>-s<s>``), all created first and tagged with one experiment
-id in the ``runs.experiment`` column, then started through the launcher's queue. Seeds change the
-training order, LoRA initialisation and sampling; the eval items are the same for every seed (the
-held-out split does not depend on the run seed), so per-item scores of the seeds line up.
+id in the ``runs.experiment`` column, then started (``launcher.Studio.launch_seeds``). Seeds change
+the training order, LoRA initialisation and sampling; the eval items are the same for every seed
+(the held-out split does not depend on the run seed), so per-item scores of the seeds line up.
 
 ``merge_seeds`` pools the seeds of one checkpoint: each eval item's score is its mean over the seeds
 that scored it, so the bootstrap over items of the pooled scores gives the interval of the
@@ -12,9 +12,6 @@ seed-averaged model, and the per-seed means are kept to show the spread between 
 """
 from __future__ import annotations
 
-import os
-import secrets
-import time
 from dataclasses import replace
 from typing import Sequence
 
@@ -43,38 +40,6 @@ def seed_configs(cfg: RunConfig, seeds: Sequence[int] | None = None) -> list[Run
         return [cfg.model_copy(update={"seed": seeds[0] if seeds else cfg.seed, "seeds": []}, deep=True)]
     return [cfg.model_copy(update={"seed": s, "seeds": [], "name": f"{cfg.name}-s{s}"}, deep=True)
             for s in seeds]
-
-
-def new_experiment_id(name: str) -> str:
-    slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.lower())[:24].strip("-")
-    return f"exp-{time.strftime('%Y%m%d-%H%M%S')}-{slug or 'run'}-{secrets.token_hex(2)}"
-
-
-def launch_experiment(cfg: RunConfig, home: str | os.PathLike | None = None,
-                      seeds: Sequence[int] | None = None) -> tuple[str | None, list[str]]:
-    """Create one run per seed, tag them with one experiment id, then start the queue.
-
-    Returns (experiment id or None for a single seed, run ids in seed order). Every config is
-    checked before any run is created, so a bad config leaves no half experiment behind."""
-    from . import launcher
-
-    cfgs = seed_configs(cfg, seeds)
-    if len(cfgs) == 1:
-        return None, [launcher.launch(cfgs[0], home)]
-    for c in cfgs:
-        problems = launcher.preflight(c, home)
-        if problems:
-            raise launcher.LaunchError("run refused:\n  " + "\n  ".join(problems))
-    exp = new_experiment_id(cfg.name)
-    run_ids = []
-    for c in cfgs:
-        run_id = launcher.create_run(c, home, check=False)
-        with launcher.open_log(home) as log:
-            log.update_run(run_id, experiment=exp)
-            log.event(run_id, f"seed {c.seed} of experiment {exp} ({len(cfgs)} seeds)")
-        run_ids.append(run_id)
-    launcher.start_queued(home)
-    return exp, run_ids
 
 
 def merge_seeds(dets: Sequence[EvalDetails]) -> EvalDetails:

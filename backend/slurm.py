@@ -40,7 +40,7 @@ from typing import Any
 from . import paths
 from .errors import StudioError
 from .journal import Exporter, ingest, journal_path, repair_tail
-from .launcher import log_tail
+from .launcher import Studio, log_tail
 from .vocab import Status
 
 POLL_S = 2.0
@@ -178,16 +178,16 @@ def _resubmit(cfg, run_id: str, home, run_dir: Path, log, journal: Path,
     return job_id, attempt
 
 
-def supervise(home, run_id: str, log, cfg) -> None:
+def supervise(studio: Studio, run_id: str, log, cfg) -> None:
     """Submit the run and follow its job until the run ends (called by backend.supervisor)."""
-    run_dir = paths.run_dir(run_id, home)
+    run_dir = studio.run_dir(run_id)
     journal = journal_path(run_dir)
     max_requeues = cfg.compute.slurm.max_requeues
     info = job_info(run_dir)
     attempt = int(info.get("attempt", 0))
     job_id = info.get("job_id") if info.get("active") else None
     if job_id is None:
-        job_id, attempt = _resubmit(cfg, run_id, home, run_dir, log, journal, attempt)
+        job_id, attempt = _resubmit(cfg, run_id, studio.home, run_dir, log, journal, attempt)
     last_state = None
     cancel_sent = False
     while True:
@@ -224,7 +224,7 @@ def supervise(home, run_id: str, log, cfg) -> None:
                 if stage["status"] in ("running", "cancelled"):
                     log.stage_end(run_id, stage["idx"], "interrupted", f"job {state}")
             log.update_run(run_id, status="queued", ended_at=None, error=None)
-            job_id, attempt = _resubmit(cfg, run_id, home, run_dir, log, journal, attempt)
+            job_id, attempt = _resubmit(cfg, run_id, studio.home, run_dir, log, journal, attempt)
             last_state = None
             continue
         if action == "end":
@@ -272,7 +272,7 @@ def job_main(home: str, run_id: str) -> int:
     from . import worker
     from .runlog import RunLog
 
-    shared_run_dir = paths.run_dir(run_id, home).resolve()
+    shared_run_dir = Studio(home).run_dir(run_id).resolve()
     journal = journal_path(shared_run_dir)
     job = os.environ.get("SLURM_JOB_ID", "local")
     restarts = os.environ.get("SLURM_RESTART_COUNT", "0")

@@ -14,37 +14,36 @@ import sys
 import time
 
 from . import launcher, paths
-from .runlog import RunLog
 from .vocab import FINAL_STATUSES, Status
 
 
-def _executor(args) -> str:
+def _executor(studio: launcher.Studio, run_id: str) -> str:
     from .config import ConfigError, loads
 
-    with RunLog(paths.runlog_path(args.home)) as log:
-        run = log.get_run(args.run_id)
+    with studio.open_log() as log:
+        run = log.get_run(run_id)
     try:
         return loads(run["config_toml"]).compute.executor if run else "local"
     except ConfigError:
         return "local"  # the worker reports the bad config
 
 
-def _supervise_slurm(args) -> int:
+def _supervise_slurm(studio: launcher.Studio, run_id: str) -> int:
     """The run is a Slurm job: submit it and follow it (backend.slurm)."""
     from . import slurm
     from .config import loads
 
-    log = RunLog(paths.runlog_path(args.home))
-    signal.signal(signal.SIGTERM, lambda *_: log.update_run(args.run_id, cancel_requested=1))
+    log = studio.open_log()
+    signal.signal(signal.SIGTERM, lambda *_: log.update_run(run_id, cancel_requested=1))
     try:
-        run = log.get_run(args.run_id)
-        slurm.supervise(args.home, args.run_id, log, loads(run["config_toml"]))
+        run = log.get_run(run_id)
+        slurm.supervise(studio, run_id, log, loads(run["config_toml"]))
     except slurm.SlurmError as exc:
-        log.update_run(args.run_id, status=Status.FAILED, ended_at=time.time(), error=str(exc))
-        log.event(args.run_id, f"run failed: {exc}", level="error")
+        log.update_run(run_id, status=Status.FAILED, ended_at=time.time(), error=str(exc))
+        log.event(run_id, f"run failed: {exc}", level="error")
     finally:
         log.close()
-    launcher.start_queued(args.home)
+    studio.start_queued()
     return 0
 
 
@@ -53,9 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--home", required=True)
     ap.add_argument("run_id")
     args = ap.parse_args(argv)
-    rdir = paths.run_dir(args.run_id, args.home)
-    if _executor(args) == "slurm":
-        return _supervise_slurm(args)
+    studio = launcher.Studio(args.home)
+    rdir = studio.run_dir(args.run_id)
+    if _executor(studio, args.run_id) == "slurm":
+        return _supervise_slurm(studio, args.run_id)
     err = open(rdir / "worker.stderr.log", "ab")
     out = open(rdir / "worker.stdout.log", "ab")
     cmd = [sys.executable, "-m", "backend.worker", "--home", args.home, args.run_id]
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     cancel_seen: float | None = None
     # SIGTERM to the supervisor (e.g. from a process manager) becomes a graceful cancel
     signal.signal(signal.SIGTERM, lambda *_: child.send_signal(signal.SIGTERM))
-    log = RunLog(paths.runlog_path(args.home))
+    log = studio.open_log()
     while True:
         try:
             code = child.wait(timeout=1.0)
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     elif run:
         log.update_run(args.run_id, exit_code=code)
     log.close()
-    launcher.start_queued(args.home)
+    studio.start_queued()
     return 0
 
 

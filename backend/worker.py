@@ -15,8 +15,7 @@ import time
 import traceback
 
 from . import config as config_mod
-from . import paths
-from .runlog import RunLog
+from .launcher import Studio, max_concurrent
 from .stages import stage_runner
 from .compute import ShardError
 from .stages.context import StageContext, StopRequested
@@ -25,8 +24,8 @@ from .vocab import Status
 HEARTBEAT_S = 5.0
 
 
-def _heartbeat(home, run_id: str, stop: threading.Event) -> None:
-    log = RunLog(paths.runlog_path(home))
+def _heartbeat(studio: Studio, run_id: str, stop: threading.Event) -> None:
+    log = studio.open_log()
     try:
         while not stop.wait(HEARTBEAT_S):
             log.heartbeat(run_id)
@@ -162,8 +161,6 @@ def _quiet_libraries(cfg) -> None:
     # which made generation several times slower when two processes ran at once.
     import torch
 
-    from .launcher import max_concurrent
-
     threads = os.environ.get("RESET_STUDIO_TORCH_THREADS")
     torch.set_num_threads(int(threads) if threads else
                           max(1, (os.cpu_count() or 1) // max_concurrent()))
@@ -175,18 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run_id")
     args = ap.parse_args(argv)
     tune_malloc()
-    home = paths.home_dir(args.home)
-    log = RunLog(paths.runlog_path(home))
+    studio = Studio(args.home)
+    log = studio.open_log()
     run = log.get_run(args.run_id)
     if run is None:
-        print(f"no run {args.run_id!r} in {paths.runlog_path(home)}", file=sys.stderr)
+        print(f"no run {args.run_id!r} in {studio.runlog_path}", file=sys.stderr)
         return 2
     signal.signal(signal.SIGTERM, lambda *_: _cancel_event.set())
     signal.signal(signal.SIGINT, lambda *_: _cancel_event.set())
     log.update_run(args.run_id, status=Status.RUNNING, error=None, error_tail=None)
     log.event(args.run_id, f"worker started (pid {os.getpid()}, {allocator()})")
     hb_stop = threading.Event()
-    hb = threading.Thread(target=_heartbeat, args=(home, args.run_id, hb_stop), daemon=True)
+    hb = threading.Thread(target=_heartbeat, args=(studio, args.run_id, hb_stop), daemon=True)
     hb.start()
     ctx = None
     try:
@@ -194,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_libraries(cfg)
         # resolved: in a Slurm job the run folder is a link to the shared one, and the paths
         # written into the log (checkpoints) must be the shared ones
-        ctx = StageContext(run_id=args.run_id, home=home,
-                           run_dir=paths.run_dir(args.run_id, home).resolve(),
+        ctx = StageContext(run_id=args.run_id, home=studio.home,
+                           run_dir=studio.run_dir(args.run_id).resolve(),
                            cfg=cfg, log=log, stop_event=_cancel_event)
         run_stages(ctx)
         log.update_run(args.run_id, status=Status.SUCCEEDED, ended_at=time.time(), exit_code=0)

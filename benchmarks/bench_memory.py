@@ -56,13 +56,14 @@ def _rss_tree(proc) -> int:
 def run(opts: Options) -> list[Target]:
     import psutil
 
-    from backend import launcher, paths
-    from backend.runlog import RunLog
+    from backend import paths
+    from backend.launcher import Studio
 
     header("peak memory (RSS) of the worker per stage, tiny ReSet run on the embedded model")
     home = Path(tempfile.mkdtemp(prefix="bench-mem-"))
     cfg = tiny_reset_config(opts)
-    run_id = launcher.create_run(cfg, home)
+    studio = Studio(home)
+    run_id = studio.create_run(cfg)
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
                HF_DATASETS_OFFLINE="1")
     stderr = open(home / "worker.stderr.log", "wb")
@@ -81,8 +82,8 @@ def run(opts: Options) -> list[Target]:
         current = -1
         while not stop.is_set():
             try:
-                if log is None and paths.runlog_path(home).exists():
-                    log = RunLog(paths.runlog_path(home), readonly=True)
+                if log is None and studio.runlog_path.exists():
+                    log = studio.open_log(readonly=True)
                 if log is not None:
                     run = log.get_run(run_id)
                     current = run["current_stage"] if run and run["current_stage"] is not None else -1
@@ -108,7 +109,7 @@ def run(opts: Options) -> list[Target]:
     th.join()
     stderr.close()
     wall = time.perf_counter() - t0
-    with RunLog(paths.runlog_path(home), readonly=True) as log:
+    with studio.open_log(readonly=True) as log:
         run = log.get_run(run_id)
         stages = log.get_stages(run_id)
     for s in stages:

@@ -54,23 +54,24 @@ def _sample_cfg(processes: int, prompts: int):
 
 
 def _run(cfg, home, threads: int | None = None):
-    from backend import launcher
+    from backend.launcher import Studio
 
     if threads:
         os.environ["RESET_STUDIO_TORCH_THREADS"] = str(threads)
     else:
         os.environ.pop("RESET_STUDIO_TORCH_THREADS", None)
-    run_id = launcher.launch(cfg, home)
-    run = launcher.wait(run_id, home, timeout=3600, poll=0.5)
+    studio = Studio(home)
+    run_id = studio.launch(cfg)
+    run = studio.wait(run_id, timeout=3600, poll=0.5)
     if run["status"] != "succeeded":
         raise RuntimeError(f"{cfg.name}: {run['status']}: {run['error']}")
     return run_id
 
 
 def _train_figures(home, run_id):
-    from backend import launcher
+    from backend.launcher import Studio
 
-    with launcher.open_log(home) as log:
+    with Studio(home).open_log() as log:
         rows = log.query("SELECT step, name, value, time FROM metrics WHERE run_id=? AND name IN "
                          "('loss', 'tokens_per_s') ORDER BY step", (run_id,))
     times = [r["time"] for r in rows if r["name"] == "loss"]
@@ -80,9 +81,9 @@ def _train_figures(home, run_id):
 
 
 def _sample_figures(home, run_id):
-    from backend import launcher
+    from backend.launcher import Studio
 
-    with launcher.open_log(home) as log:
+    with Studio(home).open_log() as log:
         st = log.get_stages(run_id)[0]
         n = log.count("samples", run_id=run_id)
         rows = log.query("SELECT p.key, s.cand_idx, s.text FROM samples s JOIN prompts p ON "

@@ -12,7 +12,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QLabel, QMainWindow, QScrollArea, QSplitter, QStyle, QTabWidget,
                                QToolBar, QWidget)
 
-from backend import paths
+from backend.launcher import Studio
 from backend.runlog import RunLog
 from backend.vocab import Status
 
@@ -45,8 +45,8 @@ class MainWindow(QMainWindow):
     def __init__(self, home: str | os.PathLike | None = None, parent=None, *,
                  poll_interval_ms: int = 400, start_polling: bool = True):
         super().__init__(parent)
-        self.home = paths.home_dir(home)
-        self.runlog_path = paths.runlog_path(self.home)
+        self.studio = Studio(home)
+        self.runlog_path = self.studio.runlog_path
         self.setWindowTitle(APP_NAME)
         self.setStyleSheet(STYLESHEET)
         self.resize(1400, 900)
@@ -71,7 +71,7 @@ class MainWindow(QMainWindow):
         self.runs_panel = RunsPanel(self)
         self.events = EventsPane(self)
         self.tabs = QTabWidget(self, documentMode=True)
-        self.setup = SetupTab(self.home, self, background=self.bg)
+        self.setup = SetupTab(self.studio.home, self, background=self.bg)
         self.tabs.addTab(self.setup, "Setup")
         self.live = LiveTab(self.runlog_path, self)
         self.samples = SamplesTab(self.runlog_path, self)
@@ -243,21 +243,19 @@ class MainWindow(QMainWindow):
         self.poller.poll_now()
 
     def cancel_selected(self) -> None:
-        from backend import launcher
-        self._run_action("Cancel", "Cancelling", launcher.cancel, "Cancel requested for")
+        self._run_action("Cancel", "Cancelling", self.studio.cancel, "Cancel requested for")
 
     def resume_selected(self) -> None:
-        from backend import launcher
-        self._run_action("Resume", "Resuming", launcher.resume, "Resumed")
+        self._run_action("Resume", "Resuming", self.studio.resume, "Resumed")
 
     def _run_action(self, what: str, doing: str, fn, done: str) -> None:
         """Cancel/resume the selected run on the background thread; report in the status bar."""
         run = self.selected_run()
         if run is None:
             return
-        home, rid, name = self.home, run["id"], run.get("name")
+        rid, name = run["id"], run.get("name")
         self.statusBar().showMessage(f"{doing} {name}…")
-        self.bg.submit(lambda: fn(rid, home),
+        self.bg.submit(lambda: fn(rid),
                        lambda _: self._after_action(f"{done} {name}"),
                        lambda exc: self._action_failed(what, exc))
 

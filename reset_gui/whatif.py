@@ -314,12 +314,12 @@ class WhatIfPanel(QtWidgets.QGroupBox):
             self.status.setText("Starting the continuation run…")
 
             def work(_log):
-                from backend.launcher import launch as start
+                from backend.launcher import Studio
                 from backend.plans import continue_from_selection
 
-                home = path.parent
-                cfg = continue_from_selection(run_id, saved, home)
-                return start(cfg, home, parent_run_id=run_id)
+                studio = Studio(path.parent)
+                cfg = continue_from_selection(run_id, saved, studio)
+                return studio.launch(cfg, parent_run_id=run_id)
 
             def done(new_id: str) -> None:
                 self.status.setText(f"Started run {new_id}.")

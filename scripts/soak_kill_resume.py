@@ -15,8 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from backend import launcher, paths  # noqa: E402
-from backend.runlog import RunLog  # noqa: E402
+from backend.launcher import Studio  # noqa: E402
 from tests.helpers import run_content, tiny_reset_config  # noqa: E402
 from tests.test_kill_resume import kill_resume_until_done  # noqa: E402
 
@@ -32,24 +31,25 @@ def main() -> int:
     root = Path(args.home or tempfile.mkdtemp(prefix="soak-"))
     shutil.rmtree(root, ignore_errors=True)
     clean_home, killed_home = root / "clean", root / "killed"
+    clean_studio, killed_studio = Studio(clean_home), Studio(killed_home)
     t0 = time.time()
-    clean = launcher.launch(tiny_reset_config("clean"), clean_home)
-    assert launcher.wait(clean, clean_home)["status"] == "succeeded"
+    clean = clean_studio.launch(tiny_reset_config("clean"))
+    assert clean_studio.wait(clean)["status"] == "succeeded"
     t_clean = time.time() - t0
     print(f"clean run: {t_clean:.0f} s")
-    killed = launcher.launch(tiny_reset_config("killed"), killed_home)
+    killed = killed_studio.launch(tiny_reset_config("killed"))
     rng = random.Random(args.seed)
     notes = []
     while len(notes) < args.kills:
         got = kill_resume_until_done(killed, killed_home, args.kills - len(notes), rng,
                                      delay=(2.0, args.max_delay))
         notes += got
-        status = RunLog(paths.runlog_path(killed_home)).get_run(killed)["status"]
+        status = killed_studio.open_log().get_run(killed)["status"]
         if status == "succeeded" or not got:
             break
-    final = launcher.wait(killed, killed_home)
+    final = killed_studio.wait(killed)
     print(f"killed run: {final['status']} after {len(notes)} kills, {time.time() - t0 - t_clean:.0f} s")
-    with RunLog(paths.runlog_path(clean_home)) as a, RunLog(paths.runlog_path(killed_home)) as b:
+    with clean_studio.open_log() as a, killed_studio.open_log() as b:
         want, got = run_content(a, clean), run_content(b, killed)
     bad = [t for t in want if want[t] != got[t]]
     for t in want:

@@ -23,6 +23,14 @@ def home(tmp_path, monkeypatch):
     return h
 
 
+@pytest.fixture
+def studio(home):
+    """The launcher's Studio for ``home``: its run log, run folders and runs."""
+    from backend.launcher import Studio
+
+    return Studio(home)
+
+
 @pytest.fixture(autouse=True)
 def _collect_garbage_on_the_main_thread():
     """Collect each test's dead Qt widgets here, on the main thread. Left to chance, the garbage

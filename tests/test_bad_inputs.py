@@ -21,8 +21,9 @@ import pytest
 from backend import paths
 from backend.config import ConfigError, DatasetSpec, DecodingSpec, EndpointSpec, load_preset, loads
 from backend.data import DataError, load_dataset_records
+from backend.launcher import Studio
 from backend.models import ModelError, resolve_model
-from backend.runlog import RunLog, RunLogError
+from backend.runlog import RunLogError
 from tests.helpers import FakeEndpoint, chat_completion
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,11 +62,11 @@ def expect_error(exc_type, pattern: str, fn, *args, **kwargs) -> str:
 
 def populate(home: Path) -> dict[str, list[tuple]]:
     """A run log with a finished run and some rows in every table; returns its snapshot."""
-    log = RunLog(paths.runlog_path(home))
+    log = Studio(home).open_log()
     cfg = load_preset("mtl_demo")
     rid = DONE_RUN
     log.create_run(rid, name="done", preset="mtl_demo", config_toml=cfg.to_toml(),
-                   run_dir=str(paths.run_dir(rid, home)), status="running")
+                   run_dir=str(Studio(home).run_dir(rid)), status="running")
     log.stage_start(rid, 0, "mtl", "train", total=5)
     for step in range(1, 6):
         log.log_metrics(rid, 0, step, {"loss": 1.0 / step, "learning_rate": 1e-4})
@@ -94,7 +95,7 @@ def populate(home: Path) -> dict[str, list[tuple]]:
 
 def snapshot(home: Path) -> dict[str, list[tuple]]:
     """Every row of every table, read with plain sqlite3 (works on logs RunLog refuses)."""
-    conn = sqlite3.connect(f"file:{paths.runlog_path(home)}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{Studio(home).runlog_path}?mode=ro", uri=True)
     try:
         return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in TABLES}
     finally:
@@ -105,7 +106,7 @@ def assert_intact(home: Path, before: dict[str, list[tuple]]) -> None:
     after = snapshot(home)
     for t in TABLES:
         assert after[t] == before[t], f"table {t} changed: {len(before[t])} -> {len(after[t])} rows"
-    conn = sqlite3.connect(f"file:{paths.runlog_path(home)}?mode=ro", uri=True)
+    conn = sqlite3.connect(f"file:{Studio(home).runlog_path}?mode=ro", uri=True)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
@@ -446,7 +447,7 @@ def _(tmp, home, server):
     expect_cli(home, ["run", str(f), "--detach"],
                r"run refused.*model\.base: checkpoint path does not exist: .*such-ckpt")
     assert_intact(home, before)
-    assert [p.name for p in paths.runs_dir(home).iterdir()] == []
+    assert [p.name for p in Studio(home).runs_dir.iterdir()] == []
 
 
 @case("checkpoint-pickle-only-folder")
@@ -491,7 +492,7 @@ def _(tmp, home, server):
 @case("checkpoint-unknown-tag-of-known-run")
 def _(tmp, home, server):
     populate(home)
-    with RunLog(paths.runlog_path(home)) as log:
+    with Studio(home).open_log() as log:
         expect_error(ModelError, rf"no checkpoint found for run '{DONE_RUN}' tag 'nope'",
                      resolve_model, f"run:{DONE_RUN}:nope", checkpoint_lookup=log)
 
@@ -567,7 +568,7 @@ def _(tmp, home, server):
 # the run log (CLI)
 @case("runlog-not-a-database-cli")
 def _(tmp, home, server):
-    db = write(paths.runlog_path(home), b"this is a text file, not SQLite\n" * 100)
+    db = write(Studio(home).runlog_path, b"this is a text file, not SQLite\n" * 100)
     raw = db.read_bytes()
     expect_cli(home, ["list"], r"runlog\.db is not a ReSet Studio run log")
     assert db.read_bytes() == raw
@@ -575,13 +576,13 @@ def _(tmp, home, server):
 
 @case("runlog-foreign-sqlite-cli")
 def _(tmp, home, server):
-    conn = sqlite3.connect(paths.runlog_path(home))
+    conn = sqlite3.connect(Studio(home).runlog_path)
     conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
     conn.execute("INSERT INTO invoices (total) VALUES (12.5)")
     conn.commit()
     conn.close()
     expect_cli(home, ["list"], r"is a SQLite file but not a ReSet Studio run log.*invoices")
-    conn = sqlite3.connect(paths.runlog_path(home))
+    conn = sqlite3.connect(Studio(home).runlog_path)
     assert conn.execute("SELECT total FROM invoices").fetchall() == [(12.5,)]
     assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")} == \
         {"invoices"}
@@ -591,7 +592,7 @@ def _(tmp, home, server):
 @case("runlog-newer-schema-cli")
 def _(tmp, home, server):
     populate(home)
-    conn = sqlite3.connect(paths.runlog_path(home))
+    conn = sqlite3.connect(Studio(home).runlog_path)
     conn.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
     conn.commit()
     conn.close()
@@ -654,7 +655,7 @@ def _(tmp, home, server):
         "except RunLogError as exc:\n"
         "    print('RunLogError:', exc)\n"
         "    sys.exit(3)\n")
-    p = subprocess.run([sys.executable, "-c", script, str(paths.runlog_path(home)), DONE_RUN],
+    p = subprocess.run([sys.executable, "-c", script, str(Studio(home).runlog_path), DONE_RUN],
                        cwd=str(REPO), capture_output=True, text=True, timeout=CLI_TIMEOUT,
                        preexec_fn=_fsize_limit())
     shown = f"exit {p.returncode}\n{p.stdout}\n{p.stderr[-2000:]}"

@@ -8,8 +8,6 @@ import textwrap
 
 import pytest
 
-from backend import launcher, paths
-from backend.runlog import RunLog
 from tests.conftest import REPO
 from tests.helpers import tiny_config, tiny_eval_config, wait_for
 
@@ -78,12 +76,12 @@ def test_launch_from_setup_points_appear_in_live(window, qtbot, home):
     assert worst < 1000  # the goal is < 50 ms; a loaded CI machine gets slack, the print has the number
 
 
-def test_killed_worker_shows_died_with_stderr(window, qtbot, home):
-    run_id = launcher.launch(tiny_config("gui-kill", max_steps=30), home)
-    with RunLog(paths.runlog_path(home)) as log:
+def test_killed_worker_shows_died_with_stderr(window, qtbot, studio):
+    run_id = studio.launch(tiny_config("gui-kill", max_steps=30))
+    with studio.open_log() as log:
         wait_for(lambda: log.count("metrics", run_id=run_id) > 0, timeout=600, what="first metric")
     print("worker noise to stderr is captured", file=sys.stderr)
-    os.kill(launcher.worker_pid(run_id, home), signal.SIGKILL)
+    os.kill(studio.worker_pid(run_id), signal.SIGKILL)
     window.runs_panel.select_run(run_id)
     qtbot.waitUntil(lambda: any(r["id"] == run_id and r["status"] == "died" for r in window.runs),
                     timeout=120_000)
@@ -92,7 +90,7 @@ def test_killed_worker_shows_died_with_stderr(window, qtbot, home):
     assert "stderr" in window.events.problem_text().lower()
 
 
-def test_app_killed_and_reopened_keeps_updating(qtbot, home):
+def test_app_killed_and_reopened_keeps_updating(qtbot, home, studio):
     """The GUI process dies while a run trains; a new window finds the run and follows it."""
     script = textwrap.dedent(f"""
         import os, sys, time
@@ -118,7 +116,7 @@ def test_app_killed_and_reopened_keeps_updating(qtbot, home):
     run_id = line.split()[1]
     gui.send_signal(signal.SIGKILL)
     gui.wait(30)
-    with RunLog(paths.runlog_path(home)) as log:
+    with studio.open_log() as log:
         assert log.get_run(run_id)["status"] == "running"  # the run outlived the window
 
     from reset_gui.main_window import MainWindow
@@ -128,7 +126,7 @@ def test_app_killed_and_reopened_keeps_updating(qtbot, home):
     try:
         qtbot.waitUntil(lambda: any(r["id"] == run_id and r["status"] == "running" for r in w.runs),
                         timeout=30_000)
-        with RunLog(paths.runlog_path(home)) as log:
+        with studio.open_log() as log:
             wait_for(lambda: log.count("metrics", run_id=run_id, name="loss") >= 1, timeout=600)
             seen = log.count("metrics", run_id=run_id)
         # the reopened window keeps receiving rows written after it opened
@@ -137,6 +135,6 @@ def test_app_killed_and_reopened_keeps_updating(qtbot, home):
         qtbot.waitUntil(lambda: w.poller.poller.last_ids["metrics"] > first, timeout=600_000)
         assert seen >= 1
     finally:
-        launcher.cancel(run_id, home)
+        studio.cancel(run_id)
         w.shutdown()
-    assert launcher.wait(run_id, home, timeout=300)["status"] in ("cancelled", "succeeded")
+    assert studio.wait(run_id, timeout=300)["status"] in ("cancelled", "succeeded")

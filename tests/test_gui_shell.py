@@ -337,11 +337,11 @@ def test_launch_error_on_valid_config_from_launcher(qtbot, home, tmp_path, monke
     _make_valid(tab, tmp_path)
     seen = {}
 
-    def refuse(cfg, home_, parent_run_id=None):
+    def refuse(self, cfg, parent_run_id=None):
         seen["cfg"] = cfg
         raise launcher.LaunchError("run refused:\n  model.base: checkpoint folder vanished")
 
-    monkeypatch.setattr(launcher, "launch", refuse)
+    monkeypatch.setattr(launcher.Studio, "launch", refuse)
     tab.launch()
     qtbot.waitUntil(lambda: tab.last_message is not None, timeout=5000)
     assert "checkpoint folder vanished" in tab.error_label.text()

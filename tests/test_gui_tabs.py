@@ -287,11 +287,11 @@ def test_whatif_sliders_change_counts_and_save(qtbot, demo, closer):
 
 
 def test_whatif_continue_training_launches_continuation(qtbot, demo, closer, monkeypatch):
-    import backend.launcher
+    from backend.launcher import Studio
 
     calls = []
-    monkeypatch.setattr(backend.launcher, "launch",
-                        lambda cfg, home, parent_run_id=None: calls.append((cfg, home, parent_run_id)) or "new-run")
+    monkeypatch.setattr(Studio, "launch", lambda self, cfg, parent_run_id=None:
+                        calls.append((cfg, self.home, parent_run_id)) or "new-run")
     tab = _samples(qtbot, demo, closer)
     w = tab.whatif
     qtbot.waitUntil(lambda: w.arrays is not None, timeout=10000)

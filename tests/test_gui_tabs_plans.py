@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from backend.config import EvaluateStage, TrainStage, loads
+from backend.launcher import Studio
 from backend.plans import PlanError, continue_from_selection
 from backend.runlog import RunLog
 
@@ -19,8 +20,7 @@ def demo(tmp_path_factory):
 
 
 def test_continue_from_selection(demo):
-    home = Path(demo["path"]).parent
-    cfg = continue_from_selection(demo["reset"], "select", home)
+    cfg = continue_from_selection(demo["reset"], "select", Studio(Path(demo["path"]).parent))
     train, ev = cfg.stages
     assert isinstance(train, TrainStage) and isinstance(ev, EvaluateStage)
     assert train.init == f"run:{demo['reset']}:mtl"
@@ -38,8 +38,8 @@ def test_continue_from_selection(demo):
 
 
 def test_continue_from_selection_errors(demo):
-    home = Path(demo["path"]).parent
+    studio = Studio(Path(demo["path"]).parent)
     with pytest.raises(PlanError, match="no selection"):
-        continue_from_selection(demo["reset"], "nope", home)
+        continue_from_selection(demo["reset"], "nope", studio)
     with pytest.raises(PlanError, match="no run"):
-        continue_from_selection("no-such-run", "select", home)
+        continue_from_selection("no-such-run", "select", studio)

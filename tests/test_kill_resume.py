@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from backend import launcher, paths
-from backend.runlog import RunLog
+from backend.launcher import Studio
 from tests.helpers import run_content, tiny_reset_config
 
 pytestmark = pytest.mark.slow
@@ -20,8 +19,8 @@ pytestmark = pytest.mark.slow
 def kill_resume_until_done(run_id, home, kills: int, rng: random.Random, log_fn=print,
                            delay: tuple[float, float] = (4.0, 25.0)) -> list[str]:
     """Kill the worker `kills` times at random moments, resuming after each; returns kill notes."""
-    notes = []
-    with RunLog(paths.runlog_path(home)) as log:
+    notes, studio = [], Studio(home)
+    with studio.open_log() as log:
         for k in range(kills):
             deadline = time.time() + rng.uniform(*delay)
             while time.time() < deadline and log.get_run(run_id)["status"] == "running":
@@ -29,38 +28,39 @@ def kill_resume_until_done(run_id, home, kills: int, rng: random.Random, log_fn=
             run = log.get_run(run_id)
             if run["status"] != "running":
                 break
-            pid = launcher.worker_pid(run_id, home)
+            pid = studio.worker_pid(run_id)
             stage = next((s for s in log.get_stages(run_id) if s["idx"] == run["current_stage"]), None)
             where = f"{stage['name']} {stage['done']}/{stage['total']}" if stage else "start-up"
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 continue
-            final = launcher.wait(run_id, home, timeout=120)
+            final = studio.wait(run_id, timeout=120)
             notes.append(f"kill {k + 1} during {where}: {final['status']}")
             log_fn(notes[-1])
             if final["status"] == "succeeded":
                 break
             assert final["status"] == "died", final
             assert final["signal"] == signal.SIGKILL
-            launcher.resume(run_id, home)
+            studio.resume(run_id)
     return notes
 
 
 def test_killed_run_equals_clean_run(tmp_path, monkeypatch):
     clean_home, killed_home = tmp_path / "clean", tmp_path / "killed"
     monkeypatch.setenv("RESET_STUDIO_HOME", str(clean_home))
-    clean = launcher.launch(tiny_reset_config("clean"), clean_home)
-    assert launcher.wait(clean, clean_home, timeout=1500)["status"] == "succeeded"
+    clean_studio, killed_studio = Studio(clean_home), Studio(killed_home)
+    clean = clean_studio.launch(tiny_reset_config("clean"))
+    assert clean_studio.wait(clean, timeout=1500)["status"] == "succeeded"
 
     rng = random.Random(int(os.environ.get("KILL_SEED", "1234")))
-    killed = launcher.launch(tiny_reset_config("killed"), killed_home)
+    killed = killed_studio.launch(tiny_reset_config("killed"))
     notes = kill_resume_until_done(killed, killed_home, kills=int(os.environ.get("KILLS", "3")), rng=rng)
-    final = launcher.wait(killed, killed_home, timeout=1500)
+    final = killed_studio.wait(killed, timeout=1500)
     assert final["status"] == "succeeded", (final, notes)
     assert any("died" in n for n in notes), notes
 
-    with RunLog(paths.runlog_path(clean_home)) as a, RunLog(paths.runlog_path(killed_home)) as b:
+    with clean_studio.open_log() as a, killed_studio.open_log() as b:
         want, got = run_content(a, clean), run_content(b, killed)
     for table in want:
         assert got[table] == want[table], f"{table} differs after kills: {notes}"

@@ -2,7 +2,7 @@
 in `status`."""
 import pytest
 
-from backend import cli, launcher
+from backend import cli
 from backend.config import ConfigError, config_from_dict, load_preset, loads
 
 
@@ -50,14 +50,14 @@ def test_gpus_on_a_cpu_model_refused():
         config_from_dict(data)
 
 
-def test_cli_overrides_and_status_line(home, capsys):
+def test_cli_overrides_and_status_line(home, studio, capsys):
     args = cli.build_parser().parse_args(["run", "mtl_demo", "--processes", "2", "--executor", "slurm"])
     cfg = cli._with_compute_overrides(cli._load_config(args.config, None, None), args)
     assert (cfg.compute.processes, cfg.compute.executor) == (2, "slurm")
     bad = cli.build_parser().parse_args(["run", "mtl_demo", "--processes", "0"])
     with pytest.raises(ConfigError, match="compute.processes"):
         cli._with_compute_overrides(cli._load_config(bad.config, None, None), bad)
-    run_id = launcher.create_run(cfg, home, check=False)
+    run_id = studio.create_run(cfg, check=False)
     assert cli.main(["--home", str(home), "status", run_id]) == 0
     out = capsys.readouterr().out
     assert "compute  slurm, 2 processes x 1 node, partition default, time 01:00:00" in out

@@ -3,9 +3,7 @@ import time
 
 import pytest
 
-from backend import launcher, paths
 from backend.config import DecodingSpec, SampleStage, load_preset
-from backend.runlog import RunLog
 from backend.stages.context import StageContext
 
 pytestmark = pytest.mark.slow  # loads the embedded model in 3 processes (~1 min on 2 cores)
@@ -25,13 +23,13 @@ def _config(processes: int):
     return cfg
 
 
-def _sample(home, processes: int):
+def _sample(studio, processes: int):
     from backend.stages import sample
 
     cfg = _config(processes)
-    run_id = launcher.create_run(cfg, home, check=False)
-    log = RunLog(paths.runlog_path(home))
-    ctx = StageContext(run_id=run_id, home=home, run_dir=paths.run_dir(run_id, home), cfg=cfg,
+    run_id = studio.create_run(cfg, check=False)
+    log = studio.open_log()
+    ctx = StageContext(run_id=run_id, home=studio.home, run_dir=studio.run_dir(run_id), cfg=cfg,
                        log=log)
     log.stage_start(run_id, 0, "sample", "sample")
     t0 = time.perf_counter()
@@ -49,16 +47,16 @@ def _sample(home, processes: int):
     return run_id, rows, events, stage, steps, dt
 
 
-def test_two_shards_equal_one_process_row_for_row(home):
+def test_two_shards_equal_one_process_row_for_row(studio):
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each shard (and fast on a busy 2-core machine)
     try:
-        _, one, _, _, steps1, dt1 = _sample(home, 1)
+        _, one, _, _, steps1, dt1 = _sample(studio, 1)
     finally:
         torch.set_num_threads(threads)
-    run2, two, events, stage, steps2, dt2 = _sample(home, 2)
+    run2, two, events, stage, steps2, dt2 = _sample(studio, 2)
     print(f"\n1 process {dt1:.1f} s, 2 shards {dt2:.1f} s for {len(one)} samples")
     assert len(one) == 3 * 3 and len({(r["key"], r["cand_idx"]) for r in one}) == len(one)
     assert [tuple(r.values()) for r in two] == [tuple(r.values()) for r in one]
@@ -66,16 +64,16 @@ def test_two_shards_equal_one_process_row_for_row(home):
     assert steps2 == steps1  # each batch's metrics once, at the same step
     assert any("2 shard processes" in m for m in events)
     assert stage["done"] == stage["total"] == len(one)
-    sdir = paths.run_dir(run2, home) / "00-sample"
+    sdir = studio.run_dir(run2) / "00-sample"
     assert {p.name for p in sdir.glob("shard-*.stderr.log")} == {"shard-0.stderr.log",
                                                                  "shard-1.stderr.log"}
 
 
-def test_dead_shard_fails_the_stage_naming_its_rank(home, monkeypatch):
+def test_dead_shard_fails_the_stage_naming_its_rank(studio, monkeypatch):
     from backend.compute import ShardError
 
     # the shard that draws the first batch kills itself in its model load
     monkeypatch.setenv("RESET_STUDIO_FAULT", "rank_start=1:error")
     with pytest.raises(ShardError, match=r"rank 1 exited with code 1") as err:
-        _sample(home, 2)
+        _sample(studio, 2)
     assert "injected" in str(err.value)

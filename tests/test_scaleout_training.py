@@ -5,8 +5,6 @@ import signal
 
 import pytest
 
-from backend import launcher, paths
-from backend.runlog import RunLog
 from tests.helpers import metric_steps, tiny_config, wait_for
 
 pytestmark = pytest.mark.slow  # 2 training processes + 1 on the embedded model (~3 min on 2 cores)
@@ -20,18 +18,18 @@ def _tiny_ddp(processes=2, max_steps=4):
     return cfg
 
 
-def test_two_process_training_kill_a_rank_then_resume(home, monkeypatch):
+def test_two_process_training_kill_a_rank_then_resume(studio, monkeypatch):
     # one thread per process: two threads each thrash a busy 2-core machine (minutes per step)
     monkeypatch.setenv("RESET_STUDIO_TORCH_THREADS", "1")
-    run_id = launcher.launch(_tiny_ddp(), home)
-    sdir = paths.run_dir(run_id, home) / "00-mtl"
-    with RunLog(paths.runlog_path(home)) as log:
+    run_id = studio.launch(_tiny_ddp())
+    sdir = studio.run_dir(run_id) / "00-mtl"
+    with studio.open_log() as log:
         wait_for(lambda: log.find_checkpoint(run_id, "mtl@2") and 3 in metric_steps(log, run_id),
                  timeout=600, what="step 3 of the 2-process run")
         rank1 = int((sdir / "rank-1.pid").read_text())
-        assert rank1 != launcher.worker_pid(run_id, home)
+        assert rank1 != studio.worker_pid(run_id)
         os.kill(rank1, signal.SIGKILL)
-        run = launcher.wait(run_id, home, timeout=120)
+        run = studio.wait(run_id, timeout=120)
         assert run["status"] == "died", run
         assert "rank 1 died" in run["error"] and "SIGKILL" in run["error"], run["error"]
         assert run["signal"] == signal.SIGKILL
@@ -47,10 +45,10 @@ def test_two_process_training_kill_a_rank_then_resume(home, monkeypatch):
         ck = sdir / "checkpoint-2"
         assert (ck / "optimizer.pt").is_file() and (ck / "rng_state_1.pth").is_file()
     # a different process count continues from the same checkpoint
-    launcher.resume(run_id, home, processes=1)
-    run = launcher.wait(run_id, home, timeout=600)
+    studio.resume(run_id, processes=1)
+    run = studio.wait(run_id, timeout=600)
     assert run["status"] == "succeeded", run
-    with RunLog(paths.runlog_path(home)) as log:
+    with studio.open_log() as log:
         assert metric_steps(log, run_id) == [1, 2, 3, 4]
         events = [e["message"] for e in log.read_since("events", 0, run_id=run_id)]
         assert any("resuming training from checkpoint-" in m for m in events)

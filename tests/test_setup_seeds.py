@@ -1,5 +1,5 @@
 """The Setup tab launches a config that lists several seeds as one experiment (one real run per
-seed, tagged with one experiment id through backend.experiments.launch_experiment), not as one run;
+seed, tagged with one experiment id through backend.launcher.Studio.launch_seeds), not as one run;
 bad seed text is a problem at the Seeds field."""
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest.importorskip("pytestqt")
 
-from backend.runlog import RunLog  # noqa: E402
-from backend.paths import runlog_path  # noqa: E402
 
 
 def _tab(qtbot, home, tmp_path):
@@ -37,7 +35,7 @@ def _tab(qtbot, home, tmp_path):
     return tab
 
 
-def test_setup_launches_several_seeds_as_one_experiment(qtbot, home, tmp_path):
+def test_setup_launches_several_seeds_as_one_experiment(qtbot, home, studio, tmp_path):
     tab = _tab(qtbot, home, tmp_path)
     tab.seeds_edit.setText("1, 2")
     assert tab.valid and tab.launch_btn.isEnabled()
@@ -46,7 +44,7 @@ def test_setup_launches_several_seeds_as_one_experiment(qtbot, home, tmp_path):
         tab.launch()
     exp = tab.last_experiment
     assert exp and exp.startswith("exp-") and exp in tab.ok_label.text()
-    with RunLog(runlog_path(home), readonly=True) as log:
+    with studio.open_log(readonly=True) as log:
         runs = sorted(log.list_runs(), key=lambda r: r["created_at"])
     assert len(runs) == 2 and {r["experiment"] for r in runs} == {exp}
     by_seed = {tomllib.loads(r["config_toml"])["seed"]: r for r in runs}
@@ -57,7 +55,7 @@ def test_setup_launches_several_seeds_as_one_experiment(qtbot, home, tmp_path):
                not tomllib.loads(r["config_toml"])["seeds"] for r in runs)  # each run is one seed
 
     def finished() -> bool:
-        with RunLog(runlog_path(home), readonly=True) as log:
+        with studio.open_log(readonly=True) as log:
             return all(r["status"] in ("failed", "died", "succeeded", "cancelled")
                        for r in log.list_runs())
 

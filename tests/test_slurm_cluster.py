@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from backend import launcher, paths, slurm
-from backend.runlog import RunLog
+from backend import slurm
 from tests.helpers import metric_steps, tiny_config, tiny_reset_config, wait_for
 
 pytestmark = pytest.mark.slow  # tiny runs as Slurm jobs (~4 min on 2 cores)
@@ -109,7 +108,7 @@ def _slurm_config(name, max_steps=4, time_limit="10"):
     return cfg
 
 
-def test_launch_a_reset_plan_from_the_window_close_reopen_and_the_plots_fill(qtbot, home, cluster):
+def test_launch_a_reset_plan_from_the_window_close_reopen_and_the_plots_fill(qtbot, home, studio, cluster):
     """The promise to a cluster user: press Launch on a ReSet plan with executor = "slurm", close
     the app, reopen it, and the runs list shows the job and its node while the plots fill."""
     from reset_gui.main_window import MainWindow
@@ -125,12 +124,12 @@ def test_launch_a_reset_plan_from_the_window_close_reopen_and_the_plots_fill(qtb
     first.launch()
     qtbot.waitUntil(lambda: len(first.runs) == 1, timeout=60_000)
     run_id = first.runs[0]["id"]
-    rdir = paths.run_dir(run_id, home)
+    rdir = studio.run_dir(run_id)
     wait_for(lambda: slurm.job_info(rdir).get("job_id"), timeout=60, what="a job id")
     first.shutdown()
     first.close()  # the app is gone; the supervisor and the job are not
 
-    with RunLog(paths.runlog_path(home)) as log:
+    with studio.open_log() as log:
         wait_for(lambda: metric_steps(log, run_id), timeout=600, what="a loss row via the journal")
     again = MainWindow(home, poll_interval_ms=300)
     qtbot.addWidget(again)
@@ -154,7 +153,7 @@ def test_launch_a_reset_plan_from_the_window_close_reopen_and_the_plots_fill(qtb
         qtbot.waitUntil(lambda: any(p.run_id == run_id for p in again.live.tradeoff.data.all_points()),
                         timeout=900_000)
         again.grab().save(str(home / "slurm-reopened.png"))
-        run = launcher.wait(run_id, home, timeout=600)
+        run = studio.wait(run_id, timeout=600)
         assert run["status"] == "succeeded", run
     finally:
         again.shutdown()
@@ -165,13 +164,13 @@ def test_cluster_answers(cluster):
     assert r.returncode == 0 and "ci" in r.stdout, r.stderr
 
 
-def test_a_run_as_a_slurm_job_to_the_end_then_a_killed_job_requeued(home, cluster):
-    run_id = launcher.launch(_slurm_config("slurm-e2e", max_steps=6), home)
-    rdir = paths.run_dir(run_id, home)
+def test_a_run_as_a_slurm_job_to_the_end_then_a_killed_job_requeued(studio, cluster):
+    run_id = studio.launch(_slurm_config("slurm-e2e", max_steps=6))
+    rdir = studio.run_dir(run_id)
     info = wait_for(lambda: slurm.job_info(rdir).get("job_id") and slurm.job_info(rdir),
                     timeout=60, what="a job id")
     assert (rdir / "job.sbatch").read_text().count("#SBATCH --time=10") == 1
-    with RunLog(paths.runlog_path(home)) as log:
+    with studio.open_log() as log:
         # the plots fill while the job runs: rows arrive through the journal
         wait_for(lambda: 2 in metric_steps(log, run_id), timeout=400, what="step 2 via the journal")
         assert log.get_run(run_id)["status"] == "running"
@@ -186,7 +185,7 @@ def test_a_run_as_a_slurm_job_to_the_end_then_a_killed_job_requeued(home, cluste
         wait_for(lambda: log.get_run(run_id)["status"] in ("queued", "running"), timeout=60,
                  what="the run queued again")
         assert log.get_run(run_id)["status"] != "cancelled"
-        run = launcher.wait(run_id, home, timeout=600)
+        run = studio.wait(run_id, timeout=600)
         assert run["status"] == "succeeded", (run, (rdir / f"slurm-{info['job_id']}.out").read_text()[-3000:])
         assert metric_steps(log, run_id) == [1, 2, 3, 4, 5, 6]
         events = [e["message"] for e in log.read_since("events", 0, run_id=run_id)]
@@ -199,11 +198,11 @@ def test_a_run_as_a_slurm_job_to_the_end_then_a_killed_job_requeued(home, cluste
     assert (rdir / "journal.jsonl").stat().st_size > 0
 
 
-def test_timeout_resubmits_and_cancel_scancels(home, cluster):
+def test_timeout_resubmits_and_cancel_scancels(studio, cluster):
     cfg = _slurm_config("slurm-timeout", max_steps=200, time_limit="1")
-    run_id = launcher.launch(cfg, home)
-    rdir = paths.run_dir(run_id, home)
-    with RunLog(paths.runlog_path(home)) as log:
+    run_id = studio.launch(cfg)
+    rdir = studio.run_dir(run_id)
+    with studio.open_log() as log:
         first = wait_for(lambda: slurm.job_info(rdir).get("job_id"), timeout=60, what="a job")
 
         def events():
@@ -219,8 +218,8 @@ def test_timeout_resubmits_and_cancel_scancels(home, cluster):
         wait_for(lambda: slurm.job_state(second)["state"] == "RUNNING"
                  and log.get_run(run_id)["status"] == "running", timeout=120,
                  what="the second job running")
-        launcher.cancel(run_id, home)
-        run = launcher.wait(run_id, home, timeout=120)
+        studio.cancel(run_id)
+        run = studio.wait(run_id, timeout=120)
         assert run["status"] == "cancelled", run
         assert any(f"scancel {second}" in m for m in events())
         wait_for(lambda: slurm.job_state(second)["state"] in ("CANCELLED", "COMPLETED"),

@@ -147,21 +147,20 @@ def test_report_to_is_validated(monkeypatch):
 
 
 @pytest.mark.slow
-def test_training_reports_to_tensorboard_and_mlflow(home):
+def test_training_reports_to_tensorboard_and_mlflow(studio):
     """A real tiny train stage with report_to = tensorboard + mlflow: the Trainer's own callbacks
     write under the run folder, and both readers see the same losses as the run log."""
     from mlflow.tracking import MlflowClient
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from backend import launcher, paths
     from tests.helpers import tiny_config
 
     cfg = tiny_config("tracked", max_steps=3, save_steps=3)
     cfg.tracking.report_to = ["tensorboard", "mlflow"]
-    run_id = launcher.launch(cfg, home)
-    run = launcher.wait(run_id, home, timeout=900)
+    run_id = studio.launch(cfg)
+    run = studio.wait(run_id, timeout=900)
     assert run["status"] == "succeeded", run
-    with RunLog(paths.runlog_path(home)) as log:
+    with studio.open_log() as log:
         loss = [(r["step"], r["value"]) for r in log.query(
             "SELECT step, value FROM metrics WHERE run_id = ? AND name = 'loss' ORDER BY step", (run_id,))]
         events = [e["message"] for e in log.read_since("events", 0, run_id=run_id)]

@@ -13,9 +13,9 @@ import psutil
 import pytest
 import torch
 
-from backend import launcher, lean_ops, paths
+from backend import lean_ops, paths
 from backend.config import load_preset
-from backend.runlog import RunLog
+from backend.launcher import Studio
 from backend.stages.train import IGNORE, TokenCount, counting_trainer, token_chunks
 
 # The demo's MTL batch (4 x 384 tokens) peaked at 4.4 GB in one pass; as chunks with the lean ops
@@ -187,7 +187,7 @@ def test_worker_peak_rss_on_a_demo_sized_train_step():
     st.max_steps, st.batch_size, st.max_length = 1, 4, 384
     st.save_steps, st.probe_size = 1000, 0
     home = tempfile.mkdtemp(prefix="test-mem-")
-    run_id = launcher.create_run(cfg, home)
+    run_id = Studio(home).create_run(cfg)
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1",
                HF_DATASETS_OFFLINE="1", RESET_STUDIO_TORCH_THREADS="1")
     worker = subprocess.Popen([sys.executable, "-m", "backend.worker", "--home", home, run_id],
@@ -201,7 +201,7 @@ def test_worker_peak_rss_on_a_demo_sized_train_step():
         except psutil.Error:
             pass
         time.sleep(0.02)
-    with RunLog(paths.runlog_path(home), readonly=True) as log:
+    with Studio(home).open_log(readonly=True) as log:
         assert log.get_run(run_id)["status"] == "succeeded"
         events = [e["message"] for e in log.query("SELECT message FROM events WHERE run_id = ?",
                                                    (run_id,))]

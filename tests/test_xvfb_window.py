@@ -242,6 +242,6 @@ def test_launch_and_cancel_in_a_real_x11_window(xdisplay, tmp_path):
             app.wait(10)
         for r in _runs(home):  # never leave a worker behind, whatever failed above
             if r["status"] not in FINAL_STATUSES:
-                from backend import launcher
+                from backend.launcher import Studio
 
-                launcher.cancel(r["id"], home)
+                Studio(home).cancel(r["id"])

@@ -19,6 +19,7 @@ from backend import config as config_mod
 from backend.config import ConfigError, RunConfig
 from backend.errors import StudioError
 from backend.experiments import parse_seeds
+from backend.launcher import Studio
 from backend.paths import PRESETS
 from backend.stages.judge import if_coverage_note
 
@@ -245,19 +246,16 @@ class SetupTab(QWidget):
         if not self.validate() and self.last_config is None:
             self._fail("Launch refused: the config is invalid.\n" + "\n".join(self.last_errors))
             return
-        cfg, home, parent = self.last_config, self.home, self.parent_run_id
+        cfg, studio, parent = self.last_config, Studio(self.home), self.parent_run_id
         self._launching = True
         self.launch_btn.setEnabled(False)
         self.ok_label.setText("Launching… (checking the checkpoint and data files)")
         self.ok_label.show()
 
         def work():
-            from backend import launcher
-            from backend.experiments import launch_experiment
-
             if len(cfg.seeds) > 1:  # one run per seed, grouped as one experiment
-                return launch_experiment(cfg, home)
-            return None, [launcher.launch(cfg, home, parent_run_id=parent)]
+                return studio.launch_seeds(cfg)
+            return None, [studio.launch(cfg, parent_run_id=parent)]
 
         self.bg.submit(work, self._launched, self._launch_error)
 
