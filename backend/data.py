@@ -384,7 +384,7 @@ def split_records(spec: DatasetSpec) -> tuple[list[Record], list[Record]]:
     records = load_dataset_records(spec)
     if spec.eval_source:
         eval_spec = spec.model_copy(update={"source": spec.eval_source, "eval_source": None})
-        held = [r for r in load_dataset_records(eval_spec)]
+        held = load_dataset_records(eval_spec)
         for r in held:
             r.id = r.id.replace(f"{spec.name}:", f"{spec.name}:eval:", 1)
         train = records
@@ -426,8 +426,7 @@ def build_mixture(specs: list[DatasetSpec], seed: int, *, names: list[str] | Non
         pool, want = trains[s.name], counts[s.name]
         order = list(range(len(pool)))
         rng.shuffle(order)
-        picks = [pool[order[i % len(pool)]] for i in range(want)]
-        mixed.extend(picks)
+        mixed.extend(pool[order[i % len(pool)]] for i in range(want))
     rng.shuffle(mixed)
     if max_examples is not None:
         mixed = mixed[:max_examples]
@@ -438,16 +437,9 @@ def build_mixture(specs: list[DatasetSpec], seed: int, *, names: list[str] | Non
 
 def eval_sets(specs: list[DatasetSpec], names: list[str] | None = None,
               size: int | None = None) -> dict[str, list[Record]]:
-    out = {}
-    for s in specs:
-        if names and s.name not in names:
-            continue
-        held = split_records(s)[1]
-        if size:
-            held = held[:size]
-        if held:
-            out[s.name] = held
-    return out
+    held = {s.name: split_records(s)[1][:size or None] for s in specs
+            if not names or s.name in names}
+    return {name: records for name, records in held.items() if records}
 
 
 def _estimated_tokens(record: Record) -> int:
@@ -491,9 +483,8 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
     n = 0
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
+        for n, row in enumerate(rows, 1):
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
     tmp.replace(path)
     return n
 

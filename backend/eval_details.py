@@ -118,9 +118,7 @@ class EvalDetails:
                 d = None
         if not isinstance(d, dict):
             return cls(version=0)
-        if int(d.get("version") or 0) >= 1:
-            return cls._from_v1(d)
-        return cls._from_v0(d)
+        return cls._from_v1(d) if int(d.get("version") or 0) >= 1 else cls._from_v0(d)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "EvalDetails":
@@ -158,12 +156,9 @@ class EvalDetails:
              if d.get(f"n_{c}") is not None}
         if d.get("n_task") is not None:
             n["task_score"] = int(d["n_task"])
-        buckets = []
         raw = d.get("faithfulness_by_length")
-        if isinstance(raw, dict):
-            for label, v in raw.items():
-                if isinstance(v, dict):
-                    buckets.append(LengthBucket(str(label), int(v.get("n") or 0), v.get("faithfulness")))
+        buckets = [LengthBucket(str(label), int(v.get("n") or 0), v.get("faithfulness"))
+                   for label, v in (raw.items() if isinstance(raw, dict) else ()) if isinstance(v, dict)]
         means = {"combined": d["combined"]} if d.get("combined") is not None else {}
         return cls(kind=d.get("kind"), means=means, n=n, length_buckets=buckets,
                    truncated_rate=d.get("truncated_rate"), datasets=dict(d.get("datasets") or {}),

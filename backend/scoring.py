@@ -163,14 +163,6 @@ def selection_items(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarray) 
              "combined": float(comb[i]), "rank": r + 1} for r, i in enumerate(idx.tolist())]
 
 
-def select_samples(rows: Sequence[Mapping[str, Any]], threshold: float, weights: Mapping[str, Any],
-                   per_kind_quota: Mapping[str, int] | None = None, budget: int | None = None
-                   ) -> list[dict[str, Any]]:
-    """``select`` on plain rows; returns ``selection_items``."""
-    arrays = CandidateArrays(rows)
-    return selection_items(arrays, *select(arrays, weights, threshold, per_kind_quota, budget))
-
-
 def _mean(a: np.ndarray) -> float:
     a = a[~np.isnan(a)]
     return float(a.mean()) if a.size else float("nan")

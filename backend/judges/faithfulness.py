@@ -116,12 +116,8 @@ def _lexical_sentence(sent: Span, src: _Source, key_penalty: float, maybe_penalt
 
 
 def _lexical_support(found: set[str], src: _Source, k: int = 3) -> list[dict[str, Any]]:
-    ranked = []
-    for j, norms in enumerate(src.sent_norms):
-        ov = len(found & norms)
-        if ov:
-            ranked.append((ov, j))
-    ranked.sort(key=lambda x: (-x[0], x[1]))
+    overlaps = ((len(found & norms), j) for j, norms in enumerate(src.sent_norms))
+    ranked = sorted(((ov, j) for ov, j in overlaps if ov), key=lambda x: (-x[0], x[1]))
     total = max(len(found), 1)
     return [{"context_index": j, "start": src.sentences[j].start, "end": src.sentences[j].end,
              "score": round(ov / total, 4)} for ov, j in ranked[:k]]
@@ -377,9 +373,7 @@ def nli_label_ids(config: dict[str, Any]) -> tuple[int, int] | None:
             ent = int(k)
         elif lab.startswith("contradict"):
             con = int(k)
-    if ent is None or con is None:
-        return None
-    return ent, con
+    return None if ent is None or con is None else (ent, con)
 
 
 def summac_zs_sentences(entail: list[list[float]], contradict: list[list[float]]
@@ -400,12 +394,6 @@ def summac_zs_sentences(entail: list[list[float]], contradict: list[list[float]]
                     "score": e_row[ei] - c_row[ci], "entailment_index": ei,
                     "contradiction_index": ci})
     return out
-
-
-def summac_zs_score(entail: list[list[float]], contradict: list[list[float]]) -> float:
-    """SummaC-ZS score in [-1, 1]: mean over response sentences of summac_zs_sentences."""
-    rows = summac_zs_sentences(entail, contradict)
-    return sum(r["score"] for r in rows) / len(rows) if rows else 0.0
 
 
 class SummaCZS(_FaithJudge):

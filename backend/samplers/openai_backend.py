@@ -89,11 +89,8 @@ class OpenAISampler(Sampler):
                 raise SamplerError(self._redact(
                     f"endpoint {self.url} answered HTTP {exc.code} {exc.reason}"
                     + (f": {detail[:300]}" if detail else ""))) from None
-            except (TimeoutError, socket.timeout):
-                raise SamplerError(f"endpoint {self.url} did not answer within "
-                                   f"{self.endpoint.timeout_s:g} s (endpoint.timeout_s)") from None
-            except urllib.error.URLError as exc:
-                if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+            except (TimeoutError, socket.timeout, urllib.error.URLError) as exc:
+                if isinstance(getattr(exc, "reason", exc), (TimeoutError, socket.timeout)):
                     raise SamplerError(f"endpoint {self.url} did not answer within "
                                        f"{self.endpoint.timeout_s:g} s (endpoint.timeout_s)") from None
                 if attempt < self.max_retries and isinstance(exc.reason, ConnectionError):
