@@ -234,8 +234,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, dict) and "text" in value:  # SQuAD answers
         value = value["text"]
     if isinstance(value, list):
-        value = value[0] if value else None
-        return _text(value)
+        return _text(value[0] if value else None)
     text = str(value).strip()
     return text or None
 
@@ -246,12 +245,7 @@ def _texts(value: Any) -> list[str]:
     if isinstance(value, dict) and "text" in value:
         value = value["text"]
     items = value if isinstance(value, (list, tuple)) else [value]
-    out: list[str] = []
-    for item in items:
-        text = _text(item)
-        if text is not None and text not in out:
-            out.append(text)
-    return out
+    return list(dict.fromkeys(t for t in map(_text, items) if t is not None))  # distinct, in order
 
 
 def _clean_kwargs(kwargs: Any, n: int) -> list[dict[str, Any]]:

@@ -39,9 +39,6 @@ class Interval:
     def half_width(self) -> float:
         return (self.hi - self.lo) / 2
 
-    def to_json(self) -> dict[str, float]:
-        return {"lo": self.lo, "hi": self.hi, "level": self.level}
-
     @classmethod
     def from_json(cls, d: Any) -> "Interval | None":
         if isinstance(d, dict) and d.get("lo") is not None and d.get("hi") is not None:
@@ -95,16 +92,8 @@ class EvalDetails:
     version: int = VERSION
 
     # ---- writing ------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["intervals"] = {k: v.to_json() for k, v in self.intervals.items()}
-        d["length_buckets"] = [{"label": b.label, "n": b.n, "faithfulness": b.faithfulness,
-                                "interval": b.interval.to_json() if b.interval else None}
-                               for b in self.length_buckets]
-        return d
-
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        return json.dumps(asdict(self), sort_keys=True)  # intervals become {lo, hi, level}
 
     # ---- reading ------------------------------------------------------------------------------
     @classmethod
