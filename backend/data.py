@@ -11,6 +11,7 @@ import json
 import os
 import random
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -338,10 +339,9 @@ def map_rows(rows: list[dict[str, Any]], spec: DatasetSpec,
             references=golds if len(golds) > 1 else [],
             instruction_id_list=list(ids), kwargs=_clean_kwargs(get("kwargs"), len(ids)),
             source=spec.name))
-    keys = [r.id for r in records]
-    if len(set(keys)) != len(keys):
-        dupes = sorted({k for k in keys if keys.count(k) > 1})[:3]
-        raise DataError(f"{spec.name}: duplicate ids {dupes}")
+    dupes = sorted(k for k, n in Counter(r.id for r in records).items() if n > 1)
+    if dupes:
+        raise DataError(f"{spec.name}: duplicate ids {dupes[:3]}")
     return records
 
 

@@ -152,6 +152,11 @@ class _FaithJudge(Judge):
     def _opt(self, key: str, default):
         return self.options.get(key, default)
 
+    def _lexical_options(self) -> tuple[float, float, float, bool]:
+        """(key_penalty, maybe_name_penalty, threshold, use_prompt) of the lexical core."""
+        return (float(self._opt("key_penalty", 0.3)), float(self._opt("maybe_name_penalty", 0.6)),
+                float(self._opt("threshold", 0.6)), bool(self._opt("use_prompt", True)))
+
     def _finish(self, res: JudgeResult) -> JudgeResult:
         if self.selection_note:
             res.details["selection"] = self.selection_note
@@ -170,10 +175,7 @@ class LexicalFaithfulness(_FaithJudge):
 
     def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
         self._check_lengths(records, responses)
-        kp = float(self._opt("key_penalty", 0.3))
-        mp = float(self._opt("maybe_name_penalty", 0.6))
-        thr = float(self._opt("threshold", 0.6))
-        use_prompt = bool(self._opt("use_prompt", True))
+        kp, mp, thr, use_prompt = self._lexical_options()
         out = []
         for rec, resp in zip(records, responses):
             if not self.applies(rec):
@@ -263,13 +265,10 @@ class MiniLMFaithfulness(_FaithJudge):
 
     def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
         self._check_lengths(records, responses)
-        kp = float(self._opt("key_penalty", 0.3))
-        mp = float(self._opt("maybe_name_penalty", 0.6))
-        thr = float(self._opt("threshold", 0.6))
+        kp, mp, thr, use_prompt = self._lexical_options()
         lo = float(self._opt("sim_low", 0.25))
         hi = float(self._opt("sim_high", 0.8))
         alpha = float(self._opt("alpha", 0.5))
-        use_prompt = bool(self._opt("use_prompt", True))
         bs = int(self._opt("batch_size", 64))
 
         # 1. split everything, collect unique texts to embed in one call
@@ -277,9 +276,7 @@ class MiniLMFaithfulness(_FaithJudge):
         texts: dict[str, int] = {}
 
         def idx(t: str) -> int:
-            if t not in texts:
-                texts[t] = len(texts)
-            return texts[t]
+            return texts.setdefault(t, len(texts))
 
         for rec, resp in zip(records, responses):
             if not self.applies(rec):
@@ -421,8 +418,7 @@ class SummaCZS(_FaithJudge):
             conf = json.loads(cfg.read_text())
         except Exception as e:
             return False, f"unreadable {cfg}: {e}"
-        labels = nli_label_ids(conf)
-        if labels is None:
+        if nli_label_ids(conf) is None:
             return False, (f"{cfg}: id2label {conf.get('id2label')} names no entailment/contradiction")
         return True, f"NLI model at {path}"
 

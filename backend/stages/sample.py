@@ -12,6 +12,7 @@ own seed only. Samples are written after every batch; a resumed stage draws only
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import Counter
 
@@ -54,14 +55,12 @@ def prompt_records(ctx: StageContext, idx: int, stage: SampleStage) -> list[Reco
     unique = {r.id: r for r in reversed(records)}  # the first of each id wins; order is re-drawn
     ordered = _seeded_order(list(unique.values()), ctx.seed_for(idx))
     if stage.budget_per_kind:
-        taken: dict[str, int] = {}
+        taken: Counter[str] = Counter()
         kept = []
         for r in ordered:
-            cap = stage.budget_per_kind.get(r.kind)
-            if cap is not None and taken.get(r.kind, 0) >= cap:
-                continue
-            taken[r.kind] = taken.get(r.kind, 0) + 1
-            kept.append(r)
+            if taken[r.kind] < stage.budget_per_kind.get(r.kind, math.inf):
+                taken[r.kind] += 1
+                kept.append(r)
         ordered = kept
     return ordered
 
