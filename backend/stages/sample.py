@@ -169,7 +169,7 @@ def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
                     {"run_id": ctx.run_id, "stage_idx": idx, "prompt_id": pid, "cand_idx": c,
                      "decoding": dec.name, "params": sampler.params(dec), "seed": seed,
                      "text": g.text, "n_tokens": g.n_tokens, "finish_reason": g.finish_reason}
-                    for (r, pid, c, dec), seed, g in zip(chunk, seeds, outs)])
+                    for (_, pid, c, dec), seed, g in zip(chunk, seeds, outs)])
                 n_tokens = sum(g.n_tokens for g in outs)
                 generated += len(chunk)
                 tokens += n_tokens
