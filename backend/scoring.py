@@ -178,9 +178,7 @@ def selection_stats(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarray) 
         out[f"accept_rate/{kind}"] = len(pids & kept_prompts) / len(pids)
     n_prompts = arrays.kind_counts["all"][1]
     out["accept_rate"] = len(kept_prompts) / n_prompts if n_prompts else 0.0
-    out["n_selected"] = float(idx.size)
-    out["n_candidates"] = float(arrays.n)
-    out["n_prompts"] = float(n_prompts)
+    out.update(n_selected=float(idx.size), n_candidates=float(arrays.n), n_prompts=float(n_prompts))
     kept = np.zeros(arrays.n, dtype=bool)
     kept[idx] = True
     for name, mask in (("selected", kept), ("rejected", ~kept)):

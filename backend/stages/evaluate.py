@@ -79,12 +79,8 @@ def _length_split(items: list[dict[str, Any]]) -> list[LengthBucket]:
         if f is None or not ref:
             continue
         n = it["n_tokens"] or 0
-        if n < ref:
-            buckets["shorter"].append(f)
-        elif n > LONGER_FACTOR * ref:
-            buckets["longer_1.5x"].append(f)
-        else:
-            buckets["similar"].append(f)
+        buckets["shorter" if n < ref else "longer_1.5x" if n > LONGER_FACTOR * ref
+                else "similar"].append(f)
     return [LengthBucket(k, len(v), _mean(v), bootstrap_ci([v])) for k, v in buckets.items()]
 
 
