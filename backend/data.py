@@ -506,28 +506,22 @@ class FitReport:
 
     def events(self) -> list[tuple[str, str]]:
         """(level, message) lines: the policy once, then each count that is not zero."""
-        out = []
-        if self.context_cut or self.response_cut or self.dropped:
-            out.append(("info", f"truncation policy at max_length={self.max_length}: "
-                                f"{TRUNCATION_POLICY}"))
-        if self.context_cut:
-            out.append(("warning", f"{self.context_cut} of {self.examples} examples had the end of "
-                                   f"their context cut ({self.context_tokens_cut} tokens) to fit "
-                                   f"max_length={self.max_length}"))
-        if self.response_cut:
-            out.append(("warning", f"{self.response_cut} of {self.examples} examples had the end of "
-                                   f"their response cut ({self.response_tokens_cut} tokens) to fit "
-                                   f"max_length={self.max_length}"))
-        if self.dropped_answer:
-            out.append(("warning", f"{self.dropped_answer} of {self.examples} extractive examples "
-                                   "dropped: their answer lay in the cut end of the context"))
-        if self.dropped_prompt:
-            out.append(("warning", f"{self.dropped_prompt} of {self.examples} examples dropped: "
-                                   f"prompt longer than max_length={self.max_length}"))
-        if self.dropped_template:
-            out.append(("warning", f"{self.dropped_template} of {self.examples} examples dropped: "
-                                   "the chat template renders their prompt differently inside the "
-                                   "full conversation"))
+        of, fit = f" of {self.examples}", f"max_length={self.max_length}"
+        warnings = [
+            (self.context_cut, f"{self.context_cut}{of} examples had the end of their context cut "
+                               f"({self.context_tokens_cut} tokens) to fit {fit}"),
+            (self.response_cut, f"{self.response_cut}{of} examples had the end of their response "
+                                f"cut ({self.response_tokens_cut} tokens) to fit {fit}"),
+            (self.dropped_answer, f"{self.dropped_answer}{of} extractive examples dropped: their "
+                                  "answer lay in the cut end of the context"),
+            (self.dropped_prompt, f"{self.dropped_prompt}{of} examples dropped: prompt longer "
+                                  f"than {fit}"),
+            (self.dropped_template, f"{self.dropped_template}{of} examples dropped: the chat "
+                                    "template renders their prompt differently inside the full "
+                                    "conversation")]
+        out = [("warning", msg) for n, msg in warnings if n]
+        if out:  # something was cut or dropped: the policy first
+            out.insert(0, ("info", f"truncation policy at {fit}: {TRUNCATION_POLICY}"))
         return out
 
 
