@@ -417,11 +417,10 @@ class RunConfig(_Strict):
                 st.name = f"{st.type}{i}"
             if st.name in seen:
                 raise FieldError(("stages", i, "name"), f"duplicate stage name {st.name!r}")
-            for ref_field in ("data",):
-                for dname in getattr(st, ref_field, []) or []:
-                    if dname not in names:
-                        raise FieldError(("stages", i, "data"), f"unknown data set {dname!r}; the "
-                                         f"mixture has {names}")
+            for dname in getattr(st, "data", []) or []:
+                if dname not in names:
+                    raise FieldError(("stages", i, "data"), f"unknown data set {dname!r}; the "
+                                     f"mixture has {names}")
             if getattr(st, "targets", "selected") == "reference" and not st.selection:
                 raise FieldError(("stages", i, "targets"), "targets = \"reference\" trains on the "
                                  "references of a selection's prompts; set selection too")
@@ -446,10 +445,7 @@ class RunConfig(_Strict):
         if ref == "base":
             return None
         if ref == "previous":
-            for j in range(idx - 1, -1, -1):
-                if self.stages[j].type == want:
-                    return j
-            return None
+            return next((j for j in range(idx - 1, -1, -1) if self.stages[j].type == want), None)
         return self.stage_index(ref)
 
     def to_dict(self) -> dict[str, Any]:

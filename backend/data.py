@@ -11,6 +11,7 @@ import json
 import os
 import random
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
@@ -234,8 +235,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, dict) and "text" in value:  # SQuAD answers
         value = value["text"]
     if isinstance(value, list):
-        value = value[0] if value else None
-        return _text(value)
+        return _text(value[0] if value else None)
     text = str(value).strip()
     return text or None
 
@@ -246,12 +246,7 @@ def _texts(value: Any) -> list[str]:
     if isinstance(value, dict) and "text" in value:
         value = value["text"]
     items = value if isinstance(value, (list, tuple)) else [value]
-    out: list[str] = []
-    for item in items:
-        text = _text(item)
-        if text is not None and text not in out:
-            out.append(text)
-    return out
+    return list(dict.fromkeys(t for t in map(_text, items) if t is not None))  # distinct, in order
 
 
 def _clean_kwargs(kwargs: Any, n: int) -> list[dict[str, Any]]:
@@ -344,10 +339,9 @@ def map_rows(rows: list[dict[str, Any]], spec: DatasetSpec,
             references=golds if len(golds) > 1 else [],
             instruction_id_list=list(ids), kwargs=_clean_kwargs(get("kwargs"), len(ids)),
             source=spec.name))
-    keys = [r.id for r in records]
-    if len(set(keys)) != len(keys):
-        dupes = sorted({k for k in keys if keys.count(k) > 1})[:3]
-        raise DataError(f"{spec.name}: duplicate ids {dupes}")
+    dupes = sorted(k for k, n in Counter(r.id for r in records).items() if n > 1)
+    if dupes:
+        raise DataError(f"{spec.name}: duplicate ids {dupes[:3]}")
     return records
 
 
@@ -384,7 +378,7 @@ def split_records(spec: DatasetSpec) -> tuple[list[Record], list[Record]]:
     records = load_dataset_records(spec)
     if spec.eval_source:
         eval_spec = spec.model_copy(update={"source": spec.eval_source, "eval_source": None})
-        held = [r for r in load_dataset_records(eval_spec)]
+        held = load_dataset_records(eval_spec)
         for r in held:
             r.id = r.id.replace(f"{spec.name}:", f"{spec.name}:eval:", 1)
         train = records
@@ -426,8 +420,7 @@ def build_mixture(specs: list[DatasetSpec], seed: int, *, names: list[str] | Non
         pool, want = trains[s.name], counts[s.name]
         order = list(range(len(pool)))
         rng.shuffle(order)
-        picks = [pool[order[i % len(pool)]] for i in range(want)]
-        mixed.extend(picks)
+        mixed.extend(pool[order[i % len(pool)]] for i in range(want))
     rng.shuffle(mixed)
     if max_examples is not None:
         mixed = mixed[:max_examples]
@@ -438,16 +431,9 @@ def build_mixture(specs: list[DatasetSpec], seed: int, *, names: list[str] | Non
 
 def eval_sets(specs: list[DatasetSpec], names: list[str] | None = None,
               size: int | None = None) -> dict[str, list[Record]]:
-    out = {}
-    for s in specs:
-        if names and s.name not in names:
-            continue
-        held = split_records(s)[1]
-        if size:
-            held = held[:size]
-        if held:
-            out[s.name] = held
-    return out
+    held = {s.name: split_records(s)[1][:size or None] for s in specs
+            if not names or s.name in names}
+    return {name: records for name, records in held.items() if records}
 
 
 def _estimated_tokens(record: Record) -> int:
@@ -491,9 +477,8 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
     n = 0
     tmp = path.with_suffix(path.suffix + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
+        for n, row in enumerate(rows, 1):
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            n += 1
     tmp.replace(path)
     return n
 
@@ -521,28 +506,22 @@ class FitReport:
 
     def events(self) -> list[tuple[str, str]]:
         """(level, message) lines: the policy once, then each count that is not zero."""
-        out = []
-        if self.context_cut or self.response_cut or self.dropped:
-            out.append(("info", f"truncation policy at max_length={self.max_length}: "
-                                f"{TRUNCATION_POLICY}"))
-        if self.context_cut:
-            out.append(("warning", f"{self.context_cut} of {self.examples} examples had the end of "
-                                   f"their context cut ({self.context_tokens_cut} tokens) to fit "
-                                   f"max_length={self.max_length}"))
-        if self.response_cut:
-            out.append(("warning", f"{self.response_cut} of {self.examples} examples had the end of "
-                                   f"their response cut ({self.response_tokens_cut} tokens) to fit "
-                                   f"max_length={self.max_length}"))
-        if self.dropped_answer:
-            out.append(("warning", f"{self.dropped_answer} of {self.examples} extractive examples "
-                                   "dropped: their answer lay in the cut end of the context"))
-        if self.dropped_prompt:
-            out.append(("warning", f"{self.dropped_prompt} of {self.examples} examples dropped: "
-                                   f"prompt longer than max_length={self.max_length}"))
-        if self.dropped_template:
-            out.append(("warning", f"{self.dropped_template} of {self.examples} examples dropped: "
-                                   "the chat template renders their prompt differently inside the "
-                                   "full conversation"))
+        of, fit = f" of {self.examples}", f"max_length={self.max_length}"
+        warnings = [
+            (self.context_cut, f"{self.context_cut}{of} examples had the end of their context cut "
+                               f"({self.context_tokens_cut} tokens) to fit {fit}"),
+            (self.response_cut, f"{self.response_cut}{of} examples had the end of their response "
+                                f"cut ({self.response_tokens_cut} tokens) to fit {fit}"),
+            (self.dropped_answer, f"{self.dropped_answer}{of} extractive examples dropped: their "
+                                  "answer lay in the cut end of the context"),
+            (self.dropped_prompt, f"{self.dropped_prompt}{of} examples dropped: prompt longer "
+                                  f"than {fit}"),
+            (self.dropped_template, f"{self.dropped_template}{of} examples dropped: the chat "
+                                    "template renders their prompt differently inside the full "
+                                    "conversation")]
+        out = [("warning", msg) for n, msg in warnings if n]
+        if out:  # something was cut or dropped: the policy first
+            out.insert(0, ("info", f"truncation policy at {fit}: {TRUNCATION_POLICY}"))
         return out
 
 

@@ -39,9 +39,6 @@ class Interval:
     def half_width(self) -> float:
         return (self.hi - self.lo) / 2
 
-    def to_json(self) -> dict[str, float]:
-        return {"lo": self.lo, "hi": self.hi, "level": self.level}
-
     @classmethod
     def from_json(cls, d: Any) -> "Interval | None":
         if isinstance(d, dict) and d.get("lo") is not None and d.get("hi") is not None:
@@ -100,16 +97,8 @@ class EvalDetails:
     version: int = VERSION
 
     # ---- writing ------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["intervals"] = {k: v.to_json() for k, v in self.intervals.items()}
-        d["length_buckets"] = [{"label": b.label, "n": b.n, "faithfulness": b.faithfulness,
-                                "interval": b.interval.to_json() if b.interval else None}
-                               for b in self.length_buckets]
-        return d
-
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        return json.dumps(asdict(self), sort_keys=True)  # intervals become {lo, hi, level}
 
     # ---- reading ------------------------------------------------------------------------------
     @classmethod
@@ -123,9 +112,7 @@ class EvalDetails:
                 d = None
         if not isinstance(d, dict):
             return cls(version=0)
-        if int(d.get("version") or 0) >= 1:
-            return cls._from_v1(d)
-        return cls._from_v0(d)
+        return cls._from_v1(d) if int(d.get("version") or 0) >= 1 else cls._from_v0(d)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "EvalDetails":
@@ -163,12 +150,9 @@ class EvalDetails:
              if d.get(f"n_{c}") is not None}
         if d.get("n_task") is not None:
             n["task_score"] = int(d["n_task"])
-        buckets = []
         raw = d.get("faithfulness_by_length")
-        if isinstance(raw, dict):
-            for label, v in raw.items():
-                if isinstance(v, dict):
-                    buckets.append(LengthBucket(str(label), int(v.get("n") or 0), v.get("faithfulness")))
+        buckets = [LengthBucket(str(label), int(v.get("n") or 0), v.get("faithfulness"))
+                   for label, v in (raw.items() if isinstance(raw, dict) else ()) if isinstance(v, dict)]
         means = {"combined": d["combined"]} if d.get("combined") is not None else {}
         return cls(kind=d.get("kind"), means=means, n=n, length_buckets=buckets,
                    truncated_rate=d.get("truncated_rate"), datasets=dict(d.get("datasets") or {}),

@@ -120,8 +120,7 @@ class Exporter:
     def mark_seen(self) -> None:
         with self.lock:
             for t in APPEND:
-                rows = self._append_rows(t, 0)
-                self.last[t] = max((r["id"] for r in rows), default=0)
+                self.last[t] = max((r["id"] for r in self._append_rows(t, 0)), default=0)
             for t in MUTABLE:
                 for r in self._mutable_rows(t):
                     self.digest[self._key(t, r)] = self._hash(r)
@@ -134,13 +133,12 @@ class Exporter:
             for t in MUTABLE:
                 for r in self._mutable_rows(t):
                     h = self._hash(r)
-                    if self.hold and self.hold(t, r):
-                        continue
-                    if self.digest.get(self._key(t, r)) != h:
+                    held = self.hold is not None and self.hold(t, r)
+                    if not held and self.digest.get(self._key(t, r)) != h:
                         lines.append((t, r, ("digest", self._key(t, r), h)))
             for t in APPEND:
-                for r in self._append_rows(t, self.last.get(t, 0)):
-                    lines.append((t, r, ("last", t, r["id"])))
+                lines += [(t, r, ("last", t, r["id"]))
+                          for r in self._append_rows(t, self.last.get(t, 0))]
             if not lines:
                 return 0
             text = "".join(json.dumps({"t": t, "row": _portable(self.conn, t, r)},

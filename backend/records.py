@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from .vocab import GROUNDED_KINDS, KINDS  # noqa: F401  (re-exported: data loaders import them here)
@@ -24,9 +24,6 @@ class Record:
     @property
     def grounded(self) -> bool:
         return self.kind in GROUNDED_KINDS
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def prompt_constraints(record: Record) -> dict[str, Any] | None:

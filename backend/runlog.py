@@ -39,6 +39,16 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _encoded(rows: list[dict[str, Any]], field: str, **defaults: Any) -> list[dict[str, Any]]:
+    """The rows (changed in place) with ``field`` as JSON text and ``defaults`` filled in."""
+    for r in rows:
+        for k, v in defaults.items():
+            r.setdefault(k, v)
+        if not isinstance(r.get(field), (str, type(None))):
+            r[field] = _json(r[field])
+    return rows
+
+
 # The schema of a new log. Natural keys are UNIQUE indexes (the ON CONFLICT of _insert and of the
 # checkpoint upsert rely on them); (run_id, id) indexes make the per-run poll a range scan. Logs made
 # before this DDL (versions 1 to 3, tables by sqlite-utils) have the same columns and index names
@@ -230,13 +240,9 @@ class RunLog:
         if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            if readonly:
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                       timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                                       check_same_thread=False)
-            else:
-                conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000,
-                                       isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro" if readonly else str(self.path),
+                                   uri=readonly, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             if not readonly:
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -456,13 +462,11 @@ class RunLog:
         """Store records (backend.records.Record) as prompts; returns key -> prompt id."""
         from .records import prompt_constraints
 
-        rows = []
-        for r in records:
-            constraints = prompt_constraints(r)  # IFEval checks and several gold answers
-            rows.append({"run_id": run_id, "stage_idx": stage_idx, "key": r.id, "kind": r.kind,
-                         "source": r.source, "prompt": r.prompt, "context": r.context,
-                         "reference": r.reference, "constraints": _json(constraints)})
-        self._insert("prompts", rows)
+        # constraints: IFEval checks and several gold answers
+        self._insert("prompts", [{"run_id": run_id, "stage_idx": stage_idx, "key": r.id,
+                                  "kind": r.kind, "source": r.source, "prompt": r.prompt,
+                                  "context": r.context, "reference": r.reference,
+                                  "constraints": _json(prompt_constraints(r))} for r in records])
         return self.prompt_ids(run_id, stage_idx)
 
     def prompt_ids(self, run_id: str, stage_idx: int) -> dict[str, int]:
@@ -470,18 +474,10 @@ class RunLog:
             "SELECT key, id FROM prompts WHERE run_id=? AND stage_idx=?", (run_id, stage_idx))}
 
     def add_samples(self, rows: list[dict[str, Any]]) -> int:
-        now = _now()
-        for r in rows:
-            r.setdefault("created_at", now)
-            if not isinstance(r.get("params"), (str, type(None))):
-                r["params"] = _json(r["params"])
-        return self._insert("samples", rows)
+        return self._insert("samples", _encoded(rows, "params", created_at=_now()))
 
     def add_scores(self, rows: list[dict[str, Any]]) -> int:
-        for r in rows:
-            if not isinstance(r.get("details"), (str, type(None))):
-                r["details"] = _json(r["details"])
-        return self._insert("scores", rows)
+        return self._insert("scores", _encoded(rows, "details"))
 
     def add_selection(self, run_id: str, stage_idx: int | None, name: str, policy: dict[str, Any],
                       items: list[dict[str, Any]]) -> int:
@@ -495,12 +491,7 @@ class RunLog:
         return int(sel_id)
 
     def add_evals(self, rows: list[dict[str, Any]]) -> int:
-        now = _now()
-        for r in rows:
-            r.setdefault("created_at", now)
-            if not isinstance(r.get("details"), (str, type(None))):
-                r["details"] = _json(r["details"])
-        return self._insert("evals", rows)
+        return self._insert("evals", _encoded(rows, "details", created_at=_now()))
 
     # ---- reading ------------------------------------------------------------------------------
     def read_since(self, table: str, after_id: int = 0, *, run_id: str | None = None,

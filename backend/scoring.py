@@ -163,14 +163,6 @@ def selection_items(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarray) 
              "combined": float(comb[i]), "rank": r + 1} for r, i in enumerate(idx.tolist())]
 
 
-def select_samples(rows: Sequence[Mapping[str, Any]], threshold: float, weights: Mapping[str, Any],
-                   per_kind_quota: Mapping[str, int] | None = None, budget: int | None = None
-                   ) -> list[dict[str, Any]]:
-    """``select`` on plain rows; returns ``selection_items``."""
-    arrays = CandidateArrays(rows)
-    return selection_items(arrays, *select(arrays, weights, threshold, per_kind_quota, budget))
-
-
 def _mean(a: np.ndarray) -> float:
     a = a[~np.isnan(a)]
     return float(a.mean()) if a.size else float("nan")
@@ -186,9 +178,7 @@ def selection_stats(arrays: CandidateArrays, idx: np.ndarray, comb: np.ndarray) 
         out[f"accept_rate/{kind}"] = len(pids & kept_prompts) / len(pids)
     n_prompts = arrays.kind_counts["all"][1]
     out["accept_rate"] = len(kept_prompts) / n_prompts if n_prompts else 0.0
-    out["n_selected"] = float(idx.size)
-    out["n_candidates"] = float(arrays.n)
-    out["n_prompts"] = float(n_prompts)
+    out.update(n_selected=float(idx.size), n_candidates=float(arrays.n), n_prompts=float(n_prompts))
     kept = np.zeros(arrays.n, dtype=bool)
     kept[idx] = True
     for name, mask in (("selected", kept), ("rejected", ~kept)):

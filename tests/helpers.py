@@ -204,3 +204,19 @@ class FakeEndpoint:
     def __exit__(self, *exc) -> None:
         self._srv.shutdown()
         self._srv.server_close()
+
+
+def select_samples(rows, threshold: float, weights, per_kind_quota=None, budget=None) -> list[dict]:
+    """``backend.scoring.select`` on plain rows; returns ``selection_items``."""
+    from backend.scoring import CandidateArrays, select, selection_items
+
+    arrays = CandidateArrays(rows)
+    return selection_items(arrays, *select(arrays, weights, threshold, per_kind_quota, budget))
+
+
+def summac_zs_score(entail: list[list[float]], contradict: list[list[float]]) -> float:
+    """SummaC-ZS score in [-1, 1]: mean over response sentences of summac_zs_sentences."""
+    from backend.judges.faithfulness import summac_zs_sentences
+
+    rows = summac_zs_sentences(entail, contradict)
+    return sum(r["score"] for r in rows) / len(rows) if rows else 0.0

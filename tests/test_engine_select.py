@@ -7,7 +7,8 @@ import random
 import pytest
 
 from backend.runlog import RunLog
-from backend.scoring import CandidateArrays, combine, select, select_samples, selection_stats
+from backend.scoring import CandidateArrays, combine, select, selection_stats
+from tests.helpers import select_samples
 from backend.stages.select import load_candidates
 
 W = {"task": 0.3, "faithfulness": 0.4, "instruction_following": 0.3}

@@ -204,7 +204,7 @@ def test_judge_stage(judged):
 
 
 def test_select_stage(judged):
-    from backend.scoring import select_samples
+    from tests.helpers import select_samples
     from backend.stages.select import load_candidates
 
     ctx = judged

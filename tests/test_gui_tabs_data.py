@@ -223,7 +223,7 @@ def build_runlog(home: Path, n_prompts: int = 2000, n_cands: int = 4, seed: int 
                  full_scores: bool = True) -> dict:
     """Returns {"path", "mtl", "reset"} (run ids)."""
     from backend.queries import candidates
-    from backend.scoring import select_samples
+    from tests.helpers import select_samples
 
     rng = random.Random(seed)
     path = Path(home) / "runlog.db"

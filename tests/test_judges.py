@@ -226,7 +226,8 @@ def test_summac_tiny_model(tiny_nli, monkeypatch):
 
 
 def test_summac_zs_aggregation_hand_matrices():
-    from backend.judges.faithfulness import summac_zs_score, summac_zs_sentences
+    from backend.judges.faithfulness import summac_zs_sentences
+    from tests.helpers import summac_zs_score
 
     # one response sentence; context sentence 0 entails it, context sentence 1 contradicts it.
     # reference: max(E) - max(C) = .95 - .95 = 0 (a per-pair max of E - C would give .95)

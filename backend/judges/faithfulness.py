@@ -117,12 +117,8 @@ def _lexical_sentence(sent: Span, src: _Source, key_penalty: float, maybe_penalt
 
 
 def _lexical_support(found: set[str], src: _Source, k: int = 3) -> list[dict[str, Any]]:
-    ranked = []
-    for j, norms in enumerate(src.sent_norms):
-        ov = len(found & norms)
-        if ov:
-            ranked.append((ov, j))
-    ranked.sort(key=lambda x: (-x[0], x[1]))
+    overlaps = ((len(found & norms), j) for j, norms in enumerate(src.sent_norms))
+    ranked = sorted(((ov, j) for ov, j in overlaps if ov), key=lambda x: (-x[0], x[1]))
     total = max(len(found), 1)
     return [{"context_index": j, "start": src.sentences[j].start, "end": src.sentences[j].end,
              "score": round(ov / total, 4)} for ov, j in ranked[:k]]
@@ -157,6 +153,11 @@ class _FaithJudge(Judge):
     def _opt(self, key: str, default):
         return self.options.get(key, default)
 
+    def _lexical_options(self) -> tuple[float, float, float, bool]:
+        """(key_penalty, maybe_name_penalty, threshold, use_prompt) of the lexical core."""
+        return (float(self._opt("key_penalty", 0.3)), float(self._opt("maybe_name_penalty", 0.6)),
+                float(self._opt("threshold", 0.6)), bool(self._opt("use_prompt", True)))
+
     def _finish(self, res: JudgeResult) -> JudgeResult:
         if self.selection_note:
             res.details["selection"] = self.selection_note
@@ -175,10 +176,7 @@ class LexicalFaithfulness(_FaithJudge):
 
     def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
         self._check_lengths(records, responses)
-        kp = float(self._opt("key_penalty", 0.3))
-        mp = float(self._opt("maybe_name_penalty", 0.6))
-        thr = float(self._opt("threshold", 0.6))
-        use_prompt = bool(self._opt("use_prompt", True))
+        kp, mp, thr, use_prompt = self._lexical_options()
         out = []
         for rec, resp in zip(records, responses):
             if not self.applies(rec):
@@ -266,13 +264,10 @@ class MiniLMFaithfulness(_FaithJudge):
 
     def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
         self._check_lengths(records, responses)
-        kp = float(self._opt("key_penalty", 0.3))
-        mp = float(self._opt("maybe_name_penalty", 0.6))
-        thr = float(self._opt("threshold", 0.6))
+        kp, mp, thr, use_prompt = self._lexical_options()
         lo = float(self._opt("sim_low", 0.25))
         hi = float(self._opt("sim_high", 0.8))
         alpha = float(self._opt("alpha", 0.5))
-        use_prompt = bool(self._opt("use_prompt", True))
         bs = int(self._opt("batch_size", 64))
 
         # 1. split everything, collect unique texts to embed in one call
@@ -280,9 +275,7 @@ class MiniLMFaithfulness(_FaithJudge):
         texts: dict[str, int] = {}
 
         def idx(t: str) -> int:
-            if t not in texts:
-                texts[t] = len(texts)
-            return texts[t]
+            return texts.setdefault(t, len(texts))
 
         for rec, resp in zip(records, responses):
             if not self.applies(rec):
@@ -376,9 +369,7 @@ def nli_label_ids(config: dict[str, Any]) -> tuple[int, int] | None:
             ent = int(k)
         elif lab.startswith("contradict"):
             con = int(k)
-    if ent is None or con is None:
-        return None
-    return ent, con
+    return None if ent is None or con is None else (ent, con)
 
 
 def summac_zs_sentences(entail: list[list[float]], contradict: list[list[float]]
@@ -399,12 +390,6 @@ def summac_zs_sentences(entail: list[list[float]], contradict: list[list[float]]
                     "score": e_row[ei] - c_row[ci], "entailment_index": ei,
                     "contradiction_index": ci})
     return out
-
-
-def summac_zs_score(entail: list[list[float]], contradict: list[list[float]]) -> float:
-    """SummaC-ZS score in [-1, 1]: mean over response sentences of summac_zs_sentences."""
-    rows = summac_zs_sentences(entail, contradict)
-    return sum(r["score"] for r in rows) / len(rows) if rows else 0.0
 
 
 class SummaCZS(_FaithJudge):
@@ -432,8 +417,7 @@ class SummaCZS(_FaithJudge):
             conf = json.loads(cfg.read_text())
         except Exception as e:
             return False, f"unreadable {cfg}: {e}"
-        labels = nli_label_ids(conf)
-        if labels is None:
+        if nli_label_ids(conf) is None:
             return False, (f"{cfg}: id2label {conf.get('id2label')} names no entailment/contradiction")
         return True, f"NLI model at {path}"
 

@@ -190,9 +190,7 @@ def build_judge_prompt(record: Record, response: str, max_context_chars: int = 6
         if len(ctx) > max_context_chars:
             ctx = ctx[:max_context_chars] + " [...]"
         parts.append(f"CONTEXT:\n{ctx}")
-    parts.append(f"RESPONSE:\n{response}")
-    parts.append("Rating (1-10):")
-    return "\n\n".join(parts)
+    return "\n\n".join([*parts, f"RESPONSE:\n{response}", "Rating (1-10):"])
 
 
 _LOCAL_LM: dict[str, Any] = {}
@@ -228,10 +226,9 @@ def rating_distribution(model, tok, system: str, prompt: str) -> list[float]:
     with torch.inference_mode():
         logp = torch.log_softmax(model(input_ids=ids.to(model.device),
                                        attention_mask=mask.to(model.device)).logits.float(), -1)
-    scores = []
-    for i, c in enumerate(cands):
-        pos = torch.arange(len(prefix) - 1, len(prefix) - 1 + len(c))
-        scores.append(logp[i, pos, torch.tensor(c)].sum())
+    start = len(prefix) - 1  # the logits at a position predict the next token
+    scores = [logp[i, torch.arange(start, start + len(c)), torch.tensor(c)].sum()
+              for i, c in enumerate(cands)]
     return torch.softmax(torch.stack(scores), 0).tolist()
 
 

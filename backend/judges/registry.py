@@ -28,11 +28,7 @@ JUDGES: dict[str, type[Judge]] = {
 
 def list_judges(settings: dict[str, Any] | None = None) -> list[tuple[str, str, bool, str]]:
     """(name, category, available, reason) for every registered judge."""
-    out = []
-    for name, cls in JUDGES.items():
-        ok, why = cls(settings or {}).available()
-        out.append((name, cls.category, ok, why))
-    return out
+    return [(name, cls.category, *cls(settings or {}).available()) for name, cls in JUDGES.items()]
 
 
 def build_judges(names: list[str] | str = "auto", settings: dict[str, Any] | None = None) -> list[Judge]:
@@ -41,15 +37,11 @@ def build_judges(names: list[str] | str = "auto", settings: dict[str, Any] | Non
     registered and available; the pseudo-name "faithfulness" means the auto-picked one."""
     settings = dict(settings or {})
     if names == "auto":
-        judges: list[Judge] = [RougeL(settings), TokenF1(settings), pick_faithfulness_judge(settings)]
-        for cls in (IFEvalJudge, LLMJudge):
-            j = cls(settings)
-            if j.available()[0]:
-                judges.append(j)
-        return judges
+        optional = [j for j in (IFEvalJudge(settings), LLMJudge(settings)) if j.available()[0]]
+        return [RougeL(settings), TokenF1(settings), pick_faithfulness_judge(settings), *optional]
     if isinstance(names, str):
         raise ValueError(f'names must be a list of judge names or "auto", got {names!r}')
-    judges = []
+    judges: list[Judge] = []
     seen = set()
     for n in names:
         if n == "faithfulness":

@@ -42,9 +42,7 @@ class Sampler:
                  seeds: Sequence[int] | None = None) -> list[Generation]:
         """One response per conversation, drawn with ``decoding`` (its ``n`` is ignored here: the
         caller asks once per candidate, each with its own seed)."""
-        if seeds is None:
-            seeds = [0] * len(conversations)
-        seeds = [int(s) for s in seeds]
+        seeds = [0] * len(conversations) if seeds is None else [int(s) for s in seeds]
         if len(seeds) != len(conversations):
             raise ValueError(f"{len(conversations)} conversations but {len(seeds)} seeds")
         out: list[Generation] = []

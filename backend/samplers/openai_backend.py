@@ -39,21 +39,15 @@ class OpenAISampler(Sampler):
         if not base.startswith(("http://", "https://")):
             raise SamplerError(f"endpoint.base_url must start with http:// or https://, got "
                                f"{endpoint.base_url!r}")
-        if base.endswith("/chat/completions"):
-            self.url, self.chat = base, True
-        elif base.endswith("/completions"):
-            self.url, self.chat = base, False
-        else:
-            self.url, self.chat = base + "/chat/completions", True
+        self.url = base if base.endswith("/completions") else base + "/chat/completions"
+        self.chat = self.url.endswith("/chat/completions")  # else a ChatML-rendered prompt
         self.endpoint = endpoint
         self.model = endpoint.model or "default"
         self.max_retries = max(0, int(max_retries))
         self.concurrency = max(1, int(concurrency))
 
     def params(self, decoding: DecodingSpec) -> dict[str, Any]:
-        p = super().params(decoding)
-        p.update(endpoint=self.url, model=self.model)
-        return p
+        return {**super().params(decoding), "endpoint": self.url, "model": self.model}
 
     # ---- one request ----------------------------------------------------------------------------
     def _key(self) -> str | None:
@@ -89,11 +83,8 @@ class OpenAISampler(Sampler):
                 raise SamplerError(self._redact(
                     f"endpoint {self.url} answered HTTP {exc.code} {exc.reason}"
                     + (f": {detail[:300]}" if detail else ""))) from None
-            except (TimeoutError, socket.timeout):
-                raise SamplerError(f"endpoint {self.url} did not answer within "
-                                   f"{self.endpoint.timeout_s:g} s (endpoint.timeout_s)") from None
-            except urllib.error.URLError as exc:
-                if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+            except (TimeoutError, socket.timeout, urllib.error.URLError) as exc:
+                if isinstance(getattr(exc, "reason", exc), (TimeoutError, socket.timeout)):
                     raise SamplerError(f"endpoint {self.url} did not answer within "
                                        f"{self.endpoint.timeout_s:g} s (endpoint.timeout_s)") from None
                 if attempt < self.max_retries and isinstance(exc.reason, ConnectionError):

@@ -97,13 +97,9 @@ class VLLMSampler(Sampler):
             params = [SamplingParams(n=1, temperature=decoding.temperature, top_p=decoding.top_p,
                                      seed=int(s), max_tokens=self.max_new_tokens) for s in seeds]
         outs = self.llm.generate(prompts, params, lora_request=self.lora, use_tqdm=False)
-        results = []
-        for o in outs:
-            c = o.outputs[0]
-            finish = "length" if c.finish_reason == "length" else "stop"
-            results.append(Generation(text=c.text.strip(), n_tokens=len(c.token_ids),
-                                      finish_reason=finish))
-        return results
+        return [Generation(text=c.text.strip(), n_tokens=len(c.token_ids),
+                           finish_reason="length" if c.finish_reason == "length" else "stop")
+                for c in (o.outputs[0] for o in outs)]
 
     def close(self) -> None:
         self.llm = None

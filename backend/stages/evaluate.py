@@ -36,10 +36,7 @@ def checkpoint_plan(ctx: StageContext, idx: int, stage: EvaluateStage) -> list[t
     plan: list[tuple[str, str, int | None]] = []
     if stage.include_base:
         plan.append(("base", ctx.cfg.model.base, None))
-    if stage.checkpoints:
-        names = list(stage.checkpoints)
-    else:
-        names = [st.name for st in ctx.cfg.stages[:idx] if st.type == "train"]
+    names = stage.checkpoints or [st.name for st in ctx.cfg.stages[:idx] if st.type == "train"]
     for name in names:
         try:
             j = ctx.cfg.stage_index(name)
@@ -64,6 +61,7 @@ def _mean(values: list[float]) -> float | None:
 
 _CAT_COLUMNS = {"faithfulness": "faithfulness", "instruction_following": "instruction_following",
                 "task_score": "task", "combined": "combined"}
+_ROW_MEANS = ("faithfulness", "instruction_following", "task_score")  # the evals columns
 
 
 def item_scores(it: dict[str, Any]) -> ItemScores:
@@ -81,12 +79,8 @@ def _length_split(items: list[dict[str, Any]]) -> list[LengthBucket]:
         if f is None or not ref:
             continue
         n = it["n_tokens"] or 0
-        if n < ref:
-            buckets["shorter"].append(f)
-        elif n > LONGER_FACTOR * ref:
-            buckets["longer_1.5x"].append(f)
-        else:
-            buckets["similar"].append(f)
+        buckets["shorter" if n < ref else "longer_1.5x" if n > LONGER_FACTOR * ref
+                else "similar"].append(f)
     return [LengthBucket(k, len(v), _mean(v), bootstrap_ci([v])) for k, v in buckets.items()]
 
 
@@ -117,12 +111,13 @@ def summarize(items: list[dict[str, Any]], kind: str | None = None) -> dict[str,
         iv = bootstrap_ci([vals])
         if iv is not None:
             det.intervals[cat] = iv
-    return {
-        "n": len(items), "faithfulness": det.means["faithfulness"],
-        "instruction_following": det.means["instruction_following"],
-        "task_score": det.means["task_score"],
-        "mean_length": _mean([float(i["n_tokens"] or 0) for i in items]), "details": det,
-    }
+    return _row_means(items, det)
+
+
+def _row_means(items: list[dict[str, Any]], det: EvalDetails) -> dict[str, Any]:
+    """The summary columns of an evals row."""
+    return {"n": len(items), **{k: det.means[k] for k in _ROW_MEANS},
+            "mean_length": _mean([float(i["n_tokens"] or 0) for i in items]), "details": det}
 
 
 def summarize_all(items: list[dict[str, Any]], per_set: dict[str, dict[str, Any]]) -> EvalDetails:
@@ -159,19 +154,17 @@ def eval_rows(ctx: StageContext, idx: int, tag: str, checkpoint_id: int | None,
         kinds = [i["kind"] for i in its]
         kind = max(set(kinds), key=kinds.count)
         s = summarize(its, kind)
-        per_set[name] = {"kind": kind, **{k: s[k] for k in ("n", "faithfulness",
-                                                           "instruction_following", "task_score",
-                                                           "mean_length")}}
+        per_set[name] = {"kind": kind, **{k: s[k] for k in ("n", *_ROW_MEANS, "mean_length")}}
         rows.append({**base, "dataset": name, "category": kind, **s,
                      "details": s["details"].to_json()})
     det = summarize_all(items, per_set)
-    rows.append({**base, "dataset": ALL, "category": ALL, "n": len(items),
-                 "faithfulness": det.means["faithfulness"],
-                 "instruction_following": det.means["instruction_following"],
-                 "task_score": det.means["task_score"],
-                 "mean_length": _mean([float(i["n_tokens"] or 0) for i in items]),
+    rows.append({**base, "dataset": ALL, "category": ALL, **_row_means(items, det),
                  "details": det.to_json()})
     return rows
+
+
+def _n_tokens(tok, text: str | None) -> int | None:
+    return len(tok(text, add_special_tokens=False)["input_ids"]) if text else None
 
 
 def _free(model) -> None:
@@ -229,18 +222,13 @@ def run(ctx: StageContext, idx: int, stage: EvaluateStage) -> None:
                 for k in range(0, len(pending), sampler.chunk_size):
                     chunk = pending[k:k + sampler.chunk_size]
                     outs = sampler.generate([chat_messages(r) for r in chunk], greedy, [0] * len(chunk))
-                    rows = []
-                    for r, g in zip(chunk, outs):
-                        ref_tokens = (len(tok(r.reference, add_special_tokens=False)["input_ids"])
-                                      if r.reference else None)
-                        rows.append({"run_id": ctx.run_id, "stage_idx": idx,
-                                     "prompt_id": key_to_id[r.id], "cand_idx": 0,
-                                     "decoding": "greedy",
-                                     "params": {**sampler.params(greedy), "checkpoint": tag,
-                                                "dataset": r.source, "ref_tokens": ref_tokens},
-                                     "seed": 0, "text": g.text, "n_tokens": g.n_tokens,
-                                     "finish_reason": g.finish_reason})
-                    ctx.log.add_samples(rows)
+                    ctx.log.add_samples([
+                        {"run_id": ctx.run_id, "stage_idx": idx, "prompt_id": key_to_id[r.id],
+                         "cand_idx": 0, "decoding": "greedy",
+                         "params": {**sampler.params(greedy), "checkpoint": tag,
+                                    "dataset": r.source, "ref_tokens": _n_tokens(tok, r.reference)},
+                         "seed": 0, "text": g.text, "n_tokens": g.n_tokens,
+                         "finish_reason": g.finish_reason} for r, g in zip(chunk, outs)])
                     done += len(chunk)
                     n_gen += len(chunk)
                     ctx.progress(idx, done, total, f"{tag}: generated {done}/{total}")

@@ -35,12 +35,10 @@ def judge_settings(spec: JudgeSpec) -> dict[str, Any]:
 
 
 def judge_names(spec: JudgeSpec) -> list[str]:
-    names = list(spec.task)
-    names.append("faithfulness" if spec.faithfulness == "auto" else spec.faithfulness)
-    names.extend(spec.instruction_following)
-    local = spec.llm_judge is not None
-    if ((spec.llm_endpoint is not None and spec.llm_endpoint.base_url) or local) \
-            and "llm_judge" not in names:
+    names = [*spec.task, "faithfulness" if spec.faithfulness == "auto" else spec.faithfulness,
+             *spec.instruction_following]
+    endpoint = spec.llm_endpoint is not None and spec.llm_endpoint.base_url
+    if (endpoint or spec.llm_judge is not None) and "llm_judge" not in names:
         names.append("llm_judge")
     return names
 

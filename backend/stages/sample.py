@@ -12,8 +12,9 @@ own seed only. Samples are written after every batch; a resumed stage draws only
 from __future__ import annotations
 
 import hashlib
+import math
 import time
-from typing import Any
+from collections import Counter
 
 from ..config import DecodingSpec, SampleStage
 from ..data import build_mixture, chat_messages, user_message
@@ -30,11 +31,7 @@ def candidate_seed(stage_seed: int, key: str, cand_idx: int) -> int:
 
 def candidate_plan(decoding: list[DecodingSpec]) -> list[tuple[int, DecodingSpec]]:
     """(cand_idx, setting) for every candidate, in the flattened order decoding x n."""
-    plan: list[tuple[int, DecodingSpec]] = []
-    for d in decoding:
-        for _ in range(1 if d.greedy else d.n):
-            plan.append((len(plan), d))
-    return plan
+    return list(enumerate(d for d in decoding for _ in range(1 if d.greedy else d.n)))
 
 
 def _seeded_order(records: list[Record], seed: int) -> list[Record]:
@@ -55,22 +52,15 @@ def prompt_records(ctx: StageContext, idx: int, stage: SampleStage) -> list[Reco
         records = build_mixture(ctx.cfg.data, ctx.seed_for(idx), names=stage.data or None)
     if stage.data:
         records = [r for r in records if r.source in stage.data]
-    seen: set[str] = set()
-    unique = []
-    for r in records:
-        if r.id not in seen:
-            seen.add(r.id)
-            unique.append(r)
-    ordered = _seeded_order(unique, ctx.seed_for(idx))
+    unique = {r.id: r for r in reversed(records)}  # the first of each id wins; order is re-drawn
+    ordered = _seeded_order(list(unique.values()), ctx.seed_for(idx))
     if stage.budget_per_kind:
-        taken: dict[str, int] = {}
+        taken: Counter[str] = Counter()
         kept = []
         for r in ordered:
-            cap = stage.budget_per_kind.get(r.kind)
-            if cap is not None and taken.get(r.kind, 0) >= cap:
-                continue
-            taken[r.kind] = taken.get(r.kind, 0) + 1
-            kept.append(r)
+            if taken[r.kind] < stage.budget_per_kind.get(r.kind, math.inf):
+                taken[r.kind] += 1
+                kept.append(r)
         ordered = kept
     return ordered
 
@@ -132,9 +122,7 @@ def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
             groups.setdefault(key, []).append((r, key_to_id[r.id], cand_idx, d))
     pending = sum(1 for jobs in groups.values() for _, pid, c, _ in jobs if (pid, c) not in have)
     done = total - pending
-    kinds: dict[str, int] = {}
-    for r in records:
-        kinds[r.kind] = kinds.get(r.kind, 0) + 1
+    kinds = dict(Counter(r.kind for r in records))
     if not quiet:
         ctx.event(idx, f"{len(records)} prompts ({', '.join(f'{k}: {n}' for k, n in sorted(kinds.items()))})"
                        f" x {len(plan)} candidates = {total} samples; {done} already there",
@@ -177,21 +165,18 @@ def run(ctx: StageContext, idx: int, stage: SampleStage) -> None:
                 t0 = time.time()
                 outs = sampler.generate([chat_messages(r) for r, *_ in chunk], d, seeds)
                 dt = max(time.time() - t0, 1e-6)
-                rows: list[dict[str, Any]] = []
-                for (r, pid, c, dec), seed, g in zip(chunk, seeds, outs):
-                    rows.append({"run_id": ctx.run_id, "stage_idx": idx, "prompt_id": pid,
-                                 "cand_idx": c, "decoding": dec.name,
-                                 "params": sampler.params(dec),
-                                 "seed": seed, "text": g.text,
-                                 "n_tokens": g.n_tokens, "finish_reason": g.finish_reason})
-                ctx.log.add_samples(rows)
+                ctx.log.add_samples([
+                    {"run_id": ctx.run_id, "stage_idx": idx, "prompt_id": pid, "cand_idx": c,
+                     "decoding": dec.name, "params": sampler.params(dec), "seed": seed,
+                     "text": g.text, "n_tokens": g.n_tokens, "finish_reason": g.finish_reason}
+                    for (_, pid, c, dec), seed, g in zip(chunk, seeds, outs)])
+                n_tokens = sum(g.n_tokens for g in outs)
                 generated += len(chunk)
-                tokens += sum(g.n_tokens for g in outs)
+                tokens += n_tokens
                 done += sum(1 for _, pid, c, _ in chunk if (pid, c) not in have)
                 ctx.log.log_metrics(ctx.run_id, idx, offset + k + len(chunk), {
-                    "samples_per_s": len(chunk) / dt,
-                    "tokens_per_s": sum(g.n_tokens for g in outs) / dt,
-                    "mean_sample_length": sum(g.n_tokens for g in outs) / len(outs)})
+                    "samples_per_s": len(chunk) / dt, "tokens_per_s": n_tokens / dt,
+                    "mean_sample_length": n_tokens / len(outs)})
                 if not quiet:
                     ctx.progress(idx, done, total, f"sampled {done}/{total}")
                 ctx.check_stop()
