@@ -126,17 +126,19 @@ def test_second_load_reads_the_cache(embedded, monkeypatch):
     assert model.training and tok.padding_side == "right"
 
 
-def test_auto_dtype_is_bf16_only_where_the_cpu_has_it(monkeypatch):
+@needs_embedded
+def test_bf16_loads_from_a_bf16_copy_of_the_embedded_model(embedded):
+    """Loading bf16 from the fp32 file held both copies while casting (~0.9 GB above the weights)."""
     import torch
 
-    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: True)
-    assert models.pick_dtype("auto", "cpu") == torch.bfloat16
-    # full fine-tuning keeps fp32 weights: bf16 would round small updates away
-    assert models.pick_dtype("auto", "cpu", all_weights_trained=True) == torch.float32
-    assert models.pick_dtype("float32", "cpu") == torch.float32
-    monkeypatch.setattr(models, "cpu_has_native_bf16", lambda: False)
-    assert models.pick_dtype("auto", "cpu") == torch.float32
-    assert models.pick_dtype("bf16", "cpu") == torch.bfloat16
+    folder = models.materialize_embedded(dtype="bfloat16")
+    assert folder != embedded["dir"] and models._embedded_cache_valid(folder, models.embedded_gguf_path())
+    assert {f.name for f in embedded["dir"].glob("tokenizer*")} <= {f.name for f in folder.iterdir()}
+    model, tok = load_model("embedded", dtype="bfloat16")
+    assert model.dtype == torch.bfloat16 and model.name_or_path == "embedded"
+    fp32 = embedded["model"].get_input_embeddings().weight
+    assert torch.equal(model.get_input_embeddings().weight, fp32.to(torch.bfloat16))
+    assert tok.chat_template == embedded["tok"].chat_template
 
 
 @needs_embedded

@@ -73,7 +73,7 @@ class StageContext:
             raise RuntimeError(f"stage {idx}: train stage {tag!r} has no final checkpoint")
         return f"run:{self.run_id}:{tag}"
 
-    def load_model(self, ref: str, *, for_training: bool = False, all_weights_trained: bool = False):
+    def load_model(self, ref: str, *, for_training: bool = False):
         from ..models import load_model, resolve_model
 
         resolved = resolve_model(ref, allow_unsafe_weights=self.cfg.model.allow_unsafe_weights,
@@ -82,7 +82,7 @@ class StageContext:
                                  checkpoint_lookup=self.log.find_checkpoint, fetch=True)
         return load_model(resolved, device=self.device(), dtype=self.cfg.model.dtype,
                           trust_remote_code=self.cfg.model.trust_remote_code,
-                          for_training=for_training, all_weights_trained=all_weights_trained)
+                          for_training=for_training)
 
     def base_ref_of(self, ref: str) -> str:
         """The underlying base model of a ref (adapters are stored against their base)."""

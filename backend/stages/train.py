@@ -488,7 +488,7 @@ def run(ctx: StageContext, idx: int, stage: TrainStage) -> None:
     out_dir = ctx.stage_dir(idx)
     init_ref = ctx.model_ref_for(idx, stage.init)
     ctx.progress(idx, 0, None, f"loading {init_ref}", force=True)
-    model, tokenizer = ctx.load_model(init_ref, for_training=True, all_weights_trained=stage.method == "full")
+    model, tokenizer = ctx.load_model(init_ref, for_training=True)
     from peft import LoraConfig, PeftModel, get_peft_model
 
     if stage.method == "lora":
