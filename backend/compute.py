@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 from . import paths
 from .errors import StudioError
-from .launcher import _pid_alive, kill_tree, log_tail, max_concurrent
+from .launcher import Studio, _pid_alive, kill_tree, log_tail, max_concurrent
 
 ENV_SHARD = "RESET_STUDIO_SHARD"  # "rank/world" of a sampling shard
 EXIT_STOPPED = 3  # a child that stopped on request (cancel), not a failure
@@ -363,7 +363,6 @@ def main(argv: list[str] | None = None) -> int:
     die_with_parent()
 
     from . import config as config_mod
-    from .launcher import Studio
     from .stages import stage_runner
     from .stages.context import StageContext, StopRequested, inject_fault
     from .worker import _quiet_libraries

@@ -8,6 +8,7 @@ next queued run. ``reconcile_log`` repairs the log when even the supervisor is g
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shutil
@@ -191,12 +192,10 @@ class Studio:
         if cfg.compute.executor == "slurm" and not shutil.which("sbatch"):
             problems.append("compute.executor: slurm, but sbatch is not on this machine's PATH")
         if cfg.model.device == "cuda":
-            import importlib.util
             if importlib.util.find_spec("torch") is None:
                 problems.append("model.device: cuda requested but torch is not installed")
         for i, st in enumerate(cfg.stages):
             if getattr(st, "backend", None) == "vllm":
-                import importlib.util
                 if importlib.util.find_spec("vllm") is None:
                     problems.append(f"stages.{i}.backend: vllm is not installed (pip install "
                                     "'reset-studio[vllm]' on a CUDA machine) — use backend = \"hf\"")
@@ -204,11 +203,15 @@ class Studio:
                 problems.append(f"stages.{i}.endpoint.base_url: the openai backend needs an endpoint")
         return problems
 
+    def refuse_if_problems(self, cfg: RunConfig) -> None:
+        if problems := self.preflight(cfg):
+            raise LaunchError("run refused:\n  " + "\n  ".join(problems))
+
     def create_run(self, cfg: RunConfig, *, parent_run_id: str | None = None,
                    check: bool = True) -> str:
         """Validate, write the run's folder and config, and add it to the log as ``queued``."""
-        if check and (problems := self.preflight(cfg)):
-            raise LaunchError("run refused:\n  " + "\n  ".join(problems))
+        if check:
+            self.refuse_if_problems(cfg)
         run_id = new_run_id(cfg.name)
         rdir = self.run_dir(run_id)
         rdir.mkdir(parents=True, exist_ok=False)
@@ -272,8 +275,7 @@ class Studio:
         if len(cfgs) == 1:
             return None, [self.launch(cfgs[0])]
         for c in cfgs:
-            if problems := self.preflight(c):
-                raise LaunchError("run refused:\n  " + "\n  ".join(problems))
+            self.refuse_if_problems(c)
         exp = "exp-" + new_run_id(cfg.name)
         run_ids = []
         for c in cfgs:

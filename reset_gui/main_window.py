@@ -71,7 +71,7 @@ class MainWindow(QMainWindow):
         self.runs_panel = RunsPanel(self)
         self.events = EventsPane(self)
         self.tabs = QTabWidget(self, documentMode=True)
-        self.setup = SetupTab(self.studio.home, self, background=self.bg)
+        self.setup = SetupTab(self.studio, self, background=self.bg)
         self.tabs.addTab(self.setup, "Setup")
         self.live = LiveTab(self.runlog_path, self)
         self.samples = SamplesTab(self.runlog_path, self)

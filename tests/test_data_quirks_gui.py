@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 
-def test_preview_states_quirk_counts(qtbot, home, tmp_path):
+def test_preview_states_quirk_counts(qtbot, studio, tmp_path):
     from reset_gui.setup.tab import SetupTab
 
-    tab = SetupTab(home)
+    tab = SetupTab(studio)
     qtbot.addWidget(tab)
     tab.show()
     long_text = " ".join(f"Step {i}: stir the pot and wait a minute." for i in range(200))

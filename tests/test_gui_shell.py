@@ -197,9 +197,10 @@ def test_empty_home_shows_demo_hint(window, qtbot):
 
 
 def _setup(qtbot, home):
+    from backend.launcher import Studio
     from reset_gui.setup.tab import SetupTab
 
-    tab = SetupTab(home)
+    tab = SetupTab(Studio(home))
     qtbot.addWidget(tab)
     tab.show()
     return tab

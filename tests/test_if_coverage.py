@@ -163,9 +163,10 @@ def shots(tmp_path):
 
 def test_setup_judges_box_says_which_instructions_go_unscored(qtbot, tmp_path, shots):
     pytest.importorskip("pytestqt")
+    from backend.launcher import Studio
     from reset_gui.setup.tab import SetupTab
 
-    tab = SetupTab(tmp_path)
+    tab = SetupTab(Studio(tmp_path))
     qtbot.addWidget(tab)
     tab.resize(1300, 900)
     tab.show()

@@ -14,9 +14,10 @@ pytest.importorskip("pytestqt")
 
 
 def _tab(qtbot, home, tmp_path):
+    from backend.launcher import Studio
     from reset_gui.setup.tab import SetupTab
 
-    tab = SetupTab(home)
+    tab = SetupTab(Studio(home))
     qtbot.addWidget(tab)
     tab.show()
     tab.load_preset("mtl_demo")

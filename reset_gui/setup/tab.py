@@ -43,9 +43,9 @@ class SetupTab(QWidget):
     launched = Signal(str)           # new run id
     launch_failed = Signal(str)      # message
 
-    def __init__(self, home: str | os.PathLike, parent=None, background: Background | None = None):
+    def __init__(self, studio: Studio, parent=None, background: Background | None = None):
         super().__init__(parent)
-        self.home = Path(home)
+        self.studio = studio
         self.bg = background or Background(self)
         self.draft = ConfigDraft()
         self.parent_run_id: str | None = None
@@ -246,7 +246,7 @@ class SetupTab(QWidget):
         if not self.validate() and self.last_config is None:
             self._fail("Launch refused: the config is invalid.\n" + "\n".join(self.last_errors))
             return
-        cfg, studio, parent = self.last_config, Studio(self.home), self.parent_run_id
+        cfg, studio, parent = self.last_config, self.studio, self.parent_run_id
         self._launching = True
         self.launch_btn.setEnabled(False)
         self.ok_label.setText("Launching… (checking the checkpoint and data files)")
