@@ -60,10 +60,8 @@ def _row_sampler(seeds: Sequence[int], temperature: float, top_p: float, device)
 
 def generate_batch(model, tokenizer, conversations: list[list[dict[str, str]]], *,
                    max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0,
-                   seeds: Sequence[int] | None = None,
-                   adapter_names: Sequence[str] | None = None) -> list[Generation]:
-    """One batched ``generate`` call over chat conversations (each ends with the user turn);
-    ``adapter_names``: a peft model's adapter per row ("__base__": none), one mixed batch."""
+                   seeds: Sequence[int] | None = None) -> list[Generation]:
+    """One batched ``generate`` call over chat conversations (each ends with the user turn)."""
     import torch
     from transformers import LogitsProcessorList
 
@@ -88,8 +86,7 @@ def generate_batch(model, tokenizer, conversations: list[list[dict[str, str]]], 
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                              logits_processor=processors, pad_token_id=tokenizer.pad_token_id,
                              eos_token_id=eos, use_cache=True, temperature=None, top_p=None,
-                             top_k=None, **({"adapter_names": list(adapter_names)}
-                                            if adapter_names is not None else {}))
+                             top_k=None)
     new = out[:, enc["input_ids"].shape[1]:]
     results = []
     for row in new.tolist():

@@ -579,6 +579,16 @@ def pick_device(device: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def has_native_bf16(device) -> bool:
+    """bf16 matmuls in hardware: a CPU with AVX512-BF16 or AMX, or a GPU that supports bf16."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return any(getattr(torch.cpu, probe, lambda: False)()
+               for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
 def pick_dtype(dtype: Any = "auto", device: str = "cpu"):
     import torch
 

@@ -1,11 +1,12 @@
-"""Generation-length probes as adapter snapshots generated in one mixed-adapter batch: the same
+"""Generation-length probes as adapter snapshots generated in one batch (stacked LoRA): the same
 greedy lengths and texts as probing each state on its own, and the training adapter untouched."""
 from __future__ import annotations
 
 import torch
 
 from backend.generation import generate_batch
-from backend.stages.train import BASE_ADAPTER, adapter_is_zero, probe_adapters
+from backend.stacked_lora import stacked_snapshots
+from backend.stages.train import adapter_is_zero
 
 PROMPTS = [[{"role": "user", "content": "Name three colours."}],
            [{"role": "user", "content": "Context: Ana founded the bakery in 2019.\n"
@@ -20,13 +21,12 @@ def _set_b(model, seed: int) -> None:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
 
 
-def test_a_mixed_batch_of_snapshots_generates_what_each_state_generates_alone():
-    from peft import (LoraConfig, get_peft_model, get_peft_model_state_dict,
-                      set_peft_model_state_dict)
+def _model_and_snapshots():
+    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
 
     from backend.models import load_model
 
-    model, tok = load_model("embedded", for_training=True, dtype="float32")  # bf16 rounds by batch
+    model, tok = load_model("embedded", for_training=True, dtype="float32")
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, task_type="CAUSAL_LM",
                                              target_modules=["q_proj", "v_proj", "down_proj"]))
     assert adapter_is_zero(model)  # a fresh adapter: step 0 is the base model
@@ -35,8 +35,16 @@ def test_a_mixed_batch_of_snapshots_generates_what_each_state_generates_alone():
         _set_b(model, seed)
         weights = get_peft_model_state_dict(model, save_embedding_layers=False)
         snapshots.append({k: v.clone() for k, v in weights.items()})
-    trained = {n for n, p in model.named_parameters() if p.requires_grad}
     model.eval()
+    return model, tok, snapshots
+
+
+def test_a_batch_of_stacked_snapshots_generates_what_each_state_generates_alone():
+    from peft import set_peft_model_state_dict
+
+    model, tok, snapshots = _model_and_snapshots()
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    live = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
     with model.disable_adapter():
         alone = [generate_batch(model, tok, PROMPTS, max_new_tokens=12)]
@@ -44,13 +52,8 @@ def test_a_mixed_batch_of_snapshots_generates_what_each_state_generates_alone():
         set_peft_model_state_dict(model, weights)
         alone.append(generate_batch(model, tok, PROMPTS, max_new_tokens=12))
 
-    pending = [(0, None), (5, snapshots[0]), (10, snapshots[1])]
-    names = probe_adapters(model, pending)
-    assert names == [BASE_ADAPTER, "probe-step-5", "probe-step-10"]
-    together = generate_batch(model, tok, PROMPTS * 3, max_new_tokens=12,
-                              adapter_names=[n for n in names for _ in PROMPTS])
-    for name in names[1:]:
-        model.delete_adapter(name)
+    with stacked_snapshots(model, [None, *snapshots], len(PROMPTS)):  # fp32: bf16 rounds by batch
+        together = generate_batch(model, tok, PROMPTS * 3, max_new_tokens=12)
 
     for k, outs in enumerate(alone):
         rows = together[k * 2:(k + 1) * 2]
@@ -59,6 +62,22 @@ def test_a_mixed_batch_of_snapshots_generates_what_each_state_generates_alone():
     # the adapter being trained is as it was: the only one, active, the same parameters trainable
     assert list(model.peft_config) == ["default"] and model.active_adapter == "default"
     assert {n for n, p in model.named_parameters() if p.requires_grad} == trained
+    assert all(torch.equal(p, live[n]) for n, p in model.named_parameters() if n in live)
+    assert all("forward" not in vars(m) for m in model.modules())  # the class forwards again
+
+
+def test_bf16_snapshots_read_a_copy_and_put_the_fp32_weights_back():
+    model, tok, snapshots = _model_and_snapshots()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with stacked_snapshots(model, [None, snapshots[0]], len(PROMPTS), torch.bfloat16):
+        frozen = [p for p in model.parameters() if not p.requires_grad]
+        assert {p.dtype for p in frozen} == {torch.bfloat16}
+        outs = generate_batch(model, tok, PROMPTS * 2, max_new_tokens=12)
+    assert len(outs) == 4 and all(0 < o.n_tokens <= 12 for o in outs)
+    assert all(o.text for o in outs)
+    after = dict(model.named_parameters())
+    assert all(after[n].dtype == torch.float32 and torch.equal(after[n], p)
+               for n, p in before.items())
 
 
 def test_pending_snapshots_round_trip_through_a_file(tmp_path):

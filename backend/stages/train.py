@@ -87,6 +87,7 @@ def inherited_probe(ctx: StageContext, idx: int, stage: TrainStage,
         return None
     prev = ctx.cfg.stages[j]
     if (prev.type != "train" or prev.probe_max_new_tokens != stage.probe_max_new_tokens
+            or prev.probe_dtype != stage.probe_dtype
             or [r.id for r in probe_records(ctx, prev)] != [r.id for r in probes]):
         return None
     final = ctx.log.find_checkpoint(ctx.run_id, prev.name)
@@ -214,16 +215,18 @@ class PaddingCounter:
 
 # Probe snapshots generated together at most: long stages still draw their curve as they go.
 PROBE_BATCH = 4
-BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed batch
 
 
 def batched_probes(model, stage: TrainStage) -> bool:
-    """Probes can be snapshots of a LoRA adapter generated in one mixed batch: one process (the
-    model is not wrapped for DDP/FSDP, whose modules must not change mid-training)."""
+    """Probes can be snapshots of a LoRA adapter generated in one batch: plain LoRA Linear
+    layers (backend/stacked_lora.py) in one process (not DDP/FSDP, whose ranks would each
+    generate)."""
     import torch.distributed as dist
 
-    return (stage.method == "lora" and hasattr(model, "add_adapter")
-            and hasattr(model, "delete_adapter") and len(getattr(model, "peft_config", {})) == 1
+    from ..stacked_lora import lora_layers
+
+    return (stage.method == "lora" and len(getattr(model, "peft_config", {})) == 1
+            and lora_layers(model) is not None
             and not (dist.is_available() and dist.is_initialized()))
 
 
@@ -232,21 +235,28 @@ def adapter_is_zero(model) -> bool:
     return all(not p.any() for n, p in model.named_parameters() if "lora_B" in n)
 
 
-def probe_adapters(model, pending: list[tuple[int, dict | None]]) -> list[str]:
-    """Load each snapshot as an adapter of its own; a row's name says which one generates it."""
-    from peft import set_peft_model_state_dict
+def resolve_probe_dtype(setting: str, model):
+    """``auto``: bf16 when the base weights are fp32 on a device with native bf16 (a CPU with
+    AVX512-BF16 or AMX, a bf16 GPU), else the weights' own dtype."""
+    import torch
 
-    config = model.peft_config[model.active_adapter]
-    names = []
-    for step, weights in pending:
-        if weights is None:
-            names.append(BASE_ADAPTER)
-            continue
-        name = f"probe-step-{step}"
-        model.add_adapter(name, config)
-        set_peft_model_state_dict(model, weights, adapter_name=name)
-        names.append(name)
-    return names
+    from ..models import has_native_bf16
+
+    weights = next(model.parameters())
+    if setting == "auto":
+        fast = weights.dtype == torch.float32 and has_native_bf16(weights.device)
+        return torch.bfloat16 if fast else weights.dtype
+    return getattr(torch, setting)
+
+
+def precision_note(dtype) -> str:
+    import torch
+
+    if dtype == torch.float32:
+        return ""
+    name = str(dtype).removeprefix("torch.")
+    return (f", base weights read as {name} (greedy lengths of the {name}-rounded weights; "
+            "probe_dtype = \"float32\" for the fp32 ones)")
 
 
 def pending_probes_path(out_dir: str | Path, step: int) -> Path:
@@ -298,6 +308,7 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
             self.due = False  # a probe is due but waits for the budget
             self.pending: list[tuple[int, dict | None]] = []  # (step, adapter snapshot)
             self.batched = False  # snapshots generated together (decided when training begins)
+            self.probe_dtype = None  # what a batch of snapshots reads the base weights as
             self.snapshot_s: float | None = None  # measured cost of one snapshot in a batch
             self.seen_begin = 0
             self.late = self.skipped = 0  # probes run after their step / never run
@@ -321,7 +332,7 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
         def _probe(self, model, step: int, *, flush: bool = False) -> None:
             """Probe the generation length at this step: at once, or (LoRA, one process) as a
             snapshot of the adapter, a few MB, generated later with the other snapshots in one
-            mixed-adapter batch (peft): decode reads the base weights once for all of them."""
+            batch (stacked LoRA): decode reads the base weights once for all of them."""
             if not probes:
                 return
             if not self.batched:
@@ -342,20 +353,22 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
         def _flush(self, model) -> None:
             if not self.pending:
                 return
+            from contextlib import nullcontext
+
             from ..generation import generate_batch
+            from ..stacked_lora import stacked_snapshots
 
             t_probe = time.time()
             convs = [chat_messages(r) for r in probes]
-            names = probe_adapters(model, self.pending) if self.batched else []
             was_training = model.training
             model.eval()
             try:
-                outs = generate_batch(model, tokenizer, convs * len(self.pending),
-                                      max_new_tokens=stage.probe_max_new_tokens, temperature=0.0,
-                                      adapter_names=[n for n in names for _ in convs] or None)
+                with (stacked_snapshots(model, [w for _step, w in self.pending], len(convs),
+                                        self.probe_dtype) if self.batched else nullcontext()):
+                    outs = generate_batch(model, tokenizer, convs * len(self.pending),
+                                          max_new_tokens=stage.probe_max_new_tokens,
+                                          temperature=0.0)
             finally:
-                for name in set(names) - {BASE_ADAPTER}:
-                    model.delete_adapter(name)
                 if was_training:
                     model.train()
             for k, (step, _weights) in enumerate(self.pending):
@@ -375,10 +388,11 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
             self.seen_begin = self.seen_last
             ctx.progress(idx, state.global_step, state.max_steps, "training", force=True)
             self.batched = bool(probes) and batched_probes(model, stage)
+            self.probe_dtype = resolve_probe_dtype(stage.probe_dtype, model)
             if self.batched:
                 ctx.event(idx, f"generation-length probes: adapter snapshots, up to {PROBE_BATCH} "
-                               "generated together in one mixed-adapter batch (the same greedy "
-                               "lengths, the base weights read once)")
+                               "generated together in one batch, each row through its own "
+                               "snapshot" + precision_note(self.probe_dtype))
             if state.global_step == 0:
                 inherited = inherited_probe(ctx, idx, stage, probes)
                 if inherited:
