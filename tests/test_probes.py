@@ -93,3 +93,17 @@ def test_pending_snapshots_round_trip_through_a_file(tmp_path):
     for (_, want), (_, got) in zip([(2, a), (4, b)], back[1:]):
         assert want.keys() == got.keys()
         assert all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_probe_dtype_auto_is_bf16_only_over_fp32_weights_on_native_bf16_hardware():
+    from backend.models import has_native_bf16
+    from backend.stages.train import precision_note, resolve_probe_dtype
+
+    fp32, bf16 = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4).to(torch.bfloat16)
+    assert resolve_probe_dtype("float32", fp32) == torch.float32
+    assert resolve_probe_dtype("bfloat16", fp32) == torch.bfloat16
+    assert resolve_probe_dtype("auto", bf16) == torch.bfloat16  # the weights' own dtype
+    want = torch.bfloat16 if has_native_bf16("cpu") else torch.float32
+    assert resolve_probe_dtype("auto", fp32) == want
+    assert precision_note(torch.float32) == ""  # the fp32 lengths: nothing to say
+    assert "bfloat16-rounded" in precision_note(torch.bfloat16)
