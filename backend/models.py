@@ -592,10 +592,8 @@ def has_native_bf16(device) -> bool:
 def pick_dtype(dtype: Any = "auto", device: str = "cpu"):
     import torch
 
-    if dtype in (None, "auto"):
-        if str(device).startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
+    if dtype in (None, "auto"):  # bf16 on a GPU that has it; a CPU keeps fp32 (see README)
+        return torch.bfloat16 if str(device).startswith("cuda") and has_native_bf16(device) else torch.float32
     if isinstance(dtype, torch.dtype):
         return dtype
     names = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32", "float": "float32"}
