@@ -146,3 +146,24 @@ def test_a_continued_stage_takes_step_0_from_its_init_stages_last_probe(studio):
     assert {(0, 0), (0, 2), (1, 0), (1, 2), (2, 0), (2, 2)} <= set(lengths)
     inherited = [m for m in events if "from stage mtl's last probe" in m]
     assert len(inherited) == 1 and f"{lengths[(0, 2)]:.1f}" in inherited[0], events
+    # each later train stage began in a fresh image of the same worker process
+    pid = studio.worker_pid(run_id)
+    fresh = [m for m in events if m.startswith("worker continues in a fresh process")]
+    assert len(fresh) == 2 and all(f"pid {pid}," in m for m in fresh), events
+    assert not any("already done; skipped" in m for m in events), events
+
+
+def test_a_stop_signal_during_the_fresh_process_exec_cancels_the_run(studio, monkeypatch):
+    """SIGTERM (the launcher's cancel) arriving while the worker re-executes itself before its
+    second train stage neither kills it nor is lost: the run ends cancelled, stage 1 untouched."""
+    monkeypatch.setenv("RESET_STUDIO_FAULT", "fresh_process=1:term")
+    cfg = tiny_config("exec-cancel", max_steps=1, save_steps=100)
+    cfg.stages = [cfg.stages[0], cfg.stages[0].model_copy(update={"name": "more", "init": "mtl"})]
+    run_id = studio.launch(cfg)
+    run = studio.wait(run_id, timeout=600)
+    assert run["status"] == "cancelled", run
+    assert run["exit_code"] == 0 and run["signal"] is None, run
+    with studio.open_log() as log:
+        stages = {s["idx"]: s["status"] for s in log.get_stages(run_id)}
+        assert log.find_checkpoint(run_id, "mtl") is not None  # stage 0's work kept
+    assert stages == {0: "succeeded"}, stages

@@ -101,7 +101,8 @@ FAULT_ENV = "RESET_STUDIO_FAULT"
 def inject_fault(point: str, step: int) -> None:
     """Test hook for the fault suite: RESET_STUDIO_FAULT="train_step=3:oom" raises at that point.
 
-    Kinds: ``oom`` (torch.OutOfMemoryError), ``error`` (RuntimeError), ``kill`` (SIGKILL self).
+    Kinds: ``oom`` (torch.OutOfMemoryError), ``error`` (RuntimeError), ``kill`` (SIGKILL self),
+    ``term`` (SIGTERM self: a stop request, as the launcher's cancel sends).
     Unset in normal use; costs one dict lookup.
     """
     spec = os.environ.get(FAULT_ENV)
@@ -112,9 +113,10 @@ def inject_fault(point: str, step: int) -> None:
         name, _, at = where.partition("=")
         if name != point or int(at or -1) != step:
             continue
-        if kind == "kill":
+        if kind in ("kill", "term"):
             import signal
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), signal.SIGKILL if kind == "kill" else signal.SIGTERM)
+            return
         if kind == "oom":
             import torch
             raise torch.OutOfMemoryError(f"CUDA out of memory (injected at {point} {step})")
