@@ -124,8 +124,8 @@ def run(opts: Options) -> list[Target]:
         rows.append([str(idx + 1) if idx >= 0 else "-", name, start, peak, dur])
     table(rows, ["#", "stage", "RSS at start", "peak RSS", "duration"])
     print("  note: RSS a stage frees stays with the allocator, so a stage's figure includes what "
-          "earlier stages left behind, except a train stage after another stage: the worker "
-          "re-executes itself before it (same pid, fresh memory)")
+          "earlier stages left behind; before a train, sample or evaluate stage the worker "
+          "re-executes itself (same pid, fresh memory)")
     print(f"  run {run['status']} in {wall:.0f} s (worker exit {worker.returncode})", flush=True)
     if run["status"] != "succeeded":
         print(f"  error: {run['error']}\n  stderr tail:\n" +
