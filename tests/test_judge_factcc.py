@@ -13,6 +13,7 @@ from backend.records import Record
 
 REPO = Path(__file__).resolve().parent.parent
 HANDWRITTEN = REPO / "assets" / "judge_eval" / "handwritten_pairs.jsonl"
+DEV = REPO / "assets" / "judge_eval" / "dev_pairs.jsonl"
 CTX = ("Ana Duarte opened the bakery in 1987 with her brother Luis. He left in 1995 to teach, and "
        "the bakery now employs nine people on Rua Alta.")
 
@@ -54,6 +55,11 @@ def test_heldout_groups_and_handwritten_contexts_are_unseen():
     demo_text = " ".join(d["context"] for d in docs)
     for p in hand:
         assert p["context"] not in demo_text and p["faithful"] != p["hallucinated"]
+    # the tuning pairs are a set of their own: no context shared with the test pairs or the demo
+    dev = factcc.load_pairs(DEV)
+    assert len(dev) == 64 and {p["kind"] for p in dev} == {p["kind"] for p in hand}
+    assert not {p["context"] for p in dev} & {p["context"] for p in hand}
+    assert all(p["context"] not in demo_text and p["faithful"] != p["hallucinated"] for p in dev)
     rows = factcc.make_pairs(train, docs, 0)
     assert {r["label"] for r in rows} == {0, 1}
     assert not {r["context"] for r in rows} & held_ctx
