@@ -105,5 +105,6 @@ def test_probe_dtype_auto_is_bf16_only_over_fp32_weights_on_native_bf16_hardware
     assert resolve_probe_dtype("auto", bf16) == torch.bfloat16  # the weights' own dtype
     want = torch.bfloat16 if has_native_bf16("cpu") else torch.float32
     assert resolve_probe_dtype("auto", fp32) == want
-    assert precision_note(torch.float32) == ""  # the fp32 lengths: nothing to say
-    assert "bfloat16-rounded" in precision_note(torch.bfloat16)
+    assert precision_note(torch.float32, torch.float32) == ""  # the fp32 lengths: nothing to say
+    assert precision_note(torch.bfloat16, torch.bfloat16) == ""  # bf16 weights: nothing rounded
+    assert "bfloat16-rounded" in precision_note(torch.bfloat16, torch.float32)

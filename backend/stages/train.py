@@ -249,10 +249,9 @@ def resolve_probe_dtype(setting: str, model):
     return getattr(torch, setting)
 
 
-def precision_note(dtype) -> str:
-    import torch
-
-    if dtype == torch.float32:
+def precision_note(dtype, weights_dtype) -> str:
+    """What the probes' lengths are of, when they read the weights in another dtype."""
+    if dtype == weights_dtype:
         return ""
     name = str(dtype).removeprefix("torch.")
     return (f", base weights read as {name} (greedy lengths of the {name}-rounded weights; "
@@ -392,7 +391,8 @@ def make_callback(ctx: StageContext, idx: int, stage: TrainStage, tokenizer, pro
             if self.batched:
                 ctx.event(idx, f"generation-length probes: adapter snapshots, up to {PROBE_BATCH} "
                                "generated together in one batch, each row through its own "
-                               "snapshot" + precision_note(self.probe_dtype))
+                               "snapshot" + precision_note(self.probe_dtype,
+                                                           next(model.parameters()).dtype))
             if state.global_step == 0:
                 inherited = inherited_probe(ctx, idx, stage, probes)
                 if inherited:
