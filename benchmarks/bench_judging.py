@@ -62,13 +62,16 @@ def _demo_answers(n: int):
     return (recs * (n // len(recs) + 1))[:n], (resps * (n // len(resps) + 1))[:n]
 
 
-def factcc_throughput(opts: Options) -> Target:
-    """Samples/s of the FactCC-style judge (trained or loaded from the cache first, not timed)."""
-    from backend.judges.factcc import FactCCFaithfulness
+def faith_throughput(opts: Options, name: str, per_prompt: int = 1) -> Target:
+    """Samples/s of one faithfulness judge on demo answers, `per_prompt` candidates sharing each
+    context (ReSet judges several per prompt; evaluation one). Loading / training is not timed."""
+    from backend.judges import JUDGES
 
-    records, responses = _demo_answers(opts.n(32, 128))
-    j = FactCCFaithfulness({})
-    j.score_batch(records[:2], responses[:2])  # trains at first use / loads the cache
+    records, responses = _demo_answers(opts.n(32, 128) // per_prompt)
+    records = [r for r in records for _ in range(per_prompt)]
+    responses = [a for a in responses for _ in range(per_prompt)]
+    j = JUDGES[name]({})
+    j.score_batch(records[:2], responses[:2])  # trains at first use / loads the model
     ts, cpu = [], []
     for _ in range(opts.reps or opts.n(2, 3)):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -76,9 +79,10 @@ def factcc_throughput(opts: Options) -> Target:
         ts.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     n = len(records)
-    print(f"  faith_factcc: {n} demo answers in {median(ts) * 1000:.0f} ms "
+    what = f"{per_prompt} per context" if per_prompt > 1 else "demo answers"
+    print(f"  {name}: {n} demo answers ({what}) in {median(ts) * 1000:.0f} ms "
           f"({n / median(ts):,.1f} samples/s; {median(cpu):.2f} CPU s)", flush=True)
-    return Target("judging", "faith_factcc throughput (demo answers)", n / median(ts), ">=", 50.0,
+    return Target("judging", f"{name} throughput ({what})", n / median(ts), ">=", 50.0,
                   "samples/s", f"{n} samples, {median(cpu):.2f} CPU s")
 
 
@@ -169,7 +173,9 @@ def run(opts: Options) -> list[Target]:
     if not opts.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return [
-        factcc_throughput(opts),
+        faith_throughput(opts, "faith_factcc"),
+        faith_throughput(opts, "faith_lm"),
+        faith_throughput(opts, "faith_lm", per_prompt=4),
         Target("judging", "judge + log, share of sampling time", share, "<=", 10.0, "%",
                f"judge {judge_s * 1000:.0f} ms + log {write_s * 1000:.0f} ms vs sample "
                f"{sample_s * 1000:.0f} ms"),

@@ -218,16 +218,17 @@ def _minilm_path(options: dict[str, Any]) -> str | None:
 
 
 def release_models() -> None:
-    """Drop the judge models this process cached (MiniLM, the NLI model, FactCC): a worker calls
+    """Drop the judge models this process cached (MiniLM, the NLI model, FactCC, the likelihood LM): a worker calls
     it between stages, so a train stage after a judge stage does not carry them (~0.14 GB)."""
     import sys
 
     with _MODEL_LOCK:
         _MODEL_CACHE.clear()
     _NLI_CACHE.clear()
-    factcc = sys.modules.get("backend.judges.factcc")  # not imported: nothing loaded
-    if factcc is not None:
-        factcc.release()
+    for name in ("backend.judges.factcc", "backend.judges.likelihood"):
+        mod = sys.modules.get(name)  # not imported: nothing loaded
+        if mod is not None:
+            mod.release()
 
 
 def load_sentence_encoder(path: str):

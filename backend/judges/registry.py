@@ -18,12 +18,13 @@ from .faithfulness import (
     pick_faithfulness_judge,
 )
 from .instruction import IFEvalJudge, LLMJudge
+from .likelihood import LikelihoodFaithfulness
 from .task import RougeL, TokenF1
 
 JUDGES: dict[str, type[Judge]] = {
     cls.name: cls
     for cls in (RougeL, TokenF1, LexicalFaithfulness, MiniLMFaithfulness, FactCCFaithfulness,
-                SummaCZS, IFEvalJudge, LLMJudge)
+                LikelihoodFaithfulness, SummaCZS, IFEvalJudge, LLMJudge)
 }
 
 def list_judges(settings: dict[str, Any] | None = None) -> list[tuple[str, str, bool, str]]:

@@ -1,0 +1,257 @@
+"""Faithfulness from a causal LM's conditional likelihood (the embedded SmolLM2 by default).
+
+A response is scored by how much more likely the LM finds its tokens after reading the context than
+without it: per token, log p(token | context, instruction, earlier response tokens) minus
+``null_weight`` x log p(token | instruction, earlier response tokens). A swapped name, number or
+pronoun, a reversed outcome or a new claim is a token the context makes less likely, while a faithful
+paraphrase keeps the context's facts. This is the "source -> hypothesis" direction of BARTScore (Yuan
+et al., 2021) with a causal LM, plus a partial PMI term so that answers are not ranked by style.
+
+The context is read once per distinct context (its key/value cache is shared by all the candidate
+responses of a prompt), so scoring n candidates costs one context pass plus n short ones.
+
+Per response sentence: mean token score -> sigmoid((x - center) / scale). ``center`` and ``scale``
+were fitted by logistic regression on the tuning pairs (assets/judge_eval/dev_pairs.jsonl;
+``python -m backend.judges.likelihood --calibrate``); the hand-written pairs were never used.
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import threading
+from typing import Any
+
+from backend.records import Record
+
+from .base import JudgeResult
+from .faithfulness import _aggregate, _FaithJudge
+from .text import split_sentences
+
+INSTRUCTION = "Restate one fact from the text above."
+# fitted on the tuning pairs (see module docstring); the unit is nats per token
+SYSTEM = "Answer using only facts stated in the user's text."
+DEFAULTS = {"system": SYSTEM, "null_weight": 0.0, "center": -2.074, "scale": 1.042, "threshold": 0.5,
+            "batch_size": 16, "max_response_tokens": 256, "dtype": "auto", "device": "cpu",
+            "quantize": False}
+
+_LOCK = threading.Lock()
+_LOADED: dict[str, Any] = {}
+
+
+def _prompt(tok, context: str, system: str | None = None) -> str:
+    msgs = [{"role": "user", "content": f"{context}\n\n{INSTRUCTION}" if context else INSTRUCTION}]
+    if system:
+        msgs.insert(0, {"role": "system", "content": system})
+    return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+
+
+def _cache_arg(model) -> str:
+    """transformers 5 renamed past_key_values to cache (the argument and the output field)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def release() -> None:
+    """Drop the loaded LM (a worker frees judge models between stages)."""
+    with _LOCK:
+        _LOADED.clear()
+
+
+class LikelihoodFaithfulness(_FaithJudge):
+    """Options: model_path (a local causal-LM folder or any model reference backend.models resolves;
+    default "embedded"), null_weight (0.25), center / scale (the sigmoid over the mean token score),
+    threshold (0.5), batch_size (16), max_response_tokens (256; later tokens are not scored),
+    dtype ("float32"), device ("cpu")."""
+
+    name = "faith_lm"
+
+    def _o(self, key: str):
+        return self._opt(key, DEFAULTS.get(key))
+
+    def _ref(self) -> str:
+        return str(self._opt("model_path", None) or "embedded")
+
+    def available(self) -> tuple[bool, str]:
+        from backend import models
+
+        try:
+            r = models.resolve_model(self._ref())
+        except Exception as exc:  # ModelError and friends: say why, do not raise
+            return False, str(exc)
+        return True, f"likelihood under {r.ref if r.kind == 'embedded' else self._ref()}"
+
+    def _load(self):
+        from backend import models
+
+        key = f"{self._ref()}|{self._o('dtype')}|{self._o('device')}|q={bool(self._o('quantize'))}"
+        with _LOCK:
+            hit = _LOADED.get(key)
+            if hit is None:
+                device, dtype = str(self._o("device")), str(self._o("dtype"))
+                if dtype == "auto":  # bf16 where the hardware has it: same tuning-set ranking, ~3x faster
+                    dtype = "bfloat16" if models.has_native_bf16(models.pick_device(device)) else "float32"
+                model, tok = models.load_model(self._ref(), device=device, dtype=dtype,
+                                               padding_side="right")
+                if self._o("quantize") and str(model.device) == "cpu":
+                    import warnings
+
+                    import torch
+
+                    with warnings.catch_warnings():  # int8 Linear weights: ~3x faster on CPU
+                        warnings.simplefilter("ignore")
+                        model = torch.ao.quantization.quantize_dynamic(
+                            model, {torch.nn.Linear}, dtype=torch.qint8)
+                hit = _LOADED[key] = (model, tok)
+            return hit
+
+    # -- token scores -------------------------------------------------------------------------
+    def _prefix(self, model, tok, context: str):
+        """(cache of the prompt minus its last token, that last token id)."""
+        import torch
+
+        ids = tok(_prompt(tok, context, self._o("system")), add_special_tokens=False).input_ids
+        with torch.inference_mode():
+            out = model(torch.tensor([ids[:-1]], device=model.device), use_cache=True,
+                        logits_to_keep=1)  # the context's logits are not needed
+        return getattr(out, _cache_arg(model)), ids[-1], len(ids) - 1
+
+    def _token_logprobs(self, model, tok, prefix, answers: list[list[int]]) -> list[list[float]]:
+        """log p of each answer token after the cached prefix, in batches sharing the cache."""
+        import torch
+
+        cache0, last_id, n_prev = prefix
+        bs = max(1, int(self._o("batch_size")))
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        out: list[list[float]] = []
+        for k in range(0, len(answers), bs):
+            chunk = answers[k:k + bs]
+            width = 1 + max(len(a) for a in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            att = torch.zeros((len(chunk), n_prev + width), dtype=torch.long)
+            att[:, :n_prev] = 1
+            for i, a in enumerate(chunk):
+                ids[i, :1 + len(a)] = torch.tensor([last_id, *a])
+                att[i, n_prev:n_prev + 1 + len(a)] = 1
+            cache = copy.deepcopy(cache0)
+            cache.batch_repeat_interleave(len(chunk))
+            pos = torch.arange(n_prev, n_prev + width).unsqueeze(0).expand(len(chunk), -1)
+            with torch.inference_mode():
+                logits = model(input_ids=ids.to(model.device), attention_mask=att.to(model.device),
+                               position_ids=pos.to(model.device), **{_cache_arg(model): cache}).logits
+                lp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+                got = lp.gather(2, ids[:, 1:].to(model.device).unsqueeze(-1)).squeeze(-1).cpu()
+            out.extend(got[i, :len(a)].tolist() for i, a in enumerate(chunk))
+        return out
+
+    def token_scores(self, contexts: list[str], responses: list[str]):
+        """Per response: (tokens [(start, end)], log p with context, log p without)."""
+        model, tok = self._load()
+        cap = int(self._o("max_response_tokens"))
+        enc = [tok(r or "", add_special_tokens=False, return_offsets_mapping=True) for r in responses]
+        ids = [e.input_ids[:cap] for e in enc]
+        spans = [list(map(tuple, e.offset_mapping[:cap])) for e in enc]
+        with_ctx: list[list[float] | None] = [None] * len(responses)
+        groups: dict[str, list[int]] = {}
+        for i, c in enumerate(contexts):
+            if ids[i]:
+                groups.setdefault(c, []).append(i)
+        for c, idx in groups.items():
+            for i, v in zip(idx, self._token_logprobs(model, tok, self._prefix(model, tok, c),
+                                                      [ids[i] for i in idx])):
+                with_ctx[i] = v
+        live = [i for i in range(len(responses)) if ids[i]]
+        without: list[list[float] | None] = [None] * len(responses)
+        if live and float(self._o("null_weight")):
+            null = self._prefix(model, tok, "")
+            for i, v in zip(live, self._token_logprobs(model, tok, null, [ids[i] for i in live])):
+                without[i] = v
+        return [(spans[i], with_ctx[i] or [], without[i] or [0.0] * len(ids[i]))
+                for i in range(len(responses))]
+
+    # -- judge --------------------------------------------------------------------------------
+    def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
+        self._check_lengths(records, responses)
+        live = [i for i, r in enumerate(records) if self.applies(r)]
+        scored = self.token_scores([records[i].context for i in live], [responses[i] or "" for i in live])
+        lam, center = float(self._o("null_weight")), float(self._o("center"))
+        scale, thr = max(1e-6, float(self._o("scale"))), float(self._o("threshold"))
+        by_item = dict(zip(live, scored))
+        out = []
+        for i, resp in enumerate(responses):
+            if i not in by_item:
+                out.append(self._not_applicable())
+                continue
+            spans, lp_ctx, lp_null = by_item[i]
+            gain = [a - lam * b for a, b in zip(lp_ctx, lp_null)]
+            sents = []
+            for j, s in enumerate(split_sentences(resp or "")):
+                toks = [t for t, (a, b) in enumerate(spans[:len(gain)]) if b > s.start and a < s.end]
+                if not toks:  # past max_response_tokens
+                    sents.append({"index": j, "start": s.start, "end": s.end, "text": s.text,
+                                  "checked": False, "missing": [], "support": []})
+                    continue
+                x = sum(gain[t] for t in toks) / len(toks)
+                score = 1.0 / (1.0 + math.exp(-(x - center) / scale))
+                sents.append({"index": j, "start": s.start, "end": s.end, "text": s.text,
+                              "checked": True, "score": round(score, 6),
+                              "mean_logprob_gain": round(x, 4), "support": [],
+                              "missing": [] if score >= thr else
+                              _surprising(resp, spans, toks, gain, lp_ctx)})
+            res = _aggregate(sents, thr, self.name, {"model": self._ref(), "null_weight": lam})
+            if len(spans) >= int(self._o("max_response_tokens")):
+                res.details["note"] = f"only the first {len(spans)} tokens were scored"
+            out.append(self._finish(res))
+        return out
+
+
+def _surprising(text: str, spans, toks: list[int], gain: list[float], lp_ctx: list[float],
+                k: int = 2) -> list[dict[str, Any]]:
+    """The k words whose tokens the context made least likely (what a reader should check)."""
+    words = []
+    for t in sorted(toks, key=lambda t: gain[t])[:k]:
+        a, b = spans[t]
+        while a > 0 and not text[a - 1].isspace():
+            a -= 1
+        while b < len(text) and (text[b].isalnum() or text[b] in "'-"):
+            b += 1
+        w = text[a:b].strip(" .,;:!?\"()")
+        if w and all(w != x["text"] for x in words):
+            words.append({"start": text.index(w, a), "end": text.index(w, a) + len(w), "text": w,
+                          "p": round(math.exp(lp_ctx[t]), 4), "why": "unlikely given the context"})
+    return words
+
+
+def calibrate(pairs: list[dict[str, Any]], settings: dict[str, Any] | None = None) -> dict[str, float]:
+    """Fit center / scale (logistic regression of faithful vs hallucinated on the mean token
+    score of whole answers). Use the tuning pairs only."""
+    from sklearn.linear_model import LogisticRegression
+
+    judge = LikelihoodFaithfulness(settings or {})
+    lam = float(judge._o("null_weight"))
+    xs, ys = [], []
+    for side, label in (("faithful", 1), ("hallucinated", 0)):
+        for _, a, b in judge.token_scores([p["context"] for p in pairs], [p[side] for p in pairs]):
+            xs.append([sum(u - lam * v for u, v in zip(a, b)) / max(1, len(a))])
+            ys.append(label)
+    lr = LogisticRegression(C=1e6).fit(xs, ys)
+    w, b0 = float(lr.coef_[0][0]), float(lr.intercept_[0])
+    return {"center": round(-b0 / w, 3), "scale": round(1.0 / w, 3)}
+
+
+def _main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    from .factcc import REPO, load_pairs
+
+    ap = argparse.ArgumentParser(prog="python -m backend.judges.likelihood")
+    ap.add_argument("--calibrate", nargs="?", const=str(REPO / "assets/judge_eval/dev_pairs.jsonl"),
+                    metavar="PAIRS", help="fit center/scale on tuning pairs (default: dev_pairs)")
+    a = ap.parse_args(argv)
+    if a.calibrate:
+        print(json.dumps(calibrate(load_pairs(a.calibrate))))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

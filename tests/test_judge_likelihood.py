@@ -1,0 +1,83 @@
+"""The likelihood faithfulness judge (faith_lm) on the embedded SmolLM2: its shared-context scoring
+equals a plain forward pass, its details say which words it doubts, and its accuracy on the
+hand-written pairs (report-only: its settings were chosen on assets/judge_eval/dev_pairs.jsonl)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backend.judges import JUDGES, build_judges, factcc, likelihood
+from backend.records import Record
+from reset_gui.views import judge_why
+
+REPO = Path(__file__).resolve().parent.parent
+HANDWRITTEN = REPO / "assets" / "judge_eval" / "handwritten_pairs.jsonl"
+CTX = ("Ana Duarte opened the bakery in 1987 with her brother Luis. He left in 1995 to teach, and "
+       "the bakery now employs nine people on Rua Alta.")
+
+
+@pytest.fixture(scope="module")
+def judge():
+    j = likelihood.LikelihoodFaithfulness({})
+    assert j.available()[0], j.available()[1]
+    yield j
+    likelihood.release()
+
+
+def test_shared_context_scores_equal_a_plain_forward_pass():
+    """The context is read once and its cache shared by a padded batch of responses; each token's
+    log-probability must match scoring prompt + response in one ordinary pass (fp32: exact)."""
+    import torch
+
+    judge = likelihood.LikelihoodFaithfulness({"faith_lm": {"dtype": "float32"}})
+    model, tok = judge._load()
+    responses = ["Ana Duarte opened the bakery in 1987.", "Luis left in 1995 to teach children in Porto."]
+    got = judge.token_scores([CTX, CTX], responses)
+    prompt = tok(likelihood._prompt(tok, CTX, likelihood.SYSTEM), add_special_tokens=False).input_ids
+    for (spans, lp, _), resp in zip(got, responses):
+        ids = tok(resp, add_special_tokens=False).input_ids
+        assert len(lp) == len(ids) == len(spans)
+        with torch.inference_mode():
+            logits = model(torch.tensor([prompt + ids])).logits[0, len(prompt) - 1:-1].float()
+        want = torch.log_softmax(logits, -1).gather(1, torch.tensor(ids)[:, None])[:, 0].tolist()
+        assert max(abs(a - b) for a, b in zip(lp, want)) < 1e-3
+
+
+def test_swap_scores_lower_and_details_name_the_doubtful_words(judge):
+    recs = [Record(id=f"r{i}", kind="qa_abstractive", prompt="", context=CTX) for i in range(3)]
+    good, bad, none = judge.score_batch(recs, ["Ana Duarte opened the bakery in 1987.", "Luis opened the bakery in 1987.",
+         "The bakery was sold to a bank in Lisbon in 2001."])
+    assert good.value > bad.value and good.value > none.value
+    assert none.details["judge"] == "faith_lm" and none.details["unsupported"] == [0]
+    doubt = none.details["sentences"][0]["missing"]
+    assert doubt and all(d["why"] == "unlikely given the context" for d in doubt)
+    text = "The bakery was sold to a bank in Lisbon in 2001."
+    assert all(text[d["start"]:d["end"]] == d["text"] for d in doubt)
+    why = judge_why("faith_lm", none.value, none.details)
+    assert why.startswith("0/1 sentences supported; unlikely given the context: ")
+    # no context: does not apply; an empty response: 0
+    na, empty = judge.score_batch([Record(id="x", kind="instruction", prompt="Say hi."), recs[0]],
+                                  ["Hi.", ""])
+    assert na.value is None and na.details["reason"] == "no context"
+    assert empty.value == 0.0 and empty.details["note"] == "empty response"
+
+
+def test_a_missing_model_is_reported_not_raised(tmp_path):
+    j = likelihood.LikelihoodFaithfulness({"faith_lm": {"model_path": str(tmp_path / "nope")}})
+    ok, why = j.available()
+    assert not ok and "nope" in why
+    with pytest.raises(ValueError, match="faith_lm"):
+        build_judges(["faith_lm"], {"faith_lm": {"model_path": str(tmp_path / "nope")}})
+    assert "faith_lm" in JUDGES
+
+
+def test_handwritten_pairs_meet_the_issue_target(judge):
+    """Issue 9's target: >= 90 % of hand-written swap/negation pairs ranked right, >= 95 % of the
+    new-word ones. Settings (prompt, null_weight, dtype, center/scale) were chosen on the tuning
+    pairs only; this test reads the hand-written pairs to check, never to choose."""
+    acc = factcc.pair_accuracy(judge, factcc.load_pairs(HANDWRITTEN))
+    print("\nfaith_lm on hand-written pairs:", {k: v["accuracy"] for k, v in acc.items()})
+    assert acc["swap"]["n"] == 36 and acc["new_word"]["n"] == 12
+    assert acc["swap"]["accuracy"] >= 0.90
+    assert acc["new_word"]["accuracy"] >= 0.95
