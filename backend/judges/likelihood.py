@@ -210,6 +210,8 @@ def _surprising(text: str, spans, toks: list[int], gain: list[float], lp_ctx: li
     words = []
     for t in sorted(toks, key=lambda t: gain[t])[:k]:
         a, b = spans[t]
+        while a < b and text[a].isspace():  # byte-level BPE tokens carry their leading space
+            a += 1
         while a > 0 and not text[a - 1].isspace():
             a -= 1
         while b < len(text) and (text[b].isalnum() or text[b] in "'-"):
