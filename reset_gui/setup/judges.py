@@ -18,14 +18,15 @@ FAITH_JUDGES = list(FAITHFULNESS_JUDGES)
 # its hallucinated twin) from backend/judges/README.md: 48 hand-written pairs on contexts no judge
 # trained on (36 swap/negation/number/date/pronoun, 12 new-word) and 984 held-out transformed pairs
 FAITH_NOTES = {
-    "auto": "SummaC-ZS when an NLI model is on disk, else the MiniLM sentence judge, else lexical "
-            "support (the choice is recorded with every score).",
+    "auto": "SummaC-ZS when an NLI model is on disk, else the embedded LM's likelihood (faith_lm), "
+            "else the MiniLM sentence judge, else lexical support (the choice is recorded with "
+            "every score).",
     "faith_summac": "SummaC-ZS over your NLI model folder: as good as that model; sentence-level "
                     "NLI misses claims that need two context sentences together.",
     "faith_lm": "Likelihood of each response token under the embedded SmolLM2 after reading the "
                 "context (no training). Catches swapped names, numbers, pronouns and negations "
-                "that keep the context's words. Slow on CPU (~15-20 samples/s with 4 candidates "
-                "per prompt); a 135M model misses subtle pronoun swaps. Pairs ranked right: "
+                "that keep the context's words. ~20 samples/s on a 2-core CPU with 4 candidates "
+                "per prompt (MiniLM 24); a 135M model misses subtle pronoun swaps. Pairs ranked right: "
                 "hand-written swaps 97 %, new words 100 %; tuning-set swaps 79 %, new words 100 %.",
     "faith_minilm": "Sentence similarity + word coverage. Blind spot: swapped names, numbers, "
                     "negations barely move an embedding. Pairs ranked right: hand-written swaps "
