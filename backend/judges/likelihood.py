@@ -1,11 +1,11 @@
 """Faithfulness from a causal LM's conditional likelihood (the embedded SmolLM2 by default).
 
-A response is scored by how much more likely the LM finds its tokens after reading the context than
-without it: per token, log p(token | context, instruction, earlier response tokens) minus
-``null_weight`` x log p(token | instruction, earlier response tokens). A swapped name, number or
-pronoun, a reversed outcome or a new claim is a token the context makes less likely, while a faithful
-paraphrase keeps the context's facts. This is the "source -> hypothesis" direction of BARTScore (Yuan
-et al., 2021) with a causal LM, plus a partial PMI term so that answers are not ranked by style.
+A response is scored by how likely the LM finds its tokens after reading the context: per token,
+log p(token | context, instruction, earlier response tokens), optionally minus ``null_weight`` x
+log p(token | instruction, earlier response tokens) (a partial PMI; 0 by default, as 0.25 ranked the
+tuning pairs no better). A swapped name, number or pronoun, a reversed outcome or a new claim is a
+token the context makes less likely, while a faithful paraphrase keeps the context's facts. This is
+the "source -> hypothesis" direction of BARTScore (Yuan et al., 2021) with a causal LM.
 
 The context is read once per distinct context (its key/value cache is shared by all the candidate
 responses of a prompt), so scoring n candidates costs one context pass plus n short ones.
@@ -28,11 +28,12 @@ from .base import JudgeResult
 from .faithfulness import _aggregate, _FaithJudge
 from .text import split_sentences
 
+# prompt chosen on the tuning pairs (4 system lines tried, within 1 pair of each other)
 INSTRUCTION = "Restate one fact from the text above."
-# fitted on the tuning pairs (see module docstring); the unit is nats per token
 SYSTEM = "Answer using only facts stated in the user's text."
+# center / scale: fitted on the tuning pairs (see module docstring), in nats per token
 DEFAULTS = {"system": SYSTEM, "null_weight": 0.0, "center": -2.074, "scale": 1.042, "threshold": 0.5,
-            "batch_size": 16, "max_response_tokens": 256, "dtype": "auto", "device": "cpu",
+            "batch_size": 16, "max_response_tokens": 256, "dtype": "auto", "device": "auto",
             "quantize": False}
 
 _LOCK = threading.Lock()
@@ -61,7 +62,8 @@ class LikelihoodFaithfulness(_FaithJudge):
     """Options: model_path (a local causal-LM folder or any model reference backend.models resolves;
     default "embedded"), null_weight (0.25), center / scale (the sigmoid over the mean token score),
     threshold (0.5), batch_size (16), max_response_tokens (256; later tokens are not scored),
-    dtype ("float32"), device ("cpu")."""
+    dtype ("auto": bf16 where the hardware has it, else fp32), device ("auto": a GPU if there is
+    one), quantize (int8 Linear weights on CPU; off: it ranked 1 tuning pair worse), system."""
 
     name = "faith_lm"
 
@@ -138,9 +140,11 @@ class LikelihoodFaithfulness(_FaithJudge):
             with torch.inference_mode():
                 logits = model(input_ids=ids.to(model.device), attention_mask=att.to(model.device),
                                position_ids=pos.to(model.device), **{_cache_arg(model): cache}).logits
-                lp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-                got = lp.gather(2, ids[:, 1:].to(model.device).unsqueeze(-1)).squeeze(-1).cpu()
-            out.extend(got[i, :len(a)].tolist() for i, a in enumerate(chunk))
+                targets = ids[:, 1:].to(model.device)
+                for i, a in enumerate(chunk):  # one row at a time: a float copy of all the logits is big
+                    row = logits[i, :len(a)].float()
+                    got = row.gather(1, targets[i, :len(a)].unsqueeze(-1)).squeeze(-1)
+                    out.append((got - torch.logsumexp(row, dim=-1)).cpu().tolist())
         return out
 
     def token_scores(self, contexts: list[str], responses: list[str]):
