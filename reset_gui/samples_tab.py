@@ -34,8 +34,8 @@ PLACEHOLDER_HTML = (f"<p style='color:#777'><i>Choose a prompt on the left to se
                     f"is <span style='{SUPPORT_CSS}'>green</span>.</i></p>")
 FAITH_PREFERENCE = ("faith_summac", "faith_lm", "faith_factcc", "faith_minilm", "faith_lexical")
 JUDGE_ORDER = ("combined", "cat:task", "cat:faithfulness", "cat:instruction_following", "rouge_l",
-               "token_f1", "faith_summac", "faith_lm", "faith_factcc", "faith_minilm", "faith_lexical",
-               "ifeval", "llm_judge")
+               "token_f1", "faith_summac", "faith_lm", "faith_factcc", "faith_minilm",
+               "faith_lexical", "ifeval", "llm_judge")
 
 
 class PromptListModel(TableModel):

@@ -410,7 +410,8 @@ def judge_why(judge: str, value: Any, details: Any) -> str:
         checked = [s for s in sents if s.get("checked", True)]
         bad = [s for s in checked if s.get("supported") is False]
         why = f"{len(checked) - len(bad)}/{len(checked)} sentences supported"
-        flagged = [m for s in bad for m in (s.get("missing") or []) if isinstance(m, dict) and m.get("text")]
+        flagged = [m for s in bad for m in (s.get("missing") or [])
+                   if isinstance(m, dict) and m.get("text")]
         missing = [m["text"] for m in flagged if not m.get("why")]
         unlikely = [m["text"] for m in flagged if m.get("why")]  # faith_lm: words it did not expect
         if missing:

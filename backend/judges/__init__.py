@@ -1,8 +1,8 @@
 """Judges: score a response to a Record in [0, 1] with details for the sample inspector.
 
 Categories: "task" (rouge_l, token_f1), "faithfulness" (faith_summac, faith_lm, faith_minilm,
-faith_factcc, faith_lexical), "instruction_following" (ifeval, llm_judge). Heavy libraries (torch, transformers,
-sentence-transformers, openai, if-verifiable) are imported only when a judge runs.
+faith_factcc, faith_lexical), "instruction_following" (ifeval, llm_judge). Heavy libraries (torch,
+transformers, sentence-transformers, openai, if-verifiable) are imported only when a judge runs.
 """
 from backend.scoring import combine
 

@@ -34,7 +34,7 @@ from typing import Any
 from backend.records import Record
 
 from .base import JudgeResult
-from .faithfulness import _aggregate, _FaithJudge, _minilm_path
+from .faithfulness import _aggregate, _FaithJudge, _minilm_path, int8_linear
 from .text import MONTHS, STOPWORDS, split_sentences, tokenize
 
 VERSION = "1"
@@ -457,15 +457,7 @@ class FactCCFaithfulness(_FaithJudge):
                 model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True)
                 model.eval()
                 if self._opt("quantize", True):
-                    # int8 weights for the Linear layers: ~2x faster on CPU, scores move < 0.01
-                    import warnings
-
-                    import torch
-
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore")
-                        model = torch.ao.quantization.quantize_dynamic(
-                            model, {torch.nn.Linear}, dtype=torch.qint8)
+                    model = int8_linear(model)  # ~2x faster on CPU, scores move < 0.01
                 hit = _LOADED[key] = (tok, model, path)
             return hit
 

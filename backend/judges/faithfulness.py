@@ -218,8 +218,8 @@ def _minilm_path(options: dict[str, Any]) -> str | None:
 
 
 def release_models() -> None:
-    """Drop the judge models this process cached (MiniLM, the NLI model, FactCC, the likelihood LM): a worker calls
-    it between stages, so a train stage after a judge stage does not carry them (~0.14 GB)."""
+    """Drop the judge models this process cached (MiniLM, the NLI model, FactCC, the likelihood
+    LM): a worker calls it between stages, so a train stage after a judge stage does not carry them (~0.14 GB)."""
     import sys
 
     with _MODEL_LOCK:
@@ -229,6 +229,17 @@ def release_models() -> None:
         mod = sys.modules.get(name)  # not imported: nothing loaded
         if mod is not None:
             mod.release()
+
+
+def int8_linear(model):
+    """The model with int8 dynamic quantisation of its Linear layers (CPU: ~2-3x faster)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # torch.ao's deprecation notice, once per load
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def load_sentence_encoder(path: str):

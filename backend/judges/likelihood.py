@@ -25,7 +25,7 @@ from typing import Any
 from backend.records import Record
 
 from .base import JudgeResult
-from .faithfulness import _aggregate, _FaithJudge
+from .faithfulness import _aggregate, _FaithJudge, int8_linear
 from .text import split_sentences
 
 # prompt chosen on the tuning pairs (4 system lines tried, within 1 pair of each other)
@@ -52,6 +52,11 @@ def _cache_arg(model) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+def token_gain(lp_ctx: list[float], lp_null: list[float], null_weight: float) -> list[float]:
+    """Per token: log p with the context minus null_weight x log p without it."""
+    return [a - null_weight * b for a, b in zip(lp_ctx, lp_null)]
+
+
 def release() -> None:
     """Drop the loaded LM (a worker frees judge models between stages)."""
     with _LOCK:
@@ -60,7 +65,7 @@ def release() -> None:
 
 class LikelihoodFaithfulness(_FaithJudge):
     """Options: model_path (a local causal-LM folder or any model reference backend.models resolves;
-    default "embedded"), null_weight (0.25), center / scale (the sigmoid over the mean token score),
+    default "embedded"), null_weight (0), center / scale (the sigmoid over the mean token score),
     threshold (0.5), batch_size (16), max_response_tokens (256; later tokens are not scored),
     dtype ("auto": bf16 where the hardware has it, else fp32), device ("auto": a GPU if there is
     one), quantize (int8 Linear weights on CPU; off: it ranked 1 tuning pair worse), system."""
@@ -95,14 +100,7 @@ class LikelihoodFaithfulness(_FaithJudge):
                 model, tok = models.load_model(self._ref(), device=device, dtype=dtype,
                                                padding_side="right")
                 if self._o("quantize") and str(model.device) == "cpu":
-                    import warnings
-
-                    import torch
-
-                    with warnings.catch_warnings():  # int8 Linear weights: ~3x faster on CPU
-                        warnings.simplefilter("ignore")
-                        model = torch.ao.quantization.quantize_dynamic(
-                            model, {torch.nn.Linear}, dtype=torch.qint8)
+                    model = int8_linear(model)
                 hit = _LOADED[key] = (model, tok)
             return hit
 
@@ -186,7 +184,7 @@ class LikelihoodFaithfulness(_FaithJudge):
                 out.append(self._not_applicable())
                 continue
             spans, lp_ctx, lp_null = by_item[i]
-            gain = [a - lam * b for a, b in zip(lp_ctx, lp_null)]
+            gain = token_gain(lp_ctx, lp_null, lam)
             sents = []
             for j, s in enumerate(split_sentences(resp or "")):
                 toks = [t for t, (a, b) in enumerate(spans[:len(gain)]) if b > s.start and a < s.end]
@@ -222,7 +220,8 @@ def _surprising(text: str, spans, toks: list[int], gain: list[float], lp_ctx: li
             b += 1
         w = text[a:b].strip(" .,;:!?\"()")
         if w and all(w != x["text"] for x in words):
-            words.append({"start": text.index(w, a), "end": text.index(w, a) + len(w), "text": w,
+            start = text.index(w, a)
+            words.append({"start": start, "end": start + len(w), "text": w,
                           "p": round(math.exp(lp_ctx[t]), 4), "why": "unlikely given the context"})
     return words
 
@@ -237,7 +236,7 @@ def calibrate(pairs: list[dict[str, Any]], settings: dict[str, Any] | None = Non
     xs, ys = [], []
     for side, label in (("faithful", 1), ("hallucinated", 0)):
         for _, a, b in judge.token_scores([p["context"] for p in pairs], [p[side] for p in pairs]):
-            xs.append([sum(u - lam * v for u, v in zip(a, b)) / max(1, len(a))])
+            xs.append([sum(token_gain(a, b, lam)) / max(1, len(a))])
             ys.append(label)
     lr = LogisticRegression(C=1e6).fit(xs, ys)
     w, b0 = float(lr.coef_[0][0]), float(lr.intercept_[0])
