@@ -26,16 +26,21 @@ def judge():
 
 
 def test_shared_context_scores_equal_a_plain_forward_pass():
-    """The context is read once and its cache shared by a padded batch of responses; each token's
-    log-probability must match scoring prompt + response in one ordinary pass (fp32: exact)."""
+    """Two ways of batching, one answer: a context with several candidates is read once and its
+    cache shared by a padded batch of them; contexts with one candidate each go through together as
+    right-padded whole sequences. Each token's log-probability must match scoring prompt + response
+    alone in one ordinary pass (fp32: exact)."""
     import torch
 
     judge = likelihood.LikelihoodFaithfulness({"faith_lm": {"dtype": "float32"}})
     model, tok = judge._load()
-    responses = ["Ana Duarte opened the bakery in 1987.", "Luis left in 1995 to teach children in Porto."]
-    got = judge.token_scores([CTX, CTX], responses)
-    prompt = tok(likelihood._prompt(tok, CTX, likelihood.SYSTEM), add_special_tokens=False).input_ids
-    for (spans, lp, _), resp in zip(got, responses):
+    other = "The ferry to Vila Nova leaves at seven and takes forty minutes."
+    contexts = [CTX, CTX, other, CTX + " It opens at six.", other + " Tickets cost four euros."]
+    responses = ["Ana Duarte opened the bakery in 1987.", "Luis left in 1995 to teach children in Porto.",
+                 "The ferry leaves at seven.", "It opens at six.", "Tickets cost four euros each way."]
+    got = judge.token_scores(contexts, responses)
+    for (spans, lp, _), ctx, resp in zip(got, contexts, responses):
+        prompt = tok(likelihood._prompt(tok, ctx, likelihood.SYSTEM), add_special_tokens=False).input_ids
         ids = tok(resp, add_special_tokens=False).input_ids
         assert len(lp) == len(ids) == len(spans)
         with torch.inference_mode():
@@ -81,3 +86,19 @@ def test_handwritten_pairs_meet_the_issue_target(judge):
     assert acc["swap"]["n"] == 36 and acc["new_word"]["n"] == 12
     assert acc["swap"]["accuracy"] >= 0.90
     assert acc["new_word"]["accuracy"] >= 0.95
+
+
+def test_int8_option_loads_float32_and_still_ranks_a_swap_lower():
+    """quantize: int8 dynamic Linear layers take float32 activations, so the option must not load
+    the bf16 weights that dtype "auto" picks on a CPU with bf16 (it crashed there before)."""
+    j = likelihood.LikelihoodFaithfulness({"faith_lm": {"quantize": True}})
+    try:
+        model, _ = j._load()
+        assert next(model.parameters()).dtype.is_floating_point
+        assert any("quantized" in type(m).__module__ for m in model.modules())
+        recs = [Record(id=f"q{i}", kind="qa_abstractive", prompt="", context=CTX) for i in range(2)]
+        good, bad = j.score_batch(recs, ["Ana Duarte opened the bakery in 1987.",
+                                         "Luis opened the bakery in 1987."])
+        assert good.value > bad.value
+    finally:
+        likelihood.release()

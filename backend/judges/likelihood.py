@@ -8,7 +8,8 @@ token the context makes less likely, while a faithful paraphrase keeps the conte
 the "source -> hypothesis" direction of BARTScore (Yuan et al., 2021) with a causal LM.
 
 The context is read once per distinct context (its key/value cache is shared by all the candidate
-responses of a prompt), so scoring n candidates costs one context pass plus n short ones.
+responses of a prompt), so scoring n candidates costs one context pass plus n short ones. Contexts
+with a single response (evaluation) are scored together as padded whole sequences instead.
 
 Per response sentence: mean token score -> sigmoid((x - center) / scale). ``center`` and ``scale``
 were fitted by logistic regression on the tuning pairs (assets/judge_eval/dev_pairs.jsonl;
@@ -33,7 +34,7 @@ INSTRUCTION = "Restate one fact from the text above."
 SYSTEM = "Answer using only facts stated in the user's text."
 # center / scale: fitted on the tuning pairs (see module docstring), in nats per token
 DEFAULTS = {"system": SYSTEM, "null_weight": 0.0, "center": -2.074, "scale": 1.042, "threshold": 0.5,
-            "batch_size": 16, "max_response_tokens": 256, "dtype": "auto", "device": "auto",
+            "batch_size": 16, "batch_tokens": 1024, "max_response_tokens": 256, "dtype": "auto", "device": "auto",
             "quantize": False}
 
 _LOCK = threading.Lock()
@@ -66,7 +67,9 @@ def release() -> None:
 class LikelihoodFaithfulness(_FaithJudge):
     """Options: model_path (a local causal-LM folder or any model reference backend.models resolves;
     default "embedded"), null_weight (0), center / scale (the sigmoid over the mean token score),
-    threshold (0.5), batch_size (16), max_response_tokens (256; later tokens are not scored),
+    threshold (0.5), batch_size (16 candidates of one context per pass), batch_tokens (1024: how
+    many tokens of one-candidate contexts go through in one padded pass), max_response_tokens (256;
+    later tokens are not scored),
     dtype ("auto": bf16 where the hardware has it, else fp32), device ("auto": a GPU if there is
     one), quantize (int8 Linear weights on CPU; off: it ranked 1 tuning pair worse), system."""
 
@@ -95,11 +98,14 @@ class LikelihoodFaithfulness(_FaithJudge):
             hit = _LOADED.get(key)
             if hit is None:
                 device, dtype = str(self._o("device")), str(self._o("dtype"))
-                if dtype == "auto":  # bf16 where the hardware has it: same tuning-set ranking, ~3x faster
+                quantize = bool(self._o("quantize")) and models.pick_device(device) == "cpu"
+                if quantize:  # int8 dynamic Linear layers take float32 activations only
+                    dtype = "float32"
+                elif dtype == "auto":  # bf16 where the hardware has it: same tuning-set ranking, ~3x faster
                     dtype = "bfloat16" if models.has_native_bf16(models.pick_device(device)) else "float32"
                 model, tok = models.load_model(self._ref(), device=device, dtype=dtype,
                                                padding_side="right")
-                if self._o("quantize") and str(model.device) == "cpu":
+                if quantize:
                     model = int8_linear(model)
                 hit = _LOADED[key] = (model, tok)
             return hit
@@ -145,6 +151,41 @@ class LikelihoodFaithfulness(_FaithJudge):
                     out.append((got - torch.logsumexp(row, dim=-1)).cpu().tolist())
         return out
 
+    def _whole_logprobs(self, model, tok, seqs: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+        """log p of each answer token for (prompt ids, answer ids) pairs that share nothing: whole
+        sequences of several contexts in one padded forward (one candidate per context, as in
+        evaluation, where a pass per context would leave the CPU waiting on small matrices)."""
+        import torch
+
+        budget = max(1, int(self._o("batch_tokens")))
+        pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        decoder, head = model.get_decoder(), model.get_output_embeddings()
+        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]) + len(seqs[i][1]))
+        out: list[list[float]] = [[] for _ in seqs]
+        k = 0
+        while k < len(order):
+            chunk = [order[k]]  # sorted by length: add rows while the padded batch fits the budget
+            while (k + len(chunk) < len(order) and (len(chunk) + 1) * sum(
+                    map(len, seqs[order[k + len(chunk)]])) <= budget):
+                chunk.append(order[k + len(chunk)])
+            k += len(chunk)
+            width = max(sum(map(len, seqs[i])) for i in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            att = torch.zeros((len(chunk), width), dtype=torch.long)
+            for r, i in enumerate(chunk):  # right padding: real tokens never see a pad
+                p, a = seqs[i]
+                ids[r, :len(p) + len(a)] = torch.tensor(p + a)
+                att[r, :len(p) + len(a)] = 1
+            with torch.inference_mode():
+                hidden = decoder(input_ids=ids.to(model.device),
+                                 attention_mask=att.to(model.device)).last_hidden_state
+                for r, i in enumerate(chunk):  # logits only where an answer token is predicted
+                    p, a = seqs[i]
+                    row = head(hidden[r, len(p) - 1:len(p) - 1 + len(a)]).float()
+                    got = row.gather(1, torch.tensor(a, device=row.device).unsqueeze(-1)).squeeze(-1)
+                    out[i] = (got - torch.logsumexp(row, dim=-1)).cpu().tolist()
+        return out
+
     def token_scores(self, contexts: list[str], responses: list[str]):
         """Per response: (tokens [(start, end)], log p with context, log p without)."""
         model, tok = self._load()
@@ -157,7 +198,15 @@ class LikelihoodFaithfulness(_FaithJudge):
         for i, c in enumerate(contexts):
             if ids[i]:
                 groups.setdefault(c, []).append(i)
-        for c, idx in groups.items():
+        singles = [idx[0] for idx in groups.values() if len(idx) == 1]
+        system = self._o("system")
+        seqs = [(tok(_prompt(tok, contexts[i], system), add_special_tokens=False).input_ids, ids[i])
+                for i in singles]
+        for i, v in zip(singles, self._whole_logprobs(model, tok, seqs)):
+            with_ctx[i] = v
+        for c, idx in groups.items():  # several candidates: read the context once, share its cache
+            if len(idx) < 2:
+                continue
             for i, v in zip(idx, self._token_logprobs(model, tok, self._prefix(model, tok, c),
                                                       [ids[i] for i in idx])):
                 with_ctx[i] = v
