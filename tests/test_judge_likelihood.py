@@ -26,18 +26,19 @@ def judge():
 
 
 def test_shared_context_scores_equal_a_plain_forward_pass():
-    """Two ways of batching, one answer: a context with several candidates is read once and its
-    cache shared by a padded batch of them; contexts with one candidate each go through together as
-    right-padded whole sequences. Each token's log-probability must match scoring prompt + response
-    alone in one ordinary pass (fp32: exact)."""
+    """Two ways of batching, one answer: contexts with several candidates are read together (right-
+    padded) and each one's cache is shared by its candidates, batched across contexts; contexts
+    with one candidate each go through together as right-padded whole sequences. Each token's
+    log-probability must match scoring prompt + response alone in one ordinary pass (fp32: exact)."""
     import torch
 
     judge = likelihood.LikelihoodFaithfulness({"faith_lm": {"dtype": "float32"}})
     model, tok = judge._load()
     other = "The ferry to Vila Nova leaves at seven and takes forty minutes."
-    contexts = [CTX, CTX, other, CTX + " It opens at six.", other + " Tickets cost four euros."]
-    responses = ["Ana Duarte opened the bakery in 1987.", "Luis left in 1995 to teach children in Porto.",
-                 "The ferry leaves at seven.", "It opens at six.", "Tickets cost four euros each way."]
+    contexts = [CTX, other, CTX, other, CTX + " It opens at six.", other + " Tickets cost four euros."]
+    responses = ["Ana Duarte opened the bakery in 1987.", "The ferry takes forty minutes.",
+                 "Luis left in 1995 to teach children in Porto.", "The ferry leaves at seven.",
+                 "It opens at six.", "Tickets cost four euros each way."]
     got = judge.token_scores(contexts, responses)
     for (spans, lp, _), ctx, resp in zip(got, contexts, responses):
         prompt = tok(likelihood._prompt(tok, ctx, likelihood.SYSTEM), add_special_tokens=False).input_ids

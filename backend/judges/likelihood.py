@@ -111,44 +111,57 @@ class LikelihoodFaithfulness(_FaithJudge):
             return hit
 
     # -- token scores -------------------------------------------------------------------------
-    def _prefix(self, model, tok, context: str):
-        """(cache of the prompt minus its last token, that last token id)."""
+    def _shared_logprobs(self, model, tok, groups: list[tuple[list[int], list[list[int]]]]
+                         ) -> list[list[list[float]]]:
+        """log p of each answer token for (prompt ids, [answer ids]) groups: the prompts of several
+        groups are read in one right-padded pass (minus their last token), and each group's cache
+        is shared by its answers, batched across groups. Per group, per answer, per token."""
         import torch
 
-        ids = tok(_prompt(tok, context, self._o("system")), add_special_tokens=False).input_ids
-        with torch.inference_mode():
-            out = model(torch.tensor([ids[:-1]], device=model.device), use_cache=True,
-                        logits_to_keep=1)  # the context's logits are not needed
-        return getattr(out, _cache_arg(model)), ids[-1], len(ids) - 1
-
-    def _token_logprobs(self, model, tok, prefix, answers: list[list[int]]) -> list[list[float]]:
-        """log p of each answer token after the cached prefix, in batches sharing the cache."""
-        import torch
-
-        cache0, last_id, n_prev = prefix
-        bs = max(1, int(self._o("batch_size")))
+        bs, budget = max(1, int(self._o("batch_size"))), max(1, int(self._o("batch_tokens")))
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-        out: list[list[float]] = []
-        for k in range(0, len(answers), bs):
-            chunk = answers[k:k + bs]
-            width = 1 + max(len(a) for a in chunk)
-            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            att = torch.zeros((len(chunk), n_prev + width), dtype=torch.long)
-            att[:, :n_prev] = 1
-            for i, a in enumerate(chunk):
-                ids[i, :1 + len(a)] = torch.tensor([last_id, *a])
-                att[i, n_prev:n_prev + 1 + len(a)] = 1
-            cache = copy.deepcopy(cache0)
-            cache.batch_repeat_interleave(len(chunk))
-            pos = torch.arange(n_prev, n_prev + width).unsqueeze(0).expand(len(chunk), -1)
+        dev = model.device
+        out: list[list[list[float]]] = [[[] for _ in answers] for _, answers in groups]
+        order = sorted(range(len(groups)), key=lambda g: len(groups[g][0]))
+        k = 0
+        while k < len(order):
+            chunk = [order[k]]  # sorted by prompt length: add prompts while the batch fits the budget
+            while (k + len(chunk) < len(order)
+                   and (len(chunk) + 1) * len(groups[order[k + len(chunk)]][0]) <= budget):
+                chunk.append(order[k + len(chunk)])
+            k += len(chunk)
+            n_prev = [len(groups[g][0]) - 1 for g in chunk]
+            width0 = max(n_prev)
+            ids0 = torch.full((len(chunk), width0), pad, dtype=torch.long)
+            att0 = torch.zeros((len(chunk), width0), dtype=torch.long)
+            for r, g in enumerate(chunk):  # right padding: the pads are masked out below
+                ids0[r, :n_prev[r]] = torch.tensor(groups[g][0][:-1])
+                att0[r, :n_prev[r]] = 1
             with torch.inference_mode():
-                logits = model(input_ids=ids.to(model.device), attention_mask=att.to(model.device),
-                               position_ids=pos.to(model.device), **{_cache_arg(model): cache}).logits
-                targets = ids[:, 1:].to(model.device)
-                for i, a in enumerate(chunk):  # one row at a time: a float copy of all the logits is big
-                    row = logits[i, :len(a)].float()
-                    got = row.gather(1, targets[i, :len(a)].unsqueeze(-1)).squeeze(-1)
-                    out.append((got - torch.logsumexp(row, dim=-1)).cpu().tolist())
+                cache0 = getattr(model(input_ids=ids0.to(dev), attention_mask=att0.to(dev), use_cache=True,
+                                       logits_to_keep=1), _cache_arg(model))  # no context logits needed
+            rows = [(r, j) for r, g in enumerate(chunk) for j in range(len(groups[g][1]))]
+            for m in range(0, len(rows), bs):
+                sub = rows[m:m + bs]
+                answers = [groups[chunk[r]][1][j] for r, j in sub]
+                width = 1 + max(len(a) for a in answers)
+                ids = torch.full((len(sub), width), pad, dtype=torch.long)
+                att = torch.zeros((len(sub), width0 + width), dtype=torch.long)
+                pos = torch.zeros((len(sub), width), dtype=torch.long)
+                for i, ((r, _), a) in enumerate(zip(sub, answers)):
+                    ids[i, :1 + len(a)] = torch.tensor([groups[chunk[r]][0][-1], *a])
+                    att[i, :n_prev[r]] = 1
+                    att[i, width0:width0 + 1 + len(a)] = 1
+                    pos[i] = torch.arange(n_prev[r], n_prev[r] + width)
+                cache = copy.deepcopy(cache0)
+                cache.reorder_cache(torch.tensor([r for r, _ in sub], device=dev))
+                with torch.inference_mode():
+                    logits = model(input_ids=ids.to(dev), attention_mask=att.to(dev), position_ids=pos.to(dev),
+                                   **{_cache_arg(model): cache}).logits
+                    for i, ((r, j), a) in enumerate(zip(sub, answers)):  # a row at a time: logits are big
+                        row = logits[i, :len(a)].float()
+                        got = row.gather(1, torch.tensor(a, device=dev).unsqueeze(-1)).squeeze(-1)
+                        out[chunk[r]][j] = (got - torch.logsumexp(row, dim=-1)).cpu().tolist()
         return out
 
     def _whole_logprobs(self, model, tok, seqs: list[tuple[list[int], list[int]]]) -> list[list[float]]:
@@ -204,17 +217,18 @@ class LikelihoodFaithfulness(_FaithJudge):
                 for i in singles]
         for i, v in zip(singles, self._whole_logprobs(model, tok, seqs)):
             with_ctx[i] = v
-        for c, idx in groups.items():  # several candidates: read the context once, share its cache
-            if len(idx) < 2:
-                continue
-            for i, v in zip(idx, self._token_logprobs(model, tok, self._prefix(model, tok, c),
-                                                      [ids[i] for i in idx])):
+        multi = [idx for idx in groups.values() if len(idx) > 1]  # read once, cache shared
+        prompts = [tok(_prompt(tok, contexts[idx[0]], system), add_special_tokens=False).input_ids
+                   for idx in multi]
+        for idx, got in zip(multi, self._shared_logprobs(model, tok, [
+                (p, [ids[i] for i in idx]) for p, idx in zip(prompts, multi)])):
+            for i, v in zip(idx, got):
                 with_ctx[i] = v
         live = [i for i in range(len(responses)) if ids[i]]
         without: list[list[float] | None] = [None] * len(responses)
         if live and float(self._o("null_weight")):
-            null = self._prefix(model, tok, "")
-            for i, v in zip(live, self._token_logprobs(model, tok, null, [ids[i] for i in live])):
+            null = tok(_prompt(tok, "", system), add_special_tokens=False).input_ids
+            for i, v in zip(live, self._shared_logprobs(model, tok, [(null, [ids[i] for i in live])])[0]):
                 without[i] = v
         return [(spans[i], with_ctx[i] or [], without[i] or [0.0] * len(ids[i]))
                 for i in range(len(responses))]
