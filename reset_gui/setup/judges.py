@@ -26,7 +26,7 @@ FAITH_NOTES = {
     "faith_lm": "Likelihood of each response token under the embedded SmolLM2 after reading the "
                 "context (no training). Catches swapped names, numbers, pronouns and negations "
                 "that keep the context's words. ~20 samples/s on a 2-core CPU with 4 candidates "
-                "per prompt (MiniLM 24); a 135M model misses subtle pronoun swaps, and one wrong "
+                "per prompt, 11 with one (MiniLM 24); a 135M model misses subtle pronoun swaps, and one wrong "
                 "word is averaged with its sentence (ranks candidates better than it thresholds "
                 "them). Pairs ranked right: "
                 "hand-written swaps 97 %, new words 100 %; tuning-set swaps 79 %, new words 100 %.",
