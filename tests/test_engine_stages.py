@@ -192,6 +192,13 @@ def test_judge_stage(judged):
             assert r["value"] is None or 0.0 <= r["value"] <= 1.0
     ev = ctx.log.query("SELECT * FROM events WHERE run_id=? AND stage_idx=2", (RUN,))
     assert any("faithfulness judge: faith_lexical" in e["message"] for e in ev)
+    # samples are stored one decoding at a time; they are judged a prompt at a time, so a batch
+    # holds a prompt's candidates together (faith_lm then reads each context once)
+    prompt_of = {s["id"]: s["prompt_id"] for s in _samples(ctx)}
+    order = [prompt_of[r["sample_id"]] for r in rows if r["judge"] == "combined"]
+    stored = [prompt_of[i] for i in sorted(prompt_of)]
+    assert stored != sorted(stored, key=stored.index)  # interleaved: greedy of each, then t1.0
+    assert order == sorted(order, key=order.index) and len(set(order)) == 2
     # resume: a sample whose scores were lost is scored again, the others are left alone
     sid = next(iter(by_sample))
     n_before = len(rows)

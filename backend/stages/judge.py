@@ -143,6 +143,9 @@ def judge_pending(ctx: StageContext, idx: int, sample_stage_idx: int, judges: li
     faith = faithfulness_info(judges)
     if pending is None:
         pending = unjudged_samples(ctx.log, ctx.run_id, sample_stage_idx)
+    # samples are stored one decoding at a time; a batch holding a prompt's candidates together
+    # lets a judge read that prompt's context once for all of them (faith_lm shares its cache)
+    pending = sorted(pending, key=lambda b: (b["key"], b["sample_id"]))
     done = 0
     for k in range(0, len(pending), batch_size):
         batch = pending[k:k + batch_size]
