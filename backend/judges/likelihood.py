@@ -58,6 +58,16 @@ def token_gain(lp_ctx: list[float], lp_null: list[float], null_weight: float) ->
     return [a - null_weight * b for a, b in zip(lp_ctx, lp_null)]
 
 
+def _answer_logprobs(head, hidden, answer: list[int]) -> list[float]:
+    """log p of each answer token from the hidden states that predict it: the vocabulary-wide
+    logits of one answer at a time (a batch's would be tens of MB)."""
+    import torch
+
+    logits = head(hidden).float()
+    got = logits.gather(1, torch.tensor(answer, device=logits.device).unsqueeze(-1)).squeeze(-1)
+    return (got - torch.logsumexp(logits, dim=-1)).cpu().tolist()
+
+
 def release() -> None:
     """Drop the loaded LM (a worker frees judge models between stages)."""
     with _LOCK:
@@ -121,6 +131,7 @@ class LikelihoodFaithfulness(_FaithJudge):
         bs, budget = max(1, int(self._o("batch_size"))), max(1, int(self._o("batch_tokens")))
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
         dev = model.device
+        decoder, head = model.get_decoder(), model.get_output_embeddings()
         out: list[list[list[float]]] = [[[] for _ in answers] for _, answers in groups]
         order = sorted(range(len(groups)), key=lambda g: len(groups[g][0]))
         k = 0
@@ -137,9 +148,9 @@ class LikelihoodFaithfulness(_FaithJudge):
             for r, g in enumerate(chunk):  # right padding: the pads are masked out below
                 ids0[r, :n_prev[r]] = torch.tensor(groups[g][0][:-1])
                 att0[r, :n_prev[r]] = 1
-            with torch.inference_mode():
-                cache0 = getattr(model(input_ids=ids0.to(dev), attention_mask=att0.to(dev), use_cache=True,
-                                       logits_to_keep=1), _cache_arg(model))  # no context logits needed
+            with torch.inference_mode():  # the decoder alone: no logits are needed for the context
+                cache0 = getattr(decoder(input_ids=ids0.to(dev), attention_mask=att0.to(dev), use_cache=True),
+                                 _cache_arg(decoder))
             rows = [(r, j) for r, g in enumerate(chunk) for j in range(len(groups[g][1]))]
             for m in range(0, len(rows), bs):
                 sub = rows[m:m + bs]
@@ -156,12 +167,10 @@ class LikelihoodFaithfulness(_FaithJudge):
                 cache = copy.deepcopy(cache0)
                 cache.reorder_cache(torch.tensor([r for r, _ in sub], device=dev))
                 with torch.inference_mode():
-                    logits = model(input_ids=ids.to(dev), attention_mask=att.to(dev), position_ids=pos.to(dev),
-                                   **{_cache_arg(model): cache}).logits
-                    for i, ((r, j), a) in enumerate(zip(sub, answers)):  # a row at a time: logits are big
-                        row = logits[i, :len(a)].float()
-                        got = row.gather(1, torch.tensor(a, device=dev).unsqueeze(-1)).squeeze(-1)
-                        out[chunk[r]][j] = (got - torch.logsumexp(row, dim=-1)).cpu().tolist()
+                    hidden = decoder(input_ids=ids.to(dev), attention_mask=att.to(dev),
+                                     position_ids=pos.to(dev), **{_cache_arg(decoder): cache}).last_hidden_state
+                    for i, ((r, j), a) in enumerate(zip(sub, answers)):
+                        out[chunk[r]][j] = _answer_logprobs(head, hidden[i, :len(a)], a)
         return out
 
     def _whole_logprobs(self, model, tok, seqs: list[tuple[list[int], list[int]]]) -> list[list[float]]:
@@ -194,9 +203,7 @@ class LikelihoodFaithfulness(_FaithJudge):
                                  attention_mask=att.to(model.device)).last_hidden_state
                 for r, i in enumerate(chunk):  # logits only where an answer token is predicted
                     p, a = seqs[i]
-                    row = head(hidden[r, len(p) - 1:len(p) - 1 + len(a)]).float()
-                    got = row.gather(1, torch.tensor(a, device=row.device).unsqueeze(-1)).squeeze(-1)
-                    out[i] = (got - torch.logsumexp(row, dim=-1)).cpu().tolist()
+                    out[i] = _answer_logprobs(head, hidden[r, len(p) - 1:len(p) - 1 + len(a)], a)
         return out
 
     def token_scores(self, contexts: list[str], responses: list[str]):
