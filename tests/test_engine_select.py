@@ -177,3 +177,17 @@ def test_load_candidates_reads_category_scores(tmp_path):
         "AND sc.judge IN ('cat:task') WHERE s.run_id='r' AND s.stage_idx=1"))
     assert "USING INDEX" in plan or "USING COVERING INDEX" in plan
     log.close()
+
+
+def test_prompt_batches_keep_a_prompts_candidates_together():
+    from backend.stages.judge import prompt_batches
+
+    # stored one decoding at a time: every prompt's candidate 0, then every candidate 1, ...
+    pending = [{"sample_id": 1 + c * 5 + p, "key": f"p{p}"} for c in range(3) for p in range(5)]
+    batches = prompt_batches(pending, 7)
+    assert [[b["key"] for b in batch] for batch in batches] == [
+        ["p0"] * 3 + ["p1"] * 3, ["p2"] * 3 + ["p3"] * 3, ["p4"] * 3]
+    assert sorted(b["sample_id"] for batch in batches for b in batch) == list(range(1, 16))
+    # a prompt with more candidates than the batch size gets a batch of its own
+    assert [len(b) for b in prompt_batches(pending, 2)] == [3, 3, 3, 3, 3]
+    assert prompt_batches([], 8) == []

@@ -134,6 +134,21 @@ def score_rows(run_id: str, sample_ids: list[int], records: list[Record], respon
     return rows
 
 
+def prompt_batches(pending: list[dict[str, Any]], batch_size: int) -> list[list[dict[str, Any]]]:
+    """Batches of about ``batch_size`` samples that never split a prompt's candidates. Samples
+    are stored one decoding at a time; a batch holding all of a prompt's candidates lets a judge
+    read that prompt's context once for them (faith_lm shares its cache)."""
+    by_prompt: dict[str, list[dict[str, Any]]] = {}
+    for b in sorted(pending, key=lambda b: b["sample_id"]):
+        by_prompt.setdefault(b["key"], []).append(b)
+    batches: list[list[dict[str, Any]]] = [[]]
+    for group in by_prompt.values():  # prompts in the order their first candidate was sampled
+        if batches[-1] and len(batches[-1]) + len(group) > batch_size:
+            batches.append([])
+        batches[-1].extend(group)
+    return [b for b in batches if b]
+
+
 def judge_pending(ctx: StageContext, idx: int, sample_stage_idx: int, judges: list,
                   batch_size: int, *, pending: list[dict[str, Any]] | None = None, done0: int = 0,
                   total: int | None = None, label: str = "judging", on_batch=None) -> int:
@@ -143,12 +158,8 @@ def judge_pending(ctx: StageContext, idx: int, sample_stage_idx: int, judges: li
     faith = faithfulness_info(judges)
     if pending is None:
         pending = unjudged_samples(ctx.log, ctx.run_id, sample_stage_idx)
-    # samples are stored one decoding at a time; a batch holding a prompt's candidates together
-    # lets a judge read that prompt's context once for all of them (faith_lm shares its cache)
-    pending = sorted(pending, key=lambda b: (b["key"], b["sample_id"]))
     done = 0
-    for k in range(0, len(pending), batch_size):
-        batch = pending[k:k + batch_size]
+    for batch in prompt_batches(pending, batch_size):
         rows = score_rows(ctx.run_id, [b["sample_id"] for b in batch],
                           [record_from_prompt(b) for b in batch], [b["text"] or "" for b in batch],
                           judges, weights, faith)
