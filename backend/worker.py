@@ -181,6 +181,7 @@ def _quiet_libraries(cfg) -> None:
 
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+EXEC_SETTLE_S = 0.25  # before re-executing: time for a stop signal taken by another thread
 CONTINUE_FLAG = "--continue-fresh"  # argv of a worker that re-executed itself before a stage
 
 
@@ -208,6 +209,8 @@ def main(argv: list[str] | None = None, fresh_process: bool = False) -> int:
     signal.signal(signal.SIGINT, lambda *_: _cancel_event.set())
     # a stop signal that arrived while the previous image re-executed was held: delivered now
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    if run["cancel_requested"]:  # the launcher's cancel writes this before it signals (a launch
+        _cancel_event.set()      # clears it): seen at once, not at the first heartbeat
     log.update_run(args.run_id, status=Status.RUNNING, error=None, error_tail=None)
     if args.continuing:
         log.event(args.run_id, f"worker continues in a fresh process (pid {os.getpid()}, "
@@ -226,7 +229,12 @@ def main(argv: list[str] | None = None, fresh_process: bool = False) -> int:
         inject_fault("fresh_process", idx)
         hb_stop.set()
         hb.join(timeout=30)
-        if _cancel_event.is_set():  # handled here when another thread took the signal
+        # A signal sent while this thread blocks them goes to another thread; its handler then
+        # runs here, at the next bytecode. On a busy machine that thread may not be scheduled
+        # before the check below (a cancel lost in the exec), so give it a moment.
+        time.sleep(EXEC_SETTLE_S)
+        cancelled = _cancel_event.is_set() or (log.get_run(args.run_id) or {}).get("cancel_requested")
+        if cancelled:  # a signal another thread took, or the launcher's flag
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             raise StopRequested("cancelled by the user")
         log.close()

@@ -34,8 +34,8 @@ INSTRUCTION = "Restate one fact from the text above."
 SYSTEM = "Answer using only facts stated in the user's text."
 # center / scale: fitted on the tuning pairs (see module docstring), in nats per token
 DEFAULTS = {"system": SYSTEM, "null_weight": 0.0, "center": -2.074, "scale": 1.042, "threshold": 0.5,
-            "batch_size": 16, "batch_tokens": 1024, "max_response_tokens": 256, "dtype": "auto", "device": "auto",
-            "quantize": False}
+            "batch_size": 16, "batch_tokens": 1024, "max_response_tokens": 256, "dtype": "auto",
+            "device": "auto", "quantize": False}
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, Any] = {}
@@ -58,6 +58,19 @@ def token_gain(lp_ctx: list[float], lp_null: list[float], null_weight: float) ->
     return [a - null_weight * b for a, b in zip(lp_ctx, lp_null)]
 
 
+def _padded_chunks(lengths: list[int], budget: int) -> list[list[int]]:
+    """Indices grouped into padded batches: shortest first, a batch grows while its rows x its
+    longest row stays within ``budget`` tokens (a longer row always gets at least a batch alone)."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    chunks: list[list[int]] = []
+    for i in order:
+        if chunks and (len(chunks[-1]) + 1) * lengths[i] <= budget:
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    return chunks
+
+
 def _answer_logprobs(head, hidden, answer: list[int]) -> list[float]:
     """log p of each answer token from the hidden states that predict it: the vocabulary-wide
     logits of one answer at a time (a batch's would be tens of MB)."""
@@ -77,8 +90,8 @@ def release() -> None:
 class LikelihoodFaithfulness(_FaithJudge):
     """Options: model_path (a local causal-LM folder or any model reference backend.models resolves;
     default "embedded"), null_weight (0), center / scale (the sigmoid over the mean token score),
-    threshold (0.5), batch_size (16 candidates of one context per pass), batch_tokens (1024: how
-    many tokens of one-candidate contexts go through in one padded pass), max_response_tokens (256;
+    threshold (0.5), batch_size (16 answers per pass over shared contexts), batch_tokens (1024:
+    padded tokens per pass when several contexts are read together), max_response_tokens (256;
     later tokens are not scored),
     dtype ("auto": bf16 where the hardware has it, else fp32), device ("auto": a GPU if there is
     one), quantize (int8 Linear weights on CPU; off: it ranked 1 tuning pair worse), system."""
@@ -133,14 +146,7 @@ class LikelihoodFaithfulness(_FaithJudge):
         dev = model.device
         decoder, head = model.get_decoder(), model.get_output_embeddings()
         out: list[list[list[float]]] = [[[] for _ in answers] for _, answers in groups]
-        order = sorted(range(len(groups)), key=lambda g: len(groups[g][0]))
-        k = 0
-        while k < len(order):
-            chunk = [order[k]]  # sorted by prompt length: add prompts while the batch fits the budget
-            while (k + len(chunk) < len(order)
-                   and (len(chunk) + 1) * len(groups[order[k + len(chunk)]][0]) <= budget):
-                chunk.append(order[k + len(chunk)])
-            k += len(chunk)
+        for chunk in _padded_chunks([len(p) for p, _ in groups], budget):
             n_prev = [len(groups[g][0]) - 1 for g in chunk]
             width0 = max(n_prev)
             ids0 = torch.full((len(chunk), width0), pad, dtype=torch.long)
@@ -149,8 +155,8 @@ class LikelihoodFaithfulness(_FaithJudge):
                 ids0[r, :n_prev[r]] = torch.tensor(groups[g][0][:-1])
                 att0[r, :n_prev[r]] = 1
             with torch.inference_mode():  # the decoder alone: no logits are needed for the context
-                cache0 = getattr(decoder(input_ids=ids0.to(dev), attention_mask=att0.to(dev), use_cache=True),
-                                 _cache_arg(decoder))
+                cache0 = getattr(decoder(input_ids=ids0.to(dev), attention_mask=att0.to(dev),
+                                         use_cache=True), _cache_arg(decoder))
             rows = [(r, j) for r, g in enumerate(chunk) for j in range(len(groups[g][1]))]
             for m in range(0, len(rows), bs):
                 sub = rows[m:m + bs]
@@ -168,7 +174,8 @@ class LikelihoodFaithfulness(_FaithJudge):
                 cache.reorder_cache(torch.tensor([r for r, _ in sub], device=dev))
                 with torch.inference_mode():
                     hidden = decoder(input_ids=ids.to(dev), attention_mask=att.to(dev),
-                                     position_ids=pos.to(dev), **{_cache_arg(decoder): cache}).last_hidden_state
+                                     position_ids=pos.to(dev),
+                                     **{_cache_arg(decoder): cache}).last_hidden_state
                     for i, ((r, j), a) in enumerate(zip(sub, answers)):
                         out[chunk[r]][j] = _answer_logprobs(head, hidden[i, :len(a)], a)
         return out
@@ -182,15 +189,8 @@ class LikelihoodFaithfulness(_FaithJudge):
         budget = max(1, int(self._o("batch_tokens")))
         pad = tok.pad_token_id if tok.pad_token_id is not None else 0
         decoder, head = model.get_decoder(), model.get_output_embeddings()
-        order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]) + len(seqs[i][1]))
         out: list[list[float]] = [[] for _ in seqs]
-        k = 0
-        while k < len(order):
-            chunk = [order[k]]  # sorted by length: add rows while the padded batch fits the budget
-            while (k + len(chunk) < len(order) and (len(chunk) + 1) * sum(
-                    map(len, seqs[order[k + len(chunk)]])) <= budget):
-                chunk.append(order[k + len(chunk)])
-            k += len(chunk)
+        for chunk in _padded_chunks([len(p) + len(a) for p, a in seqs], budget):
             width = max(sum(map(len, seqs[i])) for i in chunk)
             ids = torch.full((len(chunk), width), pad, dtype=torch.long)
             att = torch.zeros((len(chunk), width), dtype=torch.long)
