@@ -233,8 +233,8 @@ def main(argv: list[str] | None = None, fresh_process: bool = False) -> int:
         # runs here, at the next bytecode. On a busy machine that thread may not be scheduled
         # before the check below (a cancel lost in the exec), so give it a moment.
         time.sleep(EXEC_SETTLE_S)
-        cancelled = _cancel_event.is_set() or (log.get_run(args.run_id) or {}).get("cancel_requested")
-        if cancelled:  # a signal another thread took, or the launcher's flag
+        # a signal another thread took, or the launcher's flag
+        if _cancel_event.is_set() or (log.get_run(args.run_id) or {}).get("cancel_requested"):
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
             raise StopRequested("cancelled by the user")
         log.close()

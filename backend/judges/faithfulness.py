@@ -219,7 +219,8 @@ def _minilm_path(options: dict[str, Any]) -> str | None:
 
 def release_models() -> None:
     """Drop the judge models this process cached (MiniLM, the NLI model, FactCC, the likelihood
-    LM): a worker calls it between stages, so a train stage after a judge stage does not carry them (~0.14 GB)."""
+    LM): a worker calls it between stages, so a train stage after a judge stage does not carry
+    them (~0.14 GB)."""
     import sys
 
     with _MODEL_LOCK:

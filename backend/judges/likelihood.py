@@ -121,11 +121,12 @@ class LikelihoodFaithfulness(_FaithJudge):
             hit = _LOADED.get(key)
             if hit is None:
                 device, dtype = str(self._o("device")), str(self._o("dtype"))
-                quantize = bool(self._o("quantize")) and models.pick_device(device) == "cpu"
+                where = models.pick_device(device)
+                quantize = bool(self._o("quantize")) and where == "cpu"
                 if quantize:  # int8 dynamic Linear layers take float32 activations only
                     dtype = "float32"
-                elif dtype == "auto":  # bf16 where the hardware has it: same tuning-set ranking, ~3x faster
-                    dtype = "bfloat16" if models.has_native_bf16(models.pick_device(device)) else "float32"
+                elif dtype == "auto":  # bf16 where the hardware has it: same ranking, ~3x faster
+                    dtype = "bfloat16" if models.has_native_bf16(where) else "float32"
                 model, tok = models.load_model(self._ref(), device=device, dtype=dtype,
                                                padding_side="right")
                 if quantize:
@@ -134,6 +135,9 @@ class LikelihoodFaithfulness(_FaithJudge):
             return hit
 
     # -- token scores -------------------------------------------------------------------------
+    def _prompt_ids(self, tok, context: str) -> list[int]:
+        return tok(_prompt(tok, context, self._o("system")), add_special_tokens=False).input_ids
+
     def _shared_logprobs(self, model, tok, groups: list[tuple[list[int], list[list[int]]]]
                          ) -> list[list[list[float]]]:
         """log p of each answer token for (prompt ids, [answer ids]) groups: the prompts of several
@@ -180,7 +184,8 @@ class LikelihoodFaithfulness(_FaithJudge):
                         out[chunk[r]][j] = _answer_logprobs(head, hidden[i, :len(a)], a)
         return out
 
-    def _whole_logprobs(self, model, tok, seqs: list[tuple[list[int], list[int]]]) -> list[list[float]]:
+    def _whole_logprobs(self, model, tok, seqs: list[tuple[list[int], list[int]]]
+                        ) -> list[list[float]]:
         """log p of each answer token for (prompt ids, answer ids) pairs that share nothing: whole
         sequences of several contexts in one padded forward (one candidate per context, as in
         evaluation, where a pass per context would leave the CPU waiting on small matrices)."""
@@ -219,23 +224,19 @@ class LikelihoodFaithfulness(_FaithJudge):
             if ids[i]:
                 groups.setdefault(c, []).append(i)
         singles = [idx[0] for idx in groups.values() if len(idx) == 1]
-        system = self._o("system")
-        seqs = [(tok(_prompt(tok, contexts[i], system), add_special_tokens=False).input_ids, ids[i])
-                for i in singles]
+        seqs = [(self._prompt_ids(tok, contexts[i]), ids[i]) for i in singles]
         for i, v in zip(singles, self._whole_logprobs(model, tok, seqs)):
             with_ctx[i] = v
         multi = [idx for idx in groups.values() if len(idx) > 1]  # read once, cache shared
-        prompts = [tok(_prompt(tok, contexts[idx[0]], system), add_special_tokens=False).input_ids
-                   for idx in multi]
-        for idx, got in zip(multi, self._shared_logprobs(model, tok, [
-                (p, [ids[i] for i in idx]) for p, idx in zip(prompts, multi)])):
+        shared = [(self._prompt_ids(tok, contexts[idx[0]]), [ids[i] for i in idx]) for idx in multi]
+        for idx, got in zip(multi, self._shared_logprobs(model, tok, shared)):
             for i, v in zip(idx, got):
                 with_ctx[i] = v
         live = [i for i in range(len(responses)) if ids[i]]
         without: list[list[float] | None] = [None] * len(responses)
         if live and float(self._o("null_weight")):
-            null = tok(_prompt(tok, "", system), add_special_tokens=False).input_ids
-            for i, v in zip(live, self._shared_logprobs(model, tok, [(null, [ids[i] for i in live])])[0]):
+            null = (self._prompt_ids(tok, ""), [ids[i] for i in live])
+            for i, v in zip(live, self._shared_logprobs(model, tok, [null])[0]):
                 without[i] = v
         return [(spans[i], with_ctx[i] or [], without[i] or [0.0] * len(ids[i]))
                 for i in range(len(responses))]

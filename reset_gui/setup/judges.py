@@ -26,9 +26,9 @@ FAITH_NOTES = {
     "faith_lm": "Likelihood of each response token under the embedded SmolLM2 after reading the "
                 "context (no training). Catches swapped names, numbers, pronouns and negations "
                 "that keep the context's words. ~20 samples/s on a 2-core CPU with 4 candidates "
-                "per prompt, 11 with one (MiniLM 24); a 135M model misses subtle pronoun swaps, and one wrong "
-                "word is averaged with its sentence (ranks candidates better than it thresholds "
-                "them). Pairs ranked right: "
+                "per prompt, 11 with one (MiniLM 24); a 135M model misses subtle pronoun swaps, "
+                "and one wrong word is averaged with its sentence (ranks candidates better than it "
+                "thresholds them). Pairs ranked right: "
                 "hand-written swaps 97 %, new words 100 %; tuning-set swaps 79 %, new words 100 %.",
     "faith_minilm": "Sentence similarity + word coverage. Blind spot: swapped names, numbers, "
                     "negations barely move an embedding. Pairs ranked right: hand-written swaps "
