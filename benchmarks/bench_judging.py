@@ -62,7 +62,7 @@ def _demo_answers(n: int):
     return (recs * (n // len(recs) + 1))[:n], (resps * (n // len(resps) + 1))[:n]
 
 
-def faith_throughput(opts: Options, name: str, per_prompt: int = 1) -> Target:
+def faith_throughput(opts: Options, name: str, per_prompt: int = 1) -> list[Target]:
     """Samples/s of one faithfulness judge on demo answers, `per_prompt` candidates sharing each
     context (ReSet judges several per prompt; evaluation one). Loading / training is not timed."""
     from backend.judges import JUDGES
@@ -82,8 +82,49 @@ def faith_throughput(opts: Options, name: str, per_prompt: int = 1) -> Target:
     what = f"{per_prompt} per context" if per_prompt > 1 else "demo answers"
     print(f"  {name}: {n} demo answers ({what}) in {median(ts) * 1000:.0f} ms "
           f"({n / median(ts):,.1f} samples/s; {median(cpu):.2f} CPU s)", flush=True)
-    return Target("judging", f"{name} throughput ({what})", n / median(ts), ">=", 50.0,
-                  "samples/s", f"{n} samples, {median(cpu):.2f} CPU s")
+    out = [Target("judging", f"{name} throughput ({what})", n / median(ts), ">=", 50.0,
+                  "samples/s", f"{n} samples, {median(cpu):.2f} CPU s")]
+    if hasattr(j, "work"):
+        out.append(compute_ceiling(j, records, responses, n / median(ts), what))
+    return out
+
+
+def matmul_rate(dtype, device, reps: int = 40) -> float:
+    """Multiply-accumulates per second of one (1024 x 576) @ (576 x 1536) matmul, the shape of the
+    embedded LM's MLP over a padded batch, in the judge's dtype on its device and threads."""
+    import torch
+
+    a = torch.randn(1024, 576, dtype=dtype, device=device)
+    b = torch.randn(576, 1536, dtype=dtype, device=device)
+    for _ in range(5):
+        a @ b
+    best = float("inf")
+    for _ in range(3):  # best of three: the rate the hardware reaches, not a busy moment's
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return reps * 1024 * 576 * 1536 / best
+
+
+def compute_ceiling(j, records, responses, measured: float, what: str) -> Target:
+    """The most samples/s this machine could give the judge's arithmetic: its matmul rate
+    (measured now) over the multiply-accumulates one sample needs (a lower bound)."""
+    model, _ = j._load()
+    w = j.work([r.context for r in records], responses)
+    rate = matmul_rate(next(model.parameters()).dtype, model.device)
+    per_sample = w["macs"] / len(responses)
+    ceiling = rate / per_sample
+    print(f"  {j.name} ({what}): {w['prompt_tokens'] / len(dict.fromkeys(r.context for r in records)):.0f}"
+          f" prompt tokens per context, {w['answer_tokens'] / len(responses):.0f} answer tokens per "
+          f"sample -> {per_sample / 1e9:.2f} GMAC per sample; matmul rate here "
+          f"{rate / 1e9:.0f} GMAC/s -> at most {ceiling:,.1f} samples/s; measured "
+          f"{measured:,.1f} = {measured / ceiling * 100:.0f} % of that", flush=True)
+    return Target("judging", f"{j.name} compute ceiling ({what})", ceiling, "info", None,
+                  "samples/s", f"{per_sample / 1e9:.2f} GMAC/sample at {rate / 1e9:.0f} GMAC/s; "
+                  f"measured {measured / ceiling * 100:.0f} % of it")
 
 
 def run(opts: Options) -> list[Target]:
@@ -173,9 +214,9 @@ def run(opts: Options) -> list[Target]:
     if not opts.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     return [
-        faith_throughput(opts, "faith_factcc"),
-        faith_throughput(opts, "faith_lm"),
-        faith_throughput(opts, "faith_lm", per_prompt=4),
+        *faith_throughput(opts, "faith_factcc"),
+        *faith_throughput(opts, "faith_lm"),
+        *faith_throughput(opts, "faith_lm", per_prompt=4),
         Target("judging", "judge + log, share of sampling time", share, "<=", 10.0, "%",
                f"judge {judge_s * 1000:.0f} ms + log {write_s * 1000:.0f} ms vs sample "
                f"{sample_s * 1000:.0f} ms"),

@@ -50,6 +50,22 @@ def test_shared_context_scores_equal_a_plain_forward_pass():
         assert max(abs(a - b) for a, b in zip(lp, want)) < 1e-3
 
 
+def test_work_counts_each_context_once_and_every_answer_token(judge):
+    """The benchmark's compute ceiling rests on this count: a context shared by candidates is read
+    once, each answer token goes through the decoder and the vocabulary head (SmolLM2-135M: 30
+    layers of 576-wide attention and a 1536-wide MLP; a 49152 x 576 head)."""
+    _, tok = judge._load()
+    answers = ["Ana Duarte opened the bakery in 1987.", "Luis opened the bakery.", "It has nine staff."]
+    w = judge.work([CTX, CTX, "The ferry leaves at seven."], answers)
+    prompt = sum(len(tok(likelihood._prompt(tok, c, likelihood.SYSTEM), add_special_tokens=False)
+                     .input_ids) for c in (CTX, "The ferry leaves at seven."))
+    answer = sum(len(tok(a, add_special_tokens=False).input_ids) for a in answers)
+    layer = 30 * (2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536)  # q, o; k, v (3 kv heads); MLP
+    assert w == {"prompt_tokens": prompt, "answer_tokens": answer, "macs_per_token": layer,
+                 "head_macs_per_answer_token": 49152 * 576,
+                 "macs": (prompt + answer) * layer + answer * 49152 * 576}
+
+
 def test_swap_scores_lower_and_details_name_the_doubtful_words(judge):
     recs = [Record(id=f"r{i}", kind="qa_abstractive", prompt="", context=CTX) for i in range(3)]
     good, bad, none = judge.score_batch(recs, ["Ana Duarte opened the bakery in 1987.", "Luis opened the bakery in 1987.",

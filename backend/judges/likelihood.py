@@ -241,6 +241,28 @@ class LikelihoodFaithfulness(_FaithJudge):
         return [(spans[i], with_ctx[i] or [], without[i] or [0.0] * len(ids[i]))
                 for i in range(len(responses))]
 
+    def work(self, contexts: list[str], responses: list[str]) -> dict[str, int]:
+        """The arithmetic token_scores does for these inputs, counted without padding: each
+        distinct context's prompt read once, every answer token through the decoder and the vocabulary
+        head. Multiply-accumulates of the linear layers only (attention scores, norms and pads come
+        on top), so a lower bound: the benchmark divides a machine's matmul rate by it."""
+        model, tok = self._load()
+        cap = int(self._o("max_response_tokens"))
+        answer = sum(len(tok(r or "", add_special_tokens=False).input_ids[:cap]) for r in responses)
+        prompt = sum(len(self._prompt_ids(tok, c)) for c in dict.fromkeys(contexts))
+        if float(self._o("null_weight")):
+            prompt += len(self._prompt_ids(tok, ""))
+            answer *= 2
+        def numel(m) -> int:  # an int8 dynamic Linear keeps its weight behind a method
+            w = m.weight() if callable(m.weight) else m.weight
+            return w.numel()
+
+        layer = sum(numel(m) for m in model.get_decoder().modules() if type(m).__name__ == "Linear")
+        head = numel(model.get_output_embeddings())
+        return {"prompt_tokens": prompt, "answer_tokens": answer, "macs_per_token": layer,
+                "head_macs_per_answer_token": head,
+                "macs": (prompt + answer) * layer + answer * head}
+
     # -- judge --------------------------------------------------------------------------------
     def score_batch(self, records: list[Record], responses: list[str]) -> list[JudgeResult]:
         self._check_lengths(records, responses)
