@@ -117,8 +117,9 @@ def compute_ceiling(j, records, responses, measured: float, what: str) -> Target
     rate = matmul_rate(next(model.parameters()).dtype, model.device)
     per_sample = w["macs"] / len(responses)
     ceiling = rate / per_sample
-    print(f"  {j.name} ({what}): {w['prompt_tokens'] / len(dict.fromkeys(r.context for r in records)):.0f}"
-          f" prompt tokens per context, {w['answer_tokens'] / len(responses):.0f} answer tokens per "
+    n_ctx = len(dict.fromkeys(r.context for r in records))
+    print(f"  {j.name} ({what}): {w['prompt_tokens'] / n_ctx:.0f} prompt tokens per context, "
+          f"{w['answer_tokens'] / len(responses):.0f} answer tokens per "
           f"sample -> {per_sample / 1e9:.2f} GMAC per sample; matmul rate here "
           f"{rate / 1e9:.0f} GMAC/s -> at most {ceiling:,.1f} samples/s; measured "
           f"{measured:,.1f} = {measured / ceiling * 100:.0f} % of that", flush=True)
