@@ -89,24 +89,29 @@ def faith_throughput(opts: Options, name: str, per_prompt: int = 1) -> list[Targ
     return out
 
 
-def matmul_rate(dtype, device, reps: int = 40) -> float:
-    """Multiply-accumulates per second of one (1024 x 576) @ (576 x 1536) matmul, the shape of the
-    embedded LM's MLP over a padded batch, in the judge's dtype on its device and threads."""
+def matmul_rate(dtype, device, k: int, n: int, reps: int = 40) -> float:
+    """Multiply-accumulates per second of a (1024 x k) @ (k x n) matmul (k, n: the judge model's
+    width and MLP width, so a padded batch through its MLP), in its dtype, on its device and threads."""
     import torch
 
-    a = torch.randn(1024, 576, dtype=dtype, device=device)
-    b = torch.randn(576, 1536, dtype=dtype, device=device)
+    a = torch.randn(1024, k, dtype=dtype, device=device)
+    b = torch.randn(k, n, dtype=dtype, device=device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
     for _ in range(5):
         a @ b
+    sync()
     best = float("inf")
     for _ in range(3):  # best of three: the rate the hardware reaches, not a busy moment's
         t0 = time.perf_counter()
         for _ in range(reps):
             a @ b
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync()
         best = min(best, time.perf_counter() - t0)
-    return reps * 1024 * 576 * 1536 / best
+    return reps * 1024 * k * n / best
 
 
 def compute_ceiling(j, records, responses, measured: float, what: str) -> Target:
@@ -114,7 +119,8 @@ def compute_ceiling(j, records, responses, measured: float, what: str) -> Target
     (measured now) over the multiply-accumulates one sample needs (a lower bound)."""
     model, _ = j._load()
     w = j.work([r.context for r in records], responses)
-    rate = matmul_rate(next(model.parameters()).dtype, model.device)
+    rate = matmul_rate(next(model.parameters()).dtype, model.device, model.config.hidden_size,
+                       model.config.intermediate_size)
     per_sample = w["macs"] / len(responses)
     ceiling = rate / per_sample
     n_ctx = len(dict.fromkeys(r.context for r in records))

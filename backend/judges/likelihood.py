@@ -253,6 +253,7 @@ class LikelihoodFaithfulness(_FaithJudge):
         if float(self._o("null_weight")):
             prompt += len(self._prompt_ids(tok, ""))
             answer *= 2
+
         def numel(m) -> int:  # an int8 dynamic Linear keeps its weight behind a method
             w = m.weight() if callable(m.weight) else m.weight
             return w.numel()
