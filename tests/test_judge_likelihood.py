@@ -64,6 +64,8 @@ def test_work_counts_each_context_once_and_every_answer_token(judge):
     assert w == {"prompt_tokens": prompt, "answer_tokens": answer, "macs_per_token": layer,
                  "head_macs_per_answer_token": 49152 * 576,
                  "macs": (prompt + answer) * layer + answer * 49152 * 576}
+    # a context whose only answer is empty is never read (token_scores skips it): not counted
+    assert judge.work([CTX, CTX, "The ferry leaves at seven.", "Unread."], answers + [""]) == w
 
 
 def test_swap_scores_lower_and_details_name_the_doubtful_words(judge):

@@ -211,18 +211,24 @@ class LikelihoodFaithfulness(_FaithJudge):
                     out[i] = _answer_logprobs(head, hidden[r, len(p) - 1:len(p) - 1 + len(a)], a)
         return out
 
-    def token_scores(self, contexts: list[str], responses: list[str]):
-        """Per response: (tokens [(start, end)], log p with context, log p without)."""
-        model, tok = self._load()
+    def _plan(self, tok, contexts: list[str], responses: list[str]):
+        """(answer ids cut at max_response_tokens, their character spans, {context: indices of its
+        non-empty answers}): what token_scores reads, and what work() counts."""
         cap = int(self._o("max_response_tokens"))
         enc = [tok(r or "", add_special_tokens=False, return_offsets_mapping=True) for r in responses]
         ids = [e.input_ids[:cap] for e in enc]
         spans = [list(map(tuple, e.offset_mapping[:cap])) for e in enc]
-        with_ctx: list[list[float] | None] = [None] * len(responses)
         groups: dict[str, list[int]] = {}
         for i, c in enumerate(contexts):
             if ids[i]:
                 groups.setdefault(c, []).append(i)
+        return ids, spans, groups
+
+    def token_scores(self, contexts: list[str], responses: list[str]):
+        """Per response: (tokens [(start, end)], log p with context, log p without)."""
+        model, tok = self._load()
+        ids, spans, groups = self._plan(tok, contexts, responses)
+        with_ctx: list[list[float] | None] = [None] * len(responses)
         singles = [idx[0] for idx in groups.values() if len(idx) == 1]
         seqs = [(self._prompt_ids(tok, contexts[i]), ids[i]) for i in singles]
         for i, v in zip(singles, self._whole_logprobs(model, tok, seqs)):
@@ -247,10 +253,10 @@ class LikelihoodFaithfulness(_FaithJudge):
         head. Multiply-accumulates of the linear layers only (attention scores, norms and pads come
         on top), so a lower bound: the benchmark divides a machine's matmul rate by it."""
         model, tok = self._load()
-        cap = int(self._o("max_response_tokens"))
-        answer = sum(len(tok(r or "", add_special_tokens=False).input_ids[:cap]) for r in responses)
-        prompt = sum(len(self._prompt_ids(tok, c)) for c in dict.fromkeys(contexts))
-        if float(self._o("null_weight")):
+        ids, _, groups = self._plan(tok, contexts, responses)
+        answer = sum(map(len, ids))
+        prompt = sum(len(self._prompt_ids(tok, c)) for c in groups)
+        if answer and float(self._o("null_weight")):
             prompt += len(self._prompt_ids(tok, ""))
             answer *= 2
 
